@@ -1,0 +1,34 @@
+"""The approach contract: a scikit-learn estimator over raw texts.
+
+``fit(texts, label_ids, eval_set=None)`` returns ``self``; ``predict_proba(texts)`` returns an
+``(n_texts, len(labels))`` array whose columns follow the dataset's label order. Parameters are
+set in ``__init__`` and stored unchanged; what is learned ends in ``_``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+
+class Approach(BaseEstimator):
+    name: ClassVar[str]
+    expensive: ClassVar[bool] = True  # skipped unless pytest runs with --benchmark
+
+    def fit(self, X, y, eval_set=None):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict_proba(self, X) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:
+        return self.predict_proba(X).argmax(axis=1)
+
+
+def expand_columns(proba: np.ndarray, classes, n_labels: int) -> np.ndarray:
+    """Place a scikit-learn ``predict_proba`` (columns = ``classes_``) into all ``n_labels`` columns."""
+    full = np.zeros((proba.shape[0], n_labels), dtype=np.float64)
+    full[:, np.asarray(classes, dtype=int)] = proba
+    return full

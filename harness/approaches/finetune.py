@@ -1,0 +1,109 @@
+"""Fine-tuning a sequence-classification head with ``transformers.Trainer``.
+
+Defaults are the book's recipe: 2 epochs, lr 2e-5, batch 64, weight decay 0.01, evaluate every
+epoch on ``eval_set`` and keep the best epoch (by accuracy). Batches are padded dynamically.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import numpy as np
+
+from ..checkpoints import select_device
+from ..inference import class_probabilities, model_max_length
+from .base import Approach
+
+
+def _accuracy(prediction) -> dict[str, float]:
+    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+
+class FineTune(Approach):
+    name = "finetune"
+
+    def __init__(self, checkpoint=None, labels=(), num_train_epochs=2, learning_rate=2e-5,
+                 batch_size=64, weight_decay=0.01, group_by_length=False, max_length=None,
+                 seed=42, device=None, training_args=None):
+        self.checkpoint = checkpoint
+        self.labels = labels
+        self.num_train_epochs = num_train_epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.group_by_length = group_by_length
+        self.max_length = max_length
+        self.seed = seed
+        self.device = device
+        self.training_args = training_args
+
+    def _tokenized(self, texts, labels):
+        import datasets
+
+        data = datasets.Dataset.from_dict({"text": list(texts), "label": list(map(int, labels))})
+        return data.map(
+            lambda batch: self.tokenizer_(batch["text"], truncation=True, max_length=self.max_length_),
+            batched=True, remove_columns=["text"],
+        )
+
+    def fit(self, X, y, eval_set=None):
+        from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding,
+                                  Trainer, TrainingArguments, set_seed)
+
+        self.device_ = select_device(self.device)
+        set_seed(self.seed)
+        self.tokenizer_ = self.checkpoint.load_tokenizer()
+        labels = list(self.labels)
+        model = self.checkpoint.load_model(
+            AutoModelForSequenceClassification,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+        )
+        self.max_length_ = self.max_length or model_max_length(self.tokenizer_, model.config.max_position_embeddings)
+        strategy = "epoch" if eval_set is not None else "no"
+        output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
+        try:
+            args = TrainingArguments(
+                output_dir=output_dir,
+                num_train_epochs=self.num_train_epochs,
+                learning_rate=self.learning_rate,
+                per_device_train_batch_size=self.batch_size,
+                per_device_eval_batch_size=self.batch_size,
+                weight_decay=self.weight_decay,
+                eval_strategy=strategy,
+                save_strategy=strategy,
+                load_best_model_at_end=eval_set is not None,
+                metric_for_best_model="accuracy",
+                save_total_limit=1,
+                save_only_model=True,
+                logging_strategy="epoch",
+                train_sampling_strategy="group_by_length" if self.group_by_length else "random",
+                use_cpu=self.device_.type == "cpu",
+                seed=self.seed,
+                report_to="none",
+                **(self.training_args or {}),
+            )
+            trainer = Trainer(
+                model=model,
+                args=args,
+                train_dataset=self._tokenized(X, y),
+                eval_dataset=self._tokenized(*eval_set) if eval_set is not None else None,
+                processing_class=self.tokenizer_,
+                data_collator=DataCollatorWithPadding(self.tokenizer_),
+                compute_metrics=_accuracy,
+            )
+            trainer.train()
+        finally:
+            shutil.rmtree(output_dir, ignore_errors=True)
+        self.model_ = trainer.model.to(self.device_).eval()
+        self.history_ = [entry for entry in trainer.state.log_history if "epoch" in entry]
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        return class_probabilities(
+            self.model_, self.tokenizer_, X, self.batch_size, self.device_, self.max_length_,
+            progress=f"predict {self.checkpoint.short_name}",
+        )

@@ -1,0 +1,273 @@
+"""Datasets: a ``DatasetDict`` with a ``text`` column and a ``ClassLabel`` ``label`` column.
+
+A dataset comes from a hub id (``datasets.load_dataset``) or from a local directory holding
+one file per split (``<split>.txt|.csv|.jsonl|.parquet``). A *named* dataset (``emotion``)
+resolves to ``<data_dir>/<name>/`` when a data directory is configured, else to the hub.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+SUFFIXES = (".txt", ".csv", ".jsonl", ".parquet")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read as declared; the message names the file/field."""
+
+
+@dataclass(frozen=True)
+class KnownDataset:
+    """A dataset the harness knows by name: its hub id and its declared label order."""
+
+    hub_id: str
+    labels: tuple[str, ...]
+    hub_config: str | None = None
+
+
+KNOWN_DATASETS: dict[str, KnownDataset] = {
+    "emotion": KnownDataset(
+        hub_id="dair-ai/emotion",
+        labels=("sadness", "joy", "love", "anger", "fear", "surprise"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a dataset was read from: ``kind`` is ``local`` (a directory) or ``hub`` (an id)."""
+
+    name: str
+    kind: str
+    location: str
+
+
+@dataclass
+class _Rows:
+    texts: list[str]
+    labels: list
+    where: list[str]  # "file:line" or "file row N", for error messages
+
+
+def resolve_source(name: str, data_dir: str | Path | None = None) -> DataSource:
+    """Decide where ``name`` is read from: a local directory, ``<data_dir>/<name>``, or the hub."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return DataSource(path.name, "local", str(path))
+    if data_dir is not None:
+        candidate = Path(data_dir).expanduser() / name
+        if candidate.is_dir():
+            return DataSource(name, "local", str(candidate))
+    known = KNOWN_DATASETS.get(name)
+    return DataSource(name, "hub", known.hub_id if known else name)
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    labels: list[str] | tuple[str, ...] | None = None,
+) -> datasets.DatasetDict:
+    """Load ``name`` (known name, hub id or local directory) as a ``DatasetDict``.
+
+    ``labels`` declares the label order; for a known dataset it defaults to the hub order.
+    """
+    source = resolve_source(name, data_dir)
+    known = KNOWN_DATASETS.get(source.name) or KNOWN_DATASETS.get(name)
+    if labels is None and known is not None:
+        labels = known.labels
+    if source.kind == "local":
+        return load_local(source.location, labels)
+    return load_hub(source.location, labels, known.hub_config if known else None)
+
+
+def load_local(directory: str | Path, labels=None) -> datasets.DatasetDict:
+    """Read one file per split from ``directory``; label names keep the declared order."""
+    directory = Path(directory)
+    files = split_files(directory)
+    rows = {split: read_split(path) for split, path in files.items()}
+    names = list(labels) if labels is not None else infer_label_names(rows)
+    check_label_names(names, f"labels of {directory}")
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}
+    )
+    return datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_dict(
+                {"text": r.texts, "label": encode_labels(r, names)}, features=features
+            )
+            for split, r in rows.items()
+        }
+    )
+
+
+def load_hub(hub_id: str, labels=None, config: str | None = None) -> datasets.DatasetDict:
+    """Load from the hub and check the ``text``/``label`` columns against the declared labels."""
+    loaded = datasets.load_dataset(hub_id, config)
+    for split, ds in loaded.items():
+        missing = {"text", "label"} - set(ds.column_names)
+        if missing:
+            raise DatasetError(
+                f"{hub_id} split {split!r}: missing column(s) {sorted(missing)}; "
+                f"has {ds.column_names}"
+            )
+    feature = loaded[next(iter(loaded))].features["label"]
+    if not isinstance(feature, datasets.ClassLabel):
+        loaded = loaded.class_encode_column("label")
+        feature = loaded[next(iter(loaded))].features["label"]
+    if labels is not None and list(feature.names) != list(labels):
+        raise DatasetError(
+            f"{hub_id}: label names {feature.names} differ from the declared {list(labels)}"
+        )
+    return loaded
+
+
+def split_files(directory: Path) -> dict[str, Path]:
+    """Map split name → file for every supported file in ``directory``."""
+    if not directory.is_dir():
+        raise DatasetError(f"{directory}: not a directory")
+    files: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in SUFFIXES:
+            continue
+        if path.stem in files:
+            raise DatasetError(
+                f"{directory}: split {path.stem!r} has two files ({files[path.stem].name}, {path.name})"
+            )
+        files[path.stem] = path
+    if not files:
+        raise DatasetError(
+            f"{directory}: no split files; expected <split>{'|'.join(SUFFIXES)} "
+            "(e.g. train.txt, validation.txt)"
+        )
+    return files
+
+
+def read_split(path: Path) -> _Rows:
+    """Read texts and raw labels (names or ids) from one split file."""
+    reader = {".txt": read_txt, ".csv": read_csv, ".jsonl": read_jsonl, ".parquet": read_parquet}
+    rows = reader[path.suffix](path)
+    if not rows.texts:
+        raise DatasetError(f"{path}: split is empty")
+    return rows
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DatasetError(f"{path}:{line}: not UTF-8 (byte {e.start})") from None
+
+
+def read_txt(path: Path) -> _Rows:
+    """``text;label`` per line, split on the last ``;``."""
+    lines = _decode(path).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    rows = _Rows([], [], [])
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix("\r")
+        text, sep, label = line.rpartition(";")
+        if not sep:
+            raise DatasetError(f"{path}:{number}: expected 'text;label', got {line[:60]!r}")
+        rows.texts.append(text)
+        rows.labels.append(label)
+        rows.where.append(f"{path}:{number}")
+    return rows
+
+
+def _from_records(path: Path, records: list[dict], where: list[str]) -> _Rows:
+    rows = _Rows([], [], [])
+    for record, loc in zip(records, where):
+        for column in ("text", "label"):
+            if column not in record:
+                raise DatasetError(f"{loc}: missing field {column!r}; has {sorted(record)}")
+        if not isinstance(record["text"], str):
+            raise DatasetError(f"{loc}: field 'text' must be a string, got {record['text']!r}")
+        rows.texts.append(record["text"])
+        rows.labels.append(record["label"])
+        rows.where.append(loc)
+    return rows
+
+
+def read_csv(path: Path) -> _Rows:
+    """CSV with a header naming ``text`` and ``label``; every cell is read as a string."""
+    import pandas as pd
+
+    _decode(path)  # a clear error for non-UTF-8 files
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return _from_frame(path, frame, "row")
+
+
+def read_parquet(path: Path) -> _Rows:
+    import pandas as pd
+
+    return _from_frame(path, pd.read_parquet(path), "row")
+
+
+def _from_frame(path: Path, frame, unit: str) -> _Rows:
+    missing = {"text", "label"} - set(frame.columns)
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {sorted(missing)}; has {list(frame.columns)}")
+    records = frame[["text", "label"]].to_dict("records")
+    for record in records:
+        if hasattr(record["label"], "item"):
+            record["label"] = record["label"].item()
+    return _from_records(path, records, [f"{path} {unit} {i}" for i in range(1, len(records) + 1)])
+
+
+def read_jsonl(path: Path) -> _Rows:
+    records, where = [], []
+    for number, line in enumerate(_decode(path).splitlines(), start=1):
+        if not line.strip():
+            raise DatasetError(f"{path}:{number}: empty line; expected a JSON object")
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{path}:{number}: invalid JSON ({e.msg})") from None
+        if not isinstance(record, dict):
+            raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+        where.append(f"{path}:{number}")
+    return _from_records(path, records, where)
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def infer_label_names(rows: dict[str, _Rows]) -> list[str]:
+    """Undeclared labels: sorted names, or ``"0".."n-1"`` when the files hold integer ids."""
+    values = {v for r in rows.values() for v in r.labels}
+    if all(_is_id(v) for v in values):
+        return [str(i) for i in range(max(values) + 1)]
+    return sorted(str(v) for v in values)
+
+
+def check_label_names(names: list[str], what: str) -> None:
+    if not names:
+        raise DatasetError(f"{what}: no label names")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DatasetError(f"{what}: duplicate label names {duplicates}")
+
+
+def encode_labels(rows: _Rows, names: list[str]) -> list[int]:
+    """Map raw labels (names, or integer ids) to ids in ``names`` order."""
+    index = {name: i for i, name in enumerate(names)}
+    ids = []
+    for value, loc in zip(rows.labels, rows.where):
+        if _is_id(value):
+            if not 0 <= value < len(names):
+                raise DatasetError(f"{loc}: label id {value} out of range 0..{len(names) - 1}")
+            ids.append(value)
+        elif str(value) in index:
+            ids.append(index[str(value)])
+        else:
+            raise DatasetError(f"{loc}: unknown label {value!r}; expected one of {names}")
+    return ids
