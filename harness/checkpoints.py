@@ -119,7 +119,9 @@ def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) 
     hub_reason = _hub_config(checkpoint_id)
     if not hub_reason:
         return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub")
-    where = f"{model_dir}/{checkpoint_id}" if model_dir else f"HARNESS_MODEL_DIR=<dir> with <dir>/{checkpoint_id}"
+    where = (
+        f"{model_dir}/{checkpoint_id}" if model_dir else f"HARNESS_MODEL_DIR=<dir> with <dir>/{checkpoint_id}"
+    )
     raise CheckpointUnavailable(
         f"checkpoint {checkpoint_id!r} cannot be resolved: {hub_reason}; {mirror_reason}; "
         f"provide it as a local directory ({where}) or give the hub access"

@@ -106,22 +106,26 @@ def load_local(directory: str | Path, labels=None) -> datasets.DatasetDict:
 
 def load_hub(hub_id: str, labels=None, config: str | None = None) -> datasets.DatasetDict:
     """Load from the hub and check the ``text``/``label`` columns against the declared labels."""
-    loaded = datasets.load_dataset(hub_id, config)
+    try:
+        loaded = datasets.load_dataset(hub_id, config)
+    except (ConnectionError, FileNotFoundError, OSError, ValueError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DatasetError(
+            f"dataset {hub_id!r} cannot be loaded from the hub ({first_line}); for a local mirror set "
+            "HARNESS_DATA_DIR (or --data-dir) to a directory holding <name>/<split>.txt"
+        ) from e
     for split, ds in loaded.items():
         missing = {"text", "label"} - set(ds.column_names)
         if missing:
             raise DatasetError(
-                f"{hub_id} split {split!r}: missing column(s) {sorted(missing)}; "
-                f"has {ds.column_names}"
+                f"{hub_id} split {split!r}: missing column(s) {sorted(missing)}; has {ds.column_names}"
             )
     feature = loaded[next(iter(loaded))].features["label"]
     if not isinstance(feature, datasets.ClassLabel):
         loaded = loaded.class_encode_column("label")
         feature = loaded[next(iter(loaded))].features["label"]
     if labels is not None and list(feature.names) != list(labels):
-        raise DatasetError(
-            f"{hub_id}: label names {feature.names} differ from the declared {list(labels)}"
-        )
+        raise DatasetError(f"{hub_id}: label names {feature.names} differ from the declared {list(labels)}")
     return loaded
 
 
@@ -183,7 +187,7 @@ def read_txt(path: Path) -> _Rows:
 
 def _from_records(path: Path, records: list[dict], where: list[str]) -> _Rows:
     rows = _Rows([], [], [])
-    for record, loc in zip(records, where):
+    for record, loc in zip(records, where, strict=True):
         for column in ("text", "label"):
             if column not in record:
                 raise DatasetError(f"{loc}: missing field {column!r}; has {sorted(record)}")
@@ -261,7 +265,7 @@ def encode_labels(rows: _Rows, names: list[str]) -> list[int]:
     """Map raw labels (names, or integer ids) to ids in ``names`` order."""
     index = {name: i for i, name in enumerate(names)}
     ids = []
-    for value, loc in zip(rows.labels, rows.where):
+    for value, loc in zip(rows.labels, rows.where, strict=True):
         if _is_id(value):
             if not 0 <= value < len(names):
                 raise DatasetError(f"{loc}: label id {value} out of range 0..{len(names) - 1}")

@@ -91,8 +91,18 @@ def evaluate(
         "score": time.perf_counter() - predicted,
     }
     return Evaluation(
-        suite=suite, dataset=dataset_name, checkpoint=checkpoint, approach=spec, estimator=estimator,
-        train_split=train_split, split=split, labels=labels, texts=texts, y_true=y_true,
-        proba=np.asarray(proba), scored=scored, timings=timings,
+        suite=suite,
+        dataset=dataset_name,
+        checkpoint=checkpoint,
+        approach=spec,
+        estimator=estimator,
+        train_split=train_split,
+        split=split,
+        labels=labels,
+        texts=texts,
+        y_true=y_true,
+        proba=np.asarray(proba),
+        scored=scored,
+        timings=timings,
         n_truncated=count_truncated(checkpoint, texts) if "checkpoint" in estimator.get_params() else None,
     )

@@ -37,7 +37,7 @@ def encode(tokenizer, texts: Sequence[str], max_length: int) -> Encoded:
     long = [i for i, ids in enumerate(full) if len(ids) > max_length]
     if long:
         cut = tokenizer([texts[i] for i in long], truncation=True, max_length=max_length)["input_ids"]
-        for i, ids in zip(long, cut):
+        for i, ids in zip(long, cut, strict=True):
             full[i] = ids
     return Encoded(full, len(long))
 
@@ -81,9 +81,7 @@ def forward_batches(
             yield index, {k: v.float().cpu().numpy() for k, v in step(outputs, mask).items()}
 
 
-def collect(
-    batches: Iterator[tuple[np.ndarray, dict[str, np.ndarray]]], n: int
-) -> dict[str, np.ndarray]:
+def collect(batches: Iterator[tuple[np.ndarray, dict[str, np.ndarray]]], n: int) -> dict[str, np.ndarray]:
     """Put batch outputs back in the original text order."""
     out: dict[str, np.ndarray] = {}
     for index, values in batches:
@@ -96,9 +94,7 @@ def collect(
 
 def pad_token_id(tokenizer) -> int:
     if tokenizer.pad_token_id is None:
-        raise ValueError(
-            f"tokenizer {tokenizer.name_or_path!r} has no pad token; set tokenizer.pad_token"
-        )
+        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no pad token; set tokenizer.pad_token")
     return tokenizer.pad_token_id
 
 
@@ -107,10 +103,17 @@ def _softmax(outputs, mask: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def class_probabilities(
-    model, tokenizer, texts: Sequence[str], batch_size: int, device: torch.device,
-    max_length: int | None = None, progress: str | None = None,
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    batch_size: int,
+    device: torch.device,
+    max_length: int | None = None,
+    progress: str | None = None,
 ) -> np.ndarray:
     """Softmax of a classification head over ``texts``, in their original order."""
-    encoded = encode(tokenizer, texts, max_length or model_max_length(tokenizer, model.config.max_position_embeddings))
+    encoded = encode(
+        tokenizer, texts, max_length or model_max_length(tokenizer, model.config.max_position_embeddings)
+    )
     batches = forward_batches(model, encoded, pad_token_id(tokenizer), batch_size, device, _softmax, progress)
     return collect(batches, len(encoded.input_ids))["proba"]

@@ -49,12 +49,14 @@ def score(y_true, proba, labels, texts=None, k: int = 10) -> dict:
     )
     metrics = {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_weighted": float(f1_score(y_true, y_pred, labels=range(n_labels), average="weighted", zero_division=0)),
+        "f1_weighted": float(
+            f1_score(y_true, y_pred, labels=range(n_labels), average="weighted", zero_division=0)
+        ),
         "f1_macro": float(f1_score(y_true, y_pred, labels=range(n_labels), average="macro", zero_division=0)),
         "loss_mean": float(loss.mean()),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(labels, precision, recall, f1, support)
+            for name, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
         "confusion_matrix": normalized_confusion(y_true, y_pred, n_labels).tolist(),
     }

@@ -9,31 +9,45 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .results import STATUS_ORDER
+
+if TYPE_CHECKING:
+    from .session import HarnessSession
 
 _SESSION = pytest.StashKey["HarnessSession"]()
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("harness", "text-classifier evaluation harness")
-    group.addoption("--benchmark", action="store_true", default=False,
-                    help="run the full suites: expensive approaches (features, fine-tuning) and their gates")
+    group.addoption(
+        "--benchmark",
+        action="store_true",
+        default=False,
+        help="run the full suites: expensive approaches (features, fine-tuning) and their gates",
+    )
     group.addoption("--report-dir", default="reports", help="where result files go (default: reports/)")
     group.addoption("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    group.addoption("--data-dir", default=None,
-                    help="directory of local dataset mirrors, <dir>/<name>/ (default: $HARNESS_DATA_DIR)")
-    group.addoption("--model-dir", default=None,
-                    help="directory of local checkpoints, <dir>/<id>/ (default: $HARNESS_MODEL_DIR)")
+    group.addoption(
+        "--data-dir",
+        default=None,
+        help="directory of local dataset mirrors, <dir>/<name>/ (default: $HARNESS_DATA_DIR)",
+    )
+    group.addoption(
+        "--model-dir",
+        default=None,
+        help="directory of local checkpoints, <dir>/<id>/ (default: $HARNESS_MODEL_DIR)",
+    )
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
 
 
-def _session(config) -> "HarnessSession":
+def _session(config) -> HarnessSession:
     if _SESSION not in config.stash:
         from .checkpoints import select_device
         from .session import HarnessSession, Settings
@@ -43,7 +57,9 @@ def _session(config) -> "HarnessSession":
         config.stash[_SESSION] = HarnessSession(
             Settings(
                 benchmark=option.benchmark,
-                report_dir=report_dir if report_dir.is_absolute() else Path(config.invocation_params.dir) / report_dir,
+                report_dir=report_dir
+                if report_dir.is_absolute()
+                else Path(config.invocation_params.dir) / report_dir,
                 device=str(select_device(option.device)),
                 data_dir=option.data_dir or os.environ.get("HARNESS_DATA_DIR") or None,
                 model_dir=option.model_dir or os.environ.get("HARNESS_MODEL_DIR") or None,
@@ -106,7 +122,9 @@ def evaluation(request, harness, dataset, checkpoint, approach, train_split, eva
     session = _session(request.config)
     if approach.expensive and not session.settings.benchmark:
         pytest.skip(f"{approach.id} is expensive: run with --benchmark")
-    return session.evaluate(suite_name(request.module), dataset, checkpoint, approach, train_split, eval_split)
+    return session.evaluate(
+        suite_name(request.module), dataset, checkpoint, approach, train_split, eval_split
+    )
 
 
 @pytest.fixture

@@ -27,7 +27,9 @@ def _version(package: str) -> str | None:
 
 def _git_commit(cwd: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -64,8 +66,8 @@ def environment(device: str, root: Path) -> dict:
 def fingerprint(texts, labels) -> str:
     """sha256 of the evaluation examples, so two result files can be checked to be paired."""
     digest = hashlib.sha256()
-    for text, label in zip(texts, labels):
-        digest.update(f"{text}\x00{int(label)}\n".encode("utf-8"))
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(f"{text}\x00{int(label)}\n".encode())
     return digest.hexdigest()
 
 
@@ -98,8 +100,12 @@ class PairOutcome:
             "schema_version": SCHEMA_VERSION,
             "suite": self.suite,
             "checkpoint": self.checkpoint,
-            "approach": {"name": spec.name, "variant": spec.variant, "id": spec.id,
-                         "params": _json_params(spec.params_for(self.checkpoint))},
+            "approach": {
+                "name": spec.name,
+                "variant": spec.variant,
+                "id": spec.id,
+                "params": _json_params(spec.params_for(self.checkpoint)),
+            },
             "status": self.status,
             "reason": self.reason,
             "gates": [g.to_dict() for g in self.gates],
@@ -112,7 +118,11 @@ class PairOutcome:
         ev = self.evaluation
         if ev is not None:
             record["approach"]["params"] = _json_params(
-                {k: v for k, v in ev.estimator.get_params(deep=False).items() if k not in ("labels", "checkpoint")}
+                {
+                    k: v
+                    for k, v in ev.estimator.get_params(deep=False).items()
+                    if k not in ("labels", "checkpoint")
+                }
             )
             record.update(
                 dataset=ev.dataset,

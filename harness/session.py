@@ -69,8 +69,15 @@ class HarnessSession:
             self.outcomes[key] = PairOutcome(suite, checkpoint_id, spec)
         return self.outcomes[key]
 
-    def evaluate(self, suite: str, dataset, checkpoint: ResolvedCheckpoint, spec: ApproachSpec,
-                 train_split: str, split: str):
+    def evaluate(
+        self,
+        suite: str,
+        dataset,
+        checkpoint: ResolvedCheckpoint,
+        spec: ApproachSpec,
+        train_split: str,
+        split: str,
+    ):
         """Evaluate the pair once per run; every test of the pair shares the result."""
         from .evaluation import evaluate
 
@@ -78,8 +85,15 @@ class HarnessSession:
         key = (id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), train_split, split)
         if key not in self._evaluations:
             self._evaluations[key] = evaluate(
-                suite, source.name, dataset, checkpoint, spec, train_split, split,
-                device=self.settings.device, extractor=self.extractor(checkpoint),
+                suite,
+                source.name,
+                dataset,
+                checkpoint,
+                spec,
+                train_split,
+                split,
+                device=self.settings.device,
+                extractor=self.extractor(checkpoint),
             )
         evaluation = self._evaluations[key]
         self.outcome(suite, checkpoint.id, spec).evaluation = evaluation

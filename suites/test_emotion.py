@@ -10,6 +10,8 @@ from harness import approach
 
 DISTILBERT = "distilbert-base-uncased"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+# A published emotion classifier (its model card reports 0.938 test accuracy), scored as it is.
+PUBLISHED = "bhadresh-savani/distilbert-base-uncased-emotion"
 
 APPROACHES = [
     approach("most-frequent"),
@@ -51,3 +53,9 @@ def approach(request):
 
 def test_quality(evaluation, gate):
     gate(evaluation, **GATES[evaluation.checkpoint.id, evaluation.approach.id])
+
+
+@pytest.mark.parametrize("checkpoint", [PUBLISHED], indirect=True)
+@pytest.mark.parametrize("approach", [approach("pretrained")], indirect=True, ids=str)
+def test_published_classifier(evaluation, gate):
+    gate(evaluation, accuracy=0.92, f1_weighted=0.92)

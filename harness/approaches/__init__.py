@@ -59,13 +59,22 @@ class ApproachSpec:
         return self.id
 
 
-def approach(name: str, per_checkpoint: dict[str, dict] | None = None, variant: str | None = None,
-             **params) -> ApproachSpec:
+def approach(
+    name: str, per_checkpoint: dict[str, dict] | None = None, variant: str | None = None, **params
+) -> ApproachSpec:
     """Declare an approach for a suite: ``approach("features-logreg", pooling="mean")``."""
     return ApproachSpec(name, params, per_checkpoint or {}, variant)
 
 
 __all__ = [
-    "APPROACHES", "Approach", "ApproachSpec", "FeatureLogReg", "FineTune", "HiddenStateExtractor",
-    "LabelMismatch", "MostFrequent", "Pretrained", "approach",
+    "APPROACHES",
+    "Approach",
+    "ApproachSpec",
+    "FeatureLogReg",
+    "FineTune",
+    "HiddenStateExtractor",
+    "LabelMismatch",
+    "MostFrequent",
+    "Pretrained",
+    "approach",
 ]

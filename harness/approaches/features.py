@@ -51,7 +51,9 @@ class HiddenStateExtractor:
             self._device = select_device(self.device)
             self._tokenizer = self.checkpoint.load_tokenizer()
             self._model = self.checkpoint.load_model().to(self._device)
-            self._max_length = self.max_length or model_max_length(self._tokenizer, self._model.config.max_position_embeddings)
+            self._max_length = self.max_length or model_max_length(
+                self._tokenizer, self._model.config.max_position_embeddings
+            )
 
     def transform(self, texts, pooling: str) -> np.ndarray:
         if pooling not in POOLINGS:
@@ -61,8 +63,13 @@ class HiddenStateExtractor:
             self._load()
             encoded = encode(self._tokenizer, texts, self._max_length)
             batches = forward_batches(
-                self._model, encoded, pad_token_id(self._tokenizer), self.batch_size, self._device,
-                pool, progress=f"features {self.checkpoint.short_name}",
+                self._model,
+                encoded,
+                pad_token_id(self._tokenizer),
+                self.batch_size,
+                self._device,
+                pool,
+                progress=f"features {self.checkpoint.short_name}",
             )
             self._features[key] = collect(batches, len(encoded.input_ids))
         features = self._features[key][pooling]
@@ -76,8 +83,18 @@ class FeatureLogReg(Approach):
 
     name = "features-logreg"
 
-    def __init__(self, checkpoint=None, labels=(), pooling="cls", max_iter=3000, C=1.0,
-                 batch_size=64, max_length=None, device=None, extractor=None):
+    def __init__(
+        self,
+        checkpoint=None,
+        labels=(),
+        pooling="cls",
+        max_iter=3000,
+        C=1.0,
+        batch_size=64,
+        max_length=None,
+        device=None,
+        extractor=None,
+    ):
         self.checkpoint = checkpoint
         self.labels = labels
         self.pooling = pooling

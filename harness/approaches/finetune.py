@@ -23,9 +23,20 @@ def _accuracy(prediction) -> dict[str, float]:
 class FineTune(Approach):
     name = "finetune"
 
-    def __init__(self, checkpoint=None, labels=(), num_train_epochs=2, learning_rate=2e-5,
-                 batch_size=64, weight_decay=0.01, group_by_length=False, max_length=None,
-                 seed=42, device=None, training_args=None):
+    def __init__(
+        self,
+        checkpoint=None,
+        labels=(),
+        num_train_epochs=2,
+        learning_rate=2e-5,
+        batch_size=64,
+        weight_decay=0.01,
+        group_by_length=False,
+        max_length=None,
+        seed=42,
+        device=None,
+        training_args=None,
+    ):
         self.checkpoint = checkpoint
         self.labels = labels
         self.num_train_epochs = num_train_epochs
@@ -44,12 +55,18 @@ class FineTune(Approach):
         data = datasets.Dataset.from_dict({"text": list(texts), "label": list(map(int, labels))})
         return data.map(
             lambda batch: self.tokenizer_(batch["text"], truncation=True, max_length=self.max_length_),
-            batched=True, remove_columns=["text"],
+            batched=True,
+            remove_columns=["text"],
         )
 
     def fit(self, X, y, eval_set=None):
-        from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding,
-                                  Trainer, TrainingArguments, set_seed)
+        from transformers import (
+            AutoModelForSequenceClassification,
+            DataCollatorWithPadding,
+            Trainer,
+            TrainingArguments,
+            set_seed,
+        )
 
         self.device_ = select_device(self.device)
         set_seed(self.seed)
@@ -62,7 +79,9 @@ class FineTune(Approach):
             label2id={name: i for i, name in enumerate(labels)},
             ignore_mismatched_sizes=True,
         )
-        self.max_length_ = self.max_length or model_max_length(self.tokenizer_, model.config.max_position_embeddings)
+        self.max_length_ = self.max_length or model_max_length(
+            self.tokenizer_, model.config.max_position_embeddings
+        )
         strategy = "epoch" if eval_set is not None else "no"
         output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
         try:
@@ -104,6 +123,11 @@ class FineTune(Approach):
 
     def predict_proba(self, X) -> np.ndarray:
         return class_probabilities(
-            self.model_, self.tokenizer_, X, self.batch_size, self.device_, self.max_length_,
+            self.model_,
+            self.tokenizer_,
+            X,
+            self.batch_size,
+            self.device_,
+            self.max_length_,
             progress=f"predict {self.checkpoint.short_name}",
         )

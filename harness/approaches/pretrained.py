@@ -47,7 +47,12 @@ class Pretrained(Approach):
 
     def predict_proba(self, X) -> np.ndarray:
         proba = class_probabilities(
-            self.model_, self.tokenizer_, X, self.batch_size, self.device_, self.max_length,
+            self.model_,
+            self.tokenizer_,
+            X,
+            self.batch_size,
+            self.device_,
+            self.max_length,
             progress=f"predict {self.checkpoint.short_name}",
         )
         return proba[:, self.columns_]

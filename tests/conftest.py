@@ -1,0 +1,134 @@
+"""Shared test fixtures: tiny local checkpoints and small generated datasets; the hub stays offline."""
+
+from __future__ import annotations
+
+import os
+import random
+
+# No test may reach the hub: a forgotten hub call fails loudly instead of hanging.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+
+LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+# Each label has its own words, so even a tiny model can learn the task from a few hundred texts.
+WORDS = {
+    "sadness": ["sad", "lonely", "gloomy", "tears", "miserable"],
+    "joy": ["happy", "glad", "cheerful", "delighted", "great"],
+    "love": ["love", "adore", "darling", "tender", "sweet"],
+    "anger": ["angry", "furious", "mad", "annoyed", "rage"],
+    "fear": ["afraid", "scared", "nervous", "terrified", "anxious"],
+    "surprise": ["surprised", "amazed", "shocked", "astonished", "wow"],
+}
+FILLER = ["i", "feel", "so", "today", "really", "am", "quite", "the", "and", "it", "was"]
+
+
+def make_examples(n: int, seed: int) -> list[tuple[str, str]]:
+    """``n`` (text, label) pairs whose label word decides the class; lengths vary from 3 to 13 words."""
+    rng = random.Random(seed)
+    examples = []
+    for i in range(n):
+        label = LABELS[i % len(LABELS)]
+        words = [rng.choice(FILLER) for _ in range(rng.randint(2, 12))]
+        words.insert(rng.randrange(len(words) + 1), rng.choice(WORDS[label]))
+        examples.append((" ".join(words), label))
+    return examples
+
+
+def write_txt(path, examples) -> None:
+    path.write_text("".join(f"{text};{label}\n" for text, label in examples), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory):
+    """An ``emotion``-shaped local dataset: train/validation/test ``.txt`` files."""
+    root = tmp_path_factory.mktemp("data") / "tiny-emotion"
+    root.mkdir()
+    for split, n, seed in (("train", 240, 0), ("validation", 60, 1), ("test", 60, 2)):
+        write_txt(root / f"{split}.txt", make_examples(n, seed))
+    return root
+
+
+def _build_tokenizer(directory):
+    """A BERT-style WordPiece tokenizer whose vocabulary is the generator's words, in sorted order.
+
+    Built from the word list rather than trained, so token ids (and thus every tiny model) are the
+    same on every run; letters and ``##`` letters cover any other text.
+    """
+    import string
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words = sorted({*FILLER, *(w for ws in WORDS.values() for w in ws)})
+    letters = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = specials + words + letters + [f"##{c}" for c in letters]
+    tok = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", vocab.index("[CLS]")), ("[SEP]", vocab.index("[SEP]"))],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
+    fast.save_pretrained(directory)
+    return fast
+
+
+def _tiny_config(tokenizer, **extra):
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A random 2-layer BERT (hidden 32) with a WordPiece tokenizer trained here: a local directory."""
+    import torch
+    from transformers import BertModel
+
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = _build_tokenizer(directory)
+    torch.manual_seed(0)
+    BertModel(_tiny_config(tokenizer)).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_checkpoint(tmp_path_factory):
+    """A tiny BERT with a 6-way head whose ``id2label`` lists the labels in a shuffled order."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    directory = tmp_path_factory.mktemp("tiny-bert-classifier")
+    tokenizer = _build_tokenizer(directory)
+    head_order = ["joy", "fear", "sadness", "surprise", "anger", "love"]
+    torch.manual_seed(0)
+    config = _tiny_config(
+        tokenizer,
+        num_labels=6,
+        id2label=dict(enumerate(head_order)),
+        label2id={name: i for i, name in enumerate(head_order)},
+    )
+    BertForSequenceClassification(config).save_pretrained(directory)
+    return directory

@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from harness.approaches import (
+    FeatureLogReg,
+    FineTune,
+    HiddenStateExtractor,
+    LabelMismatch,
+    MostFrequent,
+    Pretrained,
+    approach,
+)
+from harness.checkpoints import resolve_checkpoint
+from harness.data import load_local
+from harness.inference import class_probabilities
+
+from .conftest import LABELS
+
+
+@pytest.fixture(scope="module")
+def data(dataset_dir):
+    dataset = load_local(dataset_dir, LABELS)
+    return {s: (list(dataset[s]["text"]), np.asarray(dataset[s]["label"])) for s in dataset}
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_checkpoint):
+    return resolve_checkpoint(str(tiny_checkpoint))
+
+
+def test_most_frequent_predicts_the_majority_class_for_every_label_column():
+    model = MostFrequent(labels=["a", "b", "c"]).fit(["x"] * 5, np.array([2, 2, 2, 0, 0]))
+    proba = model.predict_proba(["any", "text"])
+    assert proba.tolist() == [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
+    assert model.predict(["t"]).tolist() == [2]
+
+
+def test_mean_pooling_ignores_padding_and_cls_is_the_first_token(tiny):
+    texts = ["i feel happy", "i feel so very sad and lonely and miserable today"]
+    extractor = HiddenStateExtractor(tiny, device="cpu", batch_size=2)
+    cls, mean = extractor.transform(texts, "cls"), extractor.transform(texts, "mean")
+    tokenizer, model = tiny.load_tokenizer(), tiny.load_model().eval()
+    for i, text in enumerate(texts):  # one text at a time: no padding at all
+        with torch.inference_mode():
+            hidden = model(**tokenizer(text, return_tensors="pt")).last_hidden_state[0]
+        assert np.allclose(cls[i], hidden[0].numpy(), atol=1e-5)
+        assert np.allclose(mean[i], hidden.mean(dim=0).numpy(), atol=1e-5)
+
+
+def test_extraction_is_computed_once_for_all_poolings(tiny, data):
+    extractor = HiddenStateExtractor(tiny, device="cpu")
+    texts = data["validation"][0]
+    first = extractor.transform(texts, "cls")
+    extractor._model = None  # a second forward pass would have to reload and would fail
+    extractor._load = lambda: pytest.fail("features were extracted twice")
+    assert extractor.transform(texts, "mean").shape == (len(texts), 32)
+    assert extractor.transform(texts, "cls") is first
+
+
+def test_unknown_pooling_is_rejected(tiny):
+    with pytest.raises(ValueError, match="pooling 'max'"):
+        HiddenStateExtractor(tiny).transform(["x"], "max")
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_features_logreg_learns_the_tiny_task(tiny, data, pooling):
+    (X, y), (X_val, y_val) = data["train"], data["validation"]
+    model = FeatureLogReg(tiny, LABELS, pooling=pooling, device="cpu")
+    assert model.fit(X, y) is model
+    proba = model.predict_proba(X_val)
+    assert proba.shape == (len(X_val), 6)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert (proba.argmax(1) == y_val).mean() > 0.25  # chance is 1/6: random features carry the keyword
+    assert clone(model).get_params()["pooling"] == pooling
+
+
+def test_finetune_trains_with_trainer_and_keeps_its_history(tiny, data):
+    (X, y), (X_val, y_val) = data["train"], data["validation"]
+    model = FineTune(
+        tiny,
+        LABELS,
+        num_train_epochs=8,
+        learning_rate=1e-3,
+        batch_size=8,
+        device="cpu",
+        training_args={"warmup_steps": 20},
+    )
+    assert model.fit(X, y, eval_set=(X_val, y_val)) is model
+    proba = model.predict_proba(X_val)
+    assert proba.shape == (len(X_val), 6)
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert model.model_.config.id2label == dict(enumerate(LABELS))
+    evals = [h for h in model.history_ if "eval_accuracy" in h]
+    assert [h["epoch"] for h in evals] == [1, 2, 3, 4, 5, 6, 7, 8]
+    best = max(h["eval_accuracy"] for h in evals)
+    assert (proba.argmax(1) == y_val).mean() == pytest.approx(best)  # the best epoch is kept
+    assert best > 0.5  # chance is 1/6: a random tiny BERT learns the keyword task in 8 epochs
+
+
+def test_finetune_with_length_grouped_batches_is_deterministic_for_a_seed(tiny, data):
+    (X, y), (X_val, _) = data["train"], data["validation"]
+
+    def run():
+        model = FineTune(
+            tiny,
+            LABELS,
+            num_train_epochs=1,
+            learning_rate=5e-3,
+            batch_size=16,
+            group_by_length=True,
+            device="cpu",
+        )
+        return model.fit(X[:64], y[:64]).predict_proba(X_val)
+
+    assert np.array_equal(run(), run())
+
+
+def test_pretrained_maps_head_labels_by_name(tiny_classifier_checkpoint):
+    checkpoint = resolve_checkpoint(str(tiny_classifier_checkpoint))
+    model = Pretrained(checkpoint, LABELS, device="cpu").fit()
+    texts = ["i feel happy", "so scared"]
+    proba = model.predict_proba(texts)
+    raw = class_probabilities(model.model_, model.tokenizer_, texts, 8, torch.device("cpu"))
+    head = model.model_.config.id2label
+    for column, name in enumerate(LABELS):
+        head_index = next(i for i, n in head.items() if n == name)
+        assert np.allclose(proba[:, column], raw[:, head_index])
+
+
+def test_pretrained_head_with_other_labels_is_a_clear_error(tiny_classifier_checkpoint):
+    checkpoint = resolve_checkpoint(str(tiny_classifier_checkpoint))
+    with pytest.raises(
+        LabelMismatch, match=r"head labels \[.*\] do not match the dataset's \['neg', 'pos'\]"
+    ):
+        Pretrained(checkpoint, ["neg", "pos"], device="cpu").fit()
+
+
+def test_spec_builds_estimators_with_per_checkpoint_overrides(tiny):
+    spec = approach("finetune", per_checkpoint={tiny.id: {"learning_rate": 1e-4}}, num_train_epochs=3)
+    assert (spec.id, spec.variant) == ("finetune-3", "3")
+    built = spec.build(tiny, LABELS, device="cpu", extractor=object())
+    assert built.get_params()["learning_rate"] == 1e-4 and built.num_train_epochs == 3
+    assert approach("features-logreg", pooling="mean").id == "features-logreg-mean"
+    assert approach("most-frequent").build(None, LABELS, device="cpu").labels == LABELS
+    with pytest.raises(ValueError, match="unknown approach 'zero-shot'"):
+        approach("zero-shot")
