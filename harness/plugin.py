@@ -47,6 +47,15 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
 
 
+def pytest_collection_modifyitems(config, items):
+    if config.option.benchmark:
+        return
+    skip = pytest.mark.skip(reason="expensive: run with --benchmark")
+    for item in items:
+        if item.get_closest_marker("expensive"):
+            item.add_marker(skip)
+
+
 def _session(config) -> HarnessSession:
     if _SESSION not in config.stash:
         from .checkpoints import select_device

@@ -136,6 +136,7 @@ class PairOutcome:
                 metrics=ev.metrics,
                 timings={k: round(v, 4) for k, v in ev.timings.items()},
                 examples={"worst_loss": ev.scored["worst"], "best_loss": ev.scored["best"]},
+                training_history=getattr(ev.estimator, "history_", None),
                 predictions={
                     "gold": ev.y_true.tolist(),
                     "predicted": ev.scored["y_pred"].tolist(),

@@ -6,7 +6,7 @@ cheap baseline runs). Checkpoints that cannot be resolved here are skipped with 
 
 import pytest
 
-from harness import approach
+from harness import approach_spec
 
 DISTILBERT = "distilbert-base-uncased"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -14,12 +14,12 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 PUBLISHED = "bhadresh-savani/distilbert-base-uncased-emotion"
 
 APPROACHES = [
-    approach("most-frequent"),
-    approach("features-logreg", pooling="cls"),
-    approach("features-logreg", pooling="mean"),
+    approach_spec("most-frequent"),
+    approach_spec("features-logreg", pooling="cls"),
+    approach_spec("features-logreg", pooling="mean"),
     # The book's recipe (lr 2e-5, random batches) by default; MiniLM is small and learns faster
     # with lr 1e-4, and length-grouped batches make its two CPU epochs about 2.5x cheaper.
-    approach("finetune", per_checkpoint={MINILM: {"learning_rate": 1e-4, "group_by_length": True}}),
+    approach_spec("finetune", per_checkpoint={MINILM: {"learning_rate": 1e-4, "group_by_length": True}}),
 ]
 
 # Minimum validation scores per (checkpoint, approach id). The baseline always predicts "joy"
@@ -56,6 +56,6 @@ def test_quality(evaluation, gate):
 
 
 @pytest.mark.parametrize("checkpoint", [PUBLISHED], indirect=True)
-@pytest.mark.parametrize("approach", [approach("pretrained")], indirect=True, ids=str)
+@pytest.mark.parametrize("approach", [approach_spec("pretrained")], indirect=True, ids=str)
 def test_published_classifier(evaluation, gate):
     gate(evaluation, accuracy=0.92, f1_weighted=0.92)

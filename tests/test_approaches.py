@@ -10,7 +10,7 @@ from harness.approaches import (
     LabelMismatch,
     MostFrequent,
     Pretrained,
-    approach,
+    approach_spec,
 )
 from harness.checkpoints import resolve_checkpoint
 from harness.data import load_local
@@ -138,11 +138,11 @@ def test_pretrained_head_with_other_labels_is_a_clear_error(tiny_classifier_chec
 
 
 def test_spec_builds_estimators_with_per_checkpoint_overrides(tiny):
-    spec = approach("finetune", per_checkpoint={tiny.id: {"learning_rate": 1e-4}}, num_train_epochs=3)
+    spec = approach_spec("finetune", per_checkpoint={tiny.id: {"learning_rate": 1e-4}}, num_train_epochs=3)
     assert (spec.id, spec.variant) == ("finetune-3", "3")
     built = spec.build(tiny, LABELS, device="cpu", extractor=object())
     assert built.get_params()["learning_rate"] == 1e-4 and built.num_train_epochs == 3
-    assert approach("features-logreg", pooling="mean").id == "features-logreg-mean"
-    assert approach("most-frequent").build(None, LABELS, device="cpu").labels == LABELS
+    assert approach_spec("features-logreg", pooling="mean").id == "features-logreg-mean"
+    assert approach_spec("most-frequent").build(None, LABELS, device="cpu").labels == LABELS
     with pytest.raises(ValueError, match="unknown approach 'zero-shot'"):
-        approach("zero-shot")
+        approach_spec("zero-shot")

@@ -7,7 +7,7 @@ import pytest
 
 SUITE = """
 import pytest
-from harness import approach
+from harness import approach_spec
 
 LOCAL = {checkpoint!r}
 MISSING = "org/not-available-here"
@@ -21,7 +21,9 @@ def dataset(harness):
 def checkpoint(request, harness):
     return harness.checkpoint(request.param)
 
-@pytest.fixture(params=[approach("most-frequent"), approach("features-logreg", pooling="cls")], ids=str)
+SPECS = [approach_spec("most-frequent"), approach_spec("features-logreg", pooling="cls")]
+
+@pytest.fixture(params=SPECS, ids=str)
 def approach(request):
     return request.param
 
@@ -33,6 +35,10 @@ def test_quality(evaluation, gate):
 
 def test_reuses_the_evaluation(evaluation):
     assert SEEN[evaluation.checkpoint.id, evaluation.approach.id] is evaluation
+
+@pytest.mark.expensive
+def test_marked_expensive():
+    pass
 """
 
 
@@ -53,7 +59,7 @@ def test_benchmark_run_writes_one_record_per_pair(suite, tiny_checkpoint, datase
     result = suite.runpytest(
         "--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu", "-rs"
     )
-    result.assert_outcomes(passed=3, failed=1, skipped=4)
+    result.assert_outcomes(passed=4, failed=1, skipped=4)
     result.stdout.fnmatch_lines(
         [
             "*features-logreg-cls · tiny-bert* · accuracy 0.* < 0.990*",
@@ -84,8 +90,9 @@ def test_benchmark_run_writes_one_record_per_pair(suite, tiny_checkpoint, datase
 
 def test_without_benchmark_only_cheap_approaches_run(suite, tiny_checkpoint, dataset_dir):
     result = suite.runpytest(f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu", "-rs")
-    result.assert_outcomes(passed=2, skipped=6)
+    result.assert_outcomes(passed=2, skipped=7)
     result.stdout.fnmatch_lines(["*features-logreg-cls is expensive: run with --benchmark*"])
+    result.stdout.fnmatch_lines(["SKIPPED *test_tiny.py:*: expensive: run with --benchmark"])
     records = _records(suite.path / "out")
     assert records[tiny_checkpoint.name, "features-logreg-cls"]["status"] == "skipped"
 

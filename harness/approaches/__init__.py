@@ -59,10 +59,10 @@ class ApproachSpec:
         return self.id
 
 
-def approach(
+def approach_spec(
     name: str, per_checkpoint: dict[str, dict] | None = None, variant: str | None = None, **params
 ) -> ApproachSpec:
-    """Declare an approach for a suite: ``approach("features-logreg", pooling="mean")``."""
+    """Declare an approach for a suite: ``approach_spec("features-logreg", pooling="mean")``."""
     return ApproachSpec(name, params, per_checkpoint or {}, variant)
 
 
@@ -76,5 +76,5 @@ __all__ = [
     "LabelMismatch",
     "MostFrequent",
     "Pretrained",
-    "approach",
+    "approach_spec",
 ]
