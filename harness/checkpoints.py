@@ -80,7 +80,7 @@ class ResolvedCheckpoint:
 def _mirror_path(checkpoint_id: str) -> tuple[Path | None, str]:
     mirror = MIRRORS.get(checkpoint_id)
     if mirror is None:
-        return None, "no mirror package is listed"
+        return None, "no mirror package"
     try:
         module = importlib.import_module(mirror.module)
     except ImportError:
@@ -96,7 +96,7 @@ def _hub_config(checkpoint_id: str) -> str:
     try:
         hf_hub_download(checkpoint_id, "config.json")
     except LocalEntryNotFoundError:
-        return "not in the hub cache and the hub is unreachable"
+        return "not cached, hub unreachable"
     except HfHubHTTPError as e:
         return f"hub error: {str(e).splitlines()[0]}"
     except OSError as e:
@@ -119,12 +119,10 @@ def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) 
     hub_reason = _hub_config(checkpoint_id)
     if not hub_reason:
         return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub")
-    where = (
-        f"{model_dir}/{checkpoint_id}" if model_dir else f"HARNESS_MODEL_DIR=<dir> with <dir>/{checkpoint_id}"
-    )
+    local = f"not in {model_dir}" if model_dir else "no HARNESS_MODEL_DIR"
     raise CheckpointUnavailable(
-        f"checkpoint {checkpoint_id!r} cannot be resolved: {hub_reason}; {mirror_reason}; "
-        f"provide it as a local directory ({where}) or give the hub access"
+        f"checkpoint {checkpoint_id!r} cannot be resolved ({local}; {mirror_reason}; hub: {hub_reason}); "
+        f"provide it as <dir>/{checkpoint_id} with HARNESS_MODEL_DIR=<dir>, or give the hub access"
     )
 
 

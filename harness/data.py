@@ -121,8 +121,11 @@ def load_hub(hub_id: str, labels=None, config: str | None = None) -> datasets.Da
                 f"{hub_id} split {split!r}: missing column(s) {sorted(missing)}; has {ds.column_names}"
             )
     feature = loaded[next(iter(loaded))].features["label"]
-    if not isinstance(feature, datasets.ClassLabel):
-        loaded = loaded.class_encode_column("label")
+    if not isinstance(feature, datasets.ClassLabel):  # label names as strings: encode them
+        if labels is None:
+            loaded = loaded.class_encode_column("label")
+        else:
+            loaded = loaded.cast_column("label", datasets.ClassLabel(names=list(labels)))
         feature = loaded[next(iter(loaded))].features["label"]
     if labels is not None and list(feature.names) != list(labels):
         raise DatasetError(f"{hub_id}: label names {feature.names} differ from the declared {list(labels)}")

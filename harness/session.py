@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .approaches import ApproachSpec, HiddenStateExtractor
-from .checkpoints import ResolvedCheckpoint, resolve_checkpoint
+from .checkpoints import CheckpointUnavailable, ResolvedCheckpoint, resolve_checkpoint
 from .data import DataSource, load_dataset, resolve_source
 from .results import PairOutcome, environment, write_record
 
@@ -28,7 +28,7 @@ class HarnessSession:
         self.settings = settings
         self._datasets: dict[str, object] = {}
         self._sources: dict[int, DataSource] = {}
-        self._checkpoints: dict[str, ResolvedCheckpoint | str] = {}
+        self._checkpoints: dict[str, ResolvedCheckpoint | CheckpointUnavailable] = {}
         self._extractors: dict[str, HiddenStateExtractor] = {}
         self._evaluations: dict[tuple, object] = {}
         self.outcomes: dict[tuple[str, str, str], PairOutcome] = {}
@@ -46,16 +46,14 @@ class HarnessSession:
 
     def resolve(self, checkpoint_id: str) -> ResolvedCheckpoint:
         """Resolve once; raises ``CheckpointUnavailable`` (the fixture turns it into a skip)."""
-        from .checkpoints import CheckpointUnavailable
-
         if checkpoint_id not in self._checkpoints:
             try:
                 self._checkpoints[checkpoint_id] = resolve_checkpoint(checkpoint_id, self.settings.model_dir)
             except CheckpointUnavailable as e:
-                self._checkpoints[checkpoint_id] = str(e)
+                self._checkpoints[checkpoint_id] = e
         found = self._checkpoints[checkpoint_id]
-        if isinstance(found, str):
-            raise CheckpointUnavailable(found)
+        if isinstance(found, CheckpointUnavailable):
+            raise CheckpointUnavailable(str(found))
         return found
 
     def extractor(self, checkpoint: ResolvedCheckpoint) -> HiddenStateExtractor:

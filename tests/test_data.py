@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from harness.data import KNOWN_DATASETS, DatasetError, load_dataset, load_local, resolve_source
+from harness.data import KNOWN_DATASETS, DatasetError, load_dataset, load_hub, load_local, resolve_source
 
 from .conftest import LABELS, write_txt
 
@@ -137,3 +137,19 @@ def test_unreachable_hub_dataset_says_how_to_use_a_local_mirror():
         DatasetError, match=r"dataset 'dair-ai/emotion' cannot be loaded from the hub .*HARNESS_DATA_DIR"
     ):
         load_dataset("emotion")
+
+
+def test_hub_loader_class_encodes_string_labels(tmp_path, monkeypatch):
+    # datasets.load_dataset takes a directory of data files the same way as a hub id
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    (tmp_path / "repo").mkdir()
+    pd.DataFrame({"text": ["a", "b", "c"], "label": ["joy", "anger", "joy"]}).to_csv(
+        tmp_path / "repo" / "train.csv", index=False
+    )
+    dataset = load_hub(str(tmp_path / "repo"))
+    assert dataset["train"].features["label"].names == ["anger", "joy"]
+    assert dataset["train"]["label"] == [1, 0, 1]
+    declared = load_hub(str(tmp_path / "repo"), labels=["joy", "anger"])
+    assert declared["train"]["label"] == [0, 1, 0]

@@ -63,7 +63,7 @@ def test_benchmark_run_writes_one_record_per_pair(suite, tiny_checkpoint, datase
     result.stdout.fnmatch_lines(
         [
             "*features-logreg-cls · tiny-bert* · accuracy 0.* < 0.990*",
-            "*checkpoint 'org/not-available-here' cannot be resolved: *",
+            "*checkpoint 'org/not-available-here' cannot be resolved (*",
         ]
     )
     records = _records(suite.path / "out")
@@ -85,7 +85,7 @@ def test_benchmark_run_writes_one_record_per_pair(suite, tiny_checkpoint, datase
     assert features["environment"]["versions"]["transformers"].startswith("5.")
     missing = records["not-available-here", "most-frequent"]
     assert missing["status"] == "skipped" and missing["metrics"] is None
-    assert missing["reason"].startswith("checkpoint 'org/not-available-here' cannot be resolved")
+    assert missing["reason"].startswith("checkpoint 'org/not-available-here' cannot be resolved (")
 
 
 def test_without_benchmark_only_cheap_approaches_run(suite, tiny_checkpoint, dataset_dir):
