@@ -71,8 +71,12 @@ def fingerprint(texts, labels) -> str:
     return digest.hexdigest()
 
 
+CONTEXT_PARAMS = ("labels", "checkpoint", "extractors")  # recorded elsewhere in the record, or not data
+
+
 def _json_params(params: dict) -> dict:
-    return {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None), list, dict))}
+    """The approach's hyperparameters: every parameter but the run context."""
+    return {k: v for k, v in params.items() if k not in CONTEXT_PARAMS}
 
 
 @dataclass
@@ -117,13 +121,7 @@ class PairOutcome:
         }
         ev = self.evaluation
         if ev is not None:
-            record["approach"]["params"] = _json_params(
-                {
-                    k: v
-                    for k, v in ev.estimator.get_params(deep=False).items()
-                    if k not in ("labels", "checkpoint")
-                }
-            )
+            record["approach"]["params"] = _json_params(ev.estimator.get_params(deep=False))
             record.update(
                 dataset=ev.dataset,
                 checkpoint_source={"kind": ev.checkpoint.source, "location": ev.checkpoint.location},
@@ -160,7 +158,7 @@ def write_record(report_dir: Path, record: dict) -> Path:
     path = record_path(report_dir, record["suite"], record["checkpoint"], record["approach"]["id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
 

@@ -29,7 +29,7 @@ class HarnessSession:
         self._datasets: dict[str, object] = {}
         self._sources: dict[int, DataSource] = {}
         self._checkpoints: dict[str, ResolvedCheckpoint | CheckpointUnavailable] = {}
-        self._extractors: dict[str, HiddenStateExtractor] = {}
+        self._extractors: dict[tuple, HiddenStateExtractor] = {}  # shared by features-logreg variants
         self._evaluations: dict[tuple, object] = {}
         self.outcomes: dict[tuple[str, str, str], PairOutcome] = {}
 
@@ -55,11 +55,6 @@ class HarnessSession:
         if isinstance(found, CheckpointUnavailable):
             raise CheckpointUnavailable(str(found))
         return found
-
-    def extractor(self, checkpoint: ResolvedCheckpoint) -> HiddenStateExtractor:
-        if checkpoint.id not in self._extractors:
-            self._extractors[checkpoint.id] = HiddenStateExtractor(checkpoint, self.settings.device)
-        return self._extractors[checkpoint.id]
 
     def outcome(self, suite: str, checkpoint_id: str, spec: ApproachSpec) -> PairOutcome:
         key = (suite, checkpoint_id, spec.id)
@@ -91,7 +86,7 @@ class HarnessSession:
                 train_split,
                 split,
                 device=self.settings.device,
-                extractor=self.extractor(checkpoint),
+                extractors=self._extractors,
             )
         evaluation = self._evaluations[key]
         self.outcome(suite, checkpoint.id, spec).evaluation = evaluation

@@ -59,6 +59,18 @@ def test_extraction_is_computed_once_for_all_poolings(tiny, data):
     assert extractor.transform(texts, "cls") is first
 
 
+def test_feature_variants_share_an_extractor_only_when_its_settings_match(tiny, data):
+    X, y = data["train"]
+    shared = {}
+    cls = FeatureLogReg(tiny, LABELS, pooling="cls", device="cpu", extractors=shared).fit(X, y)
+    mean = FeatureLogReg(tiny, LABELS, pooling="mean", device="cpu", extractors=shared).fit(X, y)
+    short = FeatureLogReg(tiny, LABELS, pooling="mean", max_length=8, device="cpu", extractors=shared).fit(
+        X, y
+    )
+    assert cls.extractor_ is mean.extractor_
+    assert short.extractor_ is not mean.extractor_ and len(shared) == 2
+
+
 def test_unknown_pooling_is_rejected(tiny):
     with pytest.raises(ValueError, match="pooling 'max'"):
         HiddenStateExtractor(tiny).transform(["x"], "max")
@@ -140,7 +152,7 @@ def test_pretrained_head_with_other_labels_is_a_clear_error(tiny_classifier_chec
 def test_spec_builds_estimators_with_per_checkpoint_overrides(tiny):
     spec = approach_spec("finetune", per_checkpoint={tiny.id: {"learning_rate": 1e-4}}, num_train_epochs=3)
     assert (spec.id, spec.variant) == ("finetune-3", "3")
-    built = spec.build(tiny, LABELS, device="cpu", extractor=object())
+    built = spec.build(tiny, LABELS, device="cpu", extractors={})
     assert built.get_params()["learning_rate"] == 1e-4 and built.num_train_epochs == 3
     assert approach_spec("features-logreg", pooling="mean").id == "features-logreg-mean"
     assert approach_spec("most-frequent").build(None, LABELS, device="cpu").labels == LABELS

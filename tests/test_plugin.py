@@ -79,6 +79,7 @@ def test_benchmark_run_writes_one_record_per_pair(suite, tiny_checkpoint, datase
     assert features["status"] == "failed"
     assert features["reason"].startswith("features-logreg-cls · ")
     assert features["approach"]["variant"] == "cls" and features["approach"]["params"]["pooling"] == "cls"
+    assert {"labels", "checkpoint", "extractors"}.isdisjoint(features["approach"]["params"])
     assert set(features["timings"]) == {"fit", "predict", "score"}
     assert len(features["predictions"]["gold"]) == 60 and len(features["examples"]["worst_loss"]) == 10
     assert features["environment"]["device"] == "cpu"

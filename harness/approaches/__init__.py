@@ -46,7 +46,7 @@ class ApproachSpec:
         return {**self.params, **self.per_checkpoint.get(checkpoint_id, {})}
 
     def build(self, checkpoint, labels, **context) -> Approach:
-        """Instantiate the estimator; ``context`` (device, extractor) fills only parameters it has."""
+        """Instantiate the estimator; ``context`` (device, extractors) fills only parameters it has."""
         cls = APPROACHES[self.name]
         accepted = cls._get_param_names()
         params = {k: v for k, v in context.items() if k in accepted and v is not None}

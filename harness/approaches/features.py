@@ -79,7 +79,11 @@ class HiddenStateExtractor:
 
 
 class FeatureLogReg(Approach):
-    """``LogisticRegression`` on pooled hidden states of a frozen checkpoint."""
+    """``LogisticRegression`` on pooled hidden states of a frozen checkpoint.
+
+    ``extractors`` is an optional dict shared between estimators: those with the same checkpoint,
+    device, batch size and max length then share one :class:`HiddenStateExtractor` (one extraction).
+    """
 
     name = "features-logreg"
 
@@ -93,7 +97,7 @@ class FeatureLogReg(Approach):
         batch_size=64,
         max_length=None,
         device=None,
-        extractor=None,
+        extractors=None,
     ):
         self.checkpoint = checkpoint
         self.labels = labels
@@ -103,12 +107,16 @@ class FeatureLogReg(Approach):
         self.batch_size = batch_size
         self.max_length = max_length
         self.device = device
-        self.extractor = extractor
+        self.extractors = extractors
 
     def fit(self, X, y, eval_set=None):
-        self.extractor_ = self.extractor or HiddenStateExtractor(
-            self.checkpoint, self.device, self.batch_size, self.max_length
-        )
+        key = (self.checkpoint.id, str(self.device), self.batch_size, self.max_length)
+        extractors = self.extractors if self.extractors is not None else {}
+        if key not in extractors:
+            extractors[key] = HiddenStateExtractor(
+                self.checkpoint, self.device, self.batch_size, self.max_length
+            )
+        self.extractor_ = extractors[key]
         features = self.extractor_.transform(X, self.pooling)
         self.classifier_ = LogisticRegression(max_iter=self.max_iter, C=self.C).fit(features, y)
         return self
