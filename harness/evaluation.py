@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,7 +36,6 @@ class Evaluation:
     scored: dict
     timings: dict[str, float]
     n_truncated: int | None = None
-    gates: list = field(default_factory=list)
 
     @property
     def metrics(self) -> dict:

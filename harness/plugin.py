@@ -88,14 +88,6 @@ class Harness:
     def __init__(self, session):
         self._session = session
 
-    @property
-    def benchmark(self) -> bool:
-        return self._session.settings.benchmark
-
-    @property
-    def device(self) -> str:
-        return self._session.settings.device
-
     def dataset(self, name: str, labels=None):
         """``DatasetDict`` for a known name, hub id or local directory."""
         return self._session.dataset(name, labels)

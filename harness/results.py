@@ -161,7 +161,3 @@ def write_record(report_dir: Path, record: dict) -> Path:
     tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def read_records(directory: Path) -> list[dict]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(directory).glob("*.json"))]
