@@ -7,13 +7,30 @@ Resolution order for an id such as ``sentence-transformers/all-MiniLM-L6-v2``:
 3. an installed mirror package listed in :data:`MIRRORS`;
 4. the Hugging Face hub (its local cache first; nothing is fetched when ``HF_HUB_OFFLINE=1``).
 
-Remote code is never run: every load passes ``trust_remote_code=False``.
+Untrusted checkpoints:
+
+- remote code is never run: every load passes ``trust_remote_code=False``, and a checkpoint whose
+  ``config.json`` or ``tokenizer_config.json`` asks for it (``auto_map``) is refused, rather than
+  loaded with built-in classes the author did not intend;
+- weights load from ``model.safetensors``, or from a ``pytorch_model.bin`` pickle through
+  ``torch.load(weights_only=True)`` (transformers 5 does so): a pickle holding anything but tensors
+  is refused with a :class:`CheckpointError`, its code never runs;
+- a tokenizer without a pad token pads with its eos token, else its unk token (a
+  :class:`CheckpointError` when it has neither). Batches are right-padded and padding is masked, so
+  the pad id changes no real token's output; a model config without ``pad_token_id`` gets the same
+  id, which heads that pool the last non-pad token (GPT-2 style) need;
+- a tokenizer without a vocabulary (its files missing: transformers then builds an empty one) and
+  an unreadable ``config.json`` are :class:`CheckpointError` naming the checkpoint.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 import json
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +55,13 @@ class CheckpointUnavailable(LookupError):
     """The checkpoint cannot be resolved here; the message says how to provide it."""
 
 
+class CheckpointError(ValueError):
+    """The checkpoint's files cannot be used as they are; the message names the checkpoint and file."""
+
+
+REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json")
+
+
 @dataclass(frozen=True)
 class ResolvedCheckpoint:
     """A checkpoint id and where its files are: ``location`` is a directory or a hub id."""
@@ -52,29 +76,98 @@ class ResolvedCheckpoint:
 
     def config(self) -> dict:
         """The raw ``config.json`` (read without instantiating any model class)."""
+        return self._json_file("config.json") or {}
+
+    def _json_file(self, name: str) -> dict | None:
+        """One of the checkpoint's JSON files, ``None`` when it has no such file."""
+        if self.source == "hub":
+            from huggingface_hub import hf_hub_download
+            from huggingface_hub.errors import EntryNotFoundError
+
+            try:
+                path = Path(hf_hub_download(self.location, name))
+            except EntryNotFoundError:
+                return None
+        else:
+            path = Path(self.location) / name
+            if not path.is_file():
+                return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"checkpoint {self.id!r}: {path} is not valid JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise CheckpointError(f"checkpoint {self.id!r}: {path}: expected a JSON object")
+        return data
+
+    def _refuse_remote_code(self) -> None:
+        for name in REMOTE_CODE_FILES:
+            if (self._json_file(name) or {}).get("auto_map"):
+                raise CheckpointUnavailable(
+                    f"checkpoint {self.id!r}: its {name} asks for remote code (auto_map); "
+                    "the harness never runs remote code"
+                )
+
+    def fingerprint(self) -> str:
+        """What identifies the weights in cache keys: a hub snapshot's revision, else a hash of the files."""
         if self.source == "hub":
             from huggingface_hub import hf_hub_download
 
-            path = hf_hub_download(self.location, "config.json")
-        else:
-            path = Path(self.location) / "config.json"
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+            return "hub:" + Path(hf_hub_download(self.location, "config.json")).parent.name
+        return "sha256:" + _directory_digest(str(Path(self.location).resolve()))
 
     def load_tokenizer(self):
+        """The tokenizer, with a pad token (eos or unk when it declares none); remote code is refused."""
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(self.location, trust_remote_code=False)
+        self._refuse_remote_code()
+        tokenizer = AutoTokenizer.from_pretrained(self.location, trust_remote_code=False)
+        n_special = len(tokenizer.all_special_tokens)
+        if len(tokenizer) <= n_special:
+            raise CheckpointError(
+                f"checkpoint {self.id!r}: its tokenizer has no vocabulary besides {n_special} special "
+                f"tokens; expected tokenizer files (tokenizer.json, vocab.txt, ...) in {self.location}"
+            )
+        if tokenizer.pad_token is None:
+            fallback = tokenizer.eos_token or tokenizer.unk_token
+            if fallback is None:
+                raise CheckpointError(
+                    f"checkpoint {self.id!r}: its tokenizer has no pad, eos or unk token to pad batches "
+                    "with; expected a pad_token in tokenizer_config.json"
+                )
+            tokenizer.pad_token = fallback
+        return tokenizer
 
     def load_model(self, model_class=None, **kwargs):
-        """Load with ``model_class`` (default ``AutoModel``); remote code is refused."""
-        if self.config().get("auto_map"):
-            raise CheckpointUnavailable(
-                f"checkpoint {self.id!r}: its config asks for remote code (auto_map); "
-                "the harness never runs remote code"
-            )
+        """Load with ``model_class`` (default ``AutoModel``); remote code and pickled code are refused."""
+        self._refuse_remote_code()
         if model_class is None:
             from transformers import AutoModel as model_class
-        return model_class.from_pretrained(self.location, trust_remote_code=False, **kwargs)
+        try:
+            model = model_class.from_pretrained(self.location, trust_remote_code=False, **kwargs)
+        except pickle.UnpicklingError as e:
+            found = re.search(r"Unsupported global: GLOBAL \S+", str(e))
+            raise CheckpointError(
+                f"checkpoint {self.id!r}: its pickled weights (pytorch_model.bin) hold more than tensors "
+                f"and were refused, not run ({found.group(0) if found else 'weights_only=True'}); "
+                "expected model.safetensors or a plain state dict"
+            ) from None
+        if getattr(model.config, "pad_token_id", None) is None:
+            model.config.pad_token_id = self.load_tokenizer().pad_token_id
+        return model
+
+
+@functools.cache
+def _directory_digest(directory: str) -> str:
+    """sha256 over every file's relative path and content (weights included), once per process."""
+    digest = hashlib.sha256()
+    root = Path(directory)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\x00")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _mirror_path(checkpoint_id: str) -> tuple[Path | None, str]:

@@ -3,10 +3,25 @@
 A dataset comes from a hub id (``datasets.load_dataset``) or from a local directory holding
 one file per split (``<split>.txt|.csv|.jsonl|.parquet``). A *named* dataset (``emotion``)
 resolves to ``<data_dir>/<name>/`` when a data directory is configured, else to the hub.
+
+Bad input gets a one-line :class:`DatasetError` naming the file and line (or row, or field); no row
+is skipped or altered. Documented choices:
+
+- files are UTF-8; a leading byte-order mark is not part of the first text;
+- every example needs a text that is not blank, and a label: a non-empty name, or an integer id
+  (``.jsonl`` / ``.parquet``; in ``.txt`` / ``.csv`` every label is a name);
+- ``.txt`` lines end in ``\n`` or ``\r\n``; a ``\r`` elsewhere in a line is an error (a file with
+  ``\r``-only line ends would otherwise merge its rows); use ``.jsonl`` for texts with line breaks;
+- a blank line is an error in every format (in a ``.csv`` file written by pandas, a text holding
+  a ``\r`` is not quoted, and the ``\r`` would end a record);
+- undeclared label names are sorted, numerically when they are all integers (``"2"`` before ``"10"``).
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +69,15 @@ class _Rows:
 
 
 def resolve_source(name: str, data_dir: str | Path | None = None) -> DataSource:
-    """Decide where ``name`` is read from: a local directory, ``<data_dir>/<name>``, or the hub."""
+    """Decide where ``name`` is read from: a local directory, ``<data_dir>/<name>``, or the hub.
+
+    A name written as a path (absolute, or starting with ``.`` or ``~``) must be a directory.
+    """
     path = Path(name).expanduser()
     if path.is_dir():
         return DataSource(path.name, "local", str(path))
+    if path.is_absolute() or name.startswith((".", "~")):
+        raise DatasetError(f"{path}: no such directory; expected a directory holding <split>.txt|.csv|...")
     if data_dir is not None:
         candidate = Path(data_dir).expanduser() / name
         if candidate.is_dir():
@@ -81,7 +101,8 @@ def load_dataset(
         labels = known.labels
     if source.kind == "local":
         return load_local(source.location, labels)
-    return load_hub(source.location, labels, known.hub_config if known else None)
+    mirror = Path(data_dir).expanduser() / name if data_dir is not None else None
+    return load_hub(source.location, labels, known.hub_config if known else None, mirror)
 
 
 def load_local(directory: str | Path, labels=None) -> datasets.DatasetDict:
@@ -104,16 +125,26 @@ def load_local(directory: str | Path, labels=None) -> datasets.DatasetDict:
     )
 
 
-def load_hub(hub_id: str, labels=None, config: str | None = None) -> datasets.DatasetDict:
-    """Load from the hub and check the ``text``/``label`` columns against the declared labels."""
+def load_hub(
+    hub_id: str, labels=None, config: str | None = None, mirror: Path | None = None
+) -> datasets.DatasetDict:
+    """Load from the hub and check the ``text``/``label`` columns against the declared labels.
+
+    ``mirror`` is the local directory that was looked for first, named in the error.
+    """
+    if labels is not None:
+        check_label_names(list(labels), f"labels of {hub_id}")
     try:
         loaded = datasets.load_dataset(hub_id, config)
     except (ConnectionError, FileNotFoundError, OSError, ValueError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DatasetError(
-            f"dataset {hub_id!r} cannot be loaded from the hub ({first_line}); for a local mirror set "
-            "HARNESS_DATA_DIR (or --data-dir) to a directory holding <name>/<split>.txt"
-        ) from e
+        local = (
+            f"no local mirror at {mirror}"
+            if mirror is not None
+            else "for a local mirror set HARNESS_DATA_DIR (or --data-dir) to a directory holding "
+            "<name>/<split>.txt"
+        )
+        reason = _first_line(e)
+        raise DatasetError(f"dataset {hub_id!r} cannot be loaded from the hub ({reason}); {local}") from e
     for split, ds in loaded.items():
         missing = {"text", "label"} - set(ds.column_names)
         if missing:
@@ -129,6 +160,9 @@ def load_hub(hub_id: str, labels=None, config: str | None = None) -> datasets.Da
         feature = loaded[next(iter(loaded))].features["label"]
     if labels is not None and list(feature.names) != list(labels):
         raise DatasetError(f"{hub_id}: label names {feature.names} differ from the declared {list(labels)}")
+    for split, ds in loaded.items():
+        for row, text in enumerate(ds["text"], start=1):
+            check_text(text, f"{hub_id} split {split!r} row {row}")
     return loaded
 
 
@@ -164,27 +198,68 @@ def read_split(path: Path) -> _Rows:
 
 def _decode(path: Path) -> str:
     data = path.read_bytes()
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0  # a byte-order mark is not text
     try:
-        return data.decode("utf-8")
+        return data[start:].decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise DatasetError(f"{path}:{line}: not UTF-8 (byte {e.start})") from None
+        offset = start + e.start
+        line = data[:offset].count(b"\n") + 1
+        raise DatasetError(f"{path}:{line}: not UTF-8 (byte {offset})") from None
+
+
+def _lines(text: str) -> list[str]:
+    """Lines separated by ``\n`` (a final one may end the file); other line breaks stay in their line."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _is_null(value) -> bool:
+    """JSON ``null``, or a missing cell as pandas reads it (``None`` or NaN)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def check_text(text, loc: str) -> None:
+    """A text must be a string with something besides whitespace."""
+    if _is_null(text):
+        raise DatasetError(f"{loc}: field 'text' is null; expected a string")
+    if not isinstance(text, str):
+        raise DatasetError(f"{loc}: field 'text' must be a string, got {text!r}")
+    if not text.strip():
+        raise DatasetError(f"{loc}: empty text {text!r}; expected a text that is not blank")
+
+
+def check_label(label, loc: str) -> None:
+    """A label must be a non-empty name or an integer id."""
+    if _is_null(label):
+        raise DatasetError(f"{loc}: field 'label' is null; expected a label name or an integer id")
+    if isinstance(label, str):
+        if not label.strip():
+            raise DatasetError(f"{loc}: empty label {label!r}; expected a label name")
+    elif not _is_id(label):
+        raise DatasetError(f"{loc}: field 'label' must be a label name or an integer id, got {label!r}")
 
 
 def read_txt(path: Path) -> _Rows:
     """``text;label`` per line, split on the last ``;``."""
-    lines = _decode(path).split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
     rows = _Rows([], [], [])
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(_lines(_decode(path)), start=1):
+        loc = f"{path}:{number}"
         line = line.removesuffix("\r")
         text, sep, label = line.rpartition(";")
         if not sep:
-            raise DatasetError(f"{path}:{number}: expected 'text;label', got {line[:60]!r}")
+            raise DatasetError(f"{loc}: expected 'text;label', got {line[:60]!r}")
+        if "\r" in line:
+            raise DatasetError(
+                f"{loc}: carriage return (\\r) inside the line; expected one 'text;label' per line "
+                "(texts with line breaks need .jsonl or .csv)"
+            )
+        check_text(text, loc)
+        check_label(label, loc)
         rows.texts.append(text)
         rows.labels.append(label)
-        rows.where.append(f"{path}:{number}")
+        rows.where.append(loc)
     return rows
 
 
@@ -194,8 +269,8 @@ def _from_records(path: Path, records: list[dict], where: list[str]) -> _Rows:
         for column in ("text", "label"):
             if column not in record:
                 raise DatasetError(f"{loc}: missing field {column!r}; has {sorted(record)}")
-        if not isinstance(record["text"], str):
-            raise DatasetError(f"{loc}: field 'text' must be a string, got {record['text']!r}")
+        check_text(record["text"], loc)
+        check_label(record["label"], loc)
         rows.texts.append(record["text"])
         rows.labels.append(record["label"])
         rows.where.append(loc)
@@ -203,18 +278,48 @@ def _from_records(path: Path, records: list[dict], where: list[str]) -> _Rows:
 
 
 def read_csv(path: Path) -> _Rows:
-    """CSV with a header naming ``text`` and ``label``; every cell is read as a string."""
-    import pandas as pd
+    """CSV (Python's ``csv``, strict) with a header naming ``text`` and ``label``; every cell is a string.
 
-    _decode(path)  # a clear error for non-UTF-8 files
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return _from_frame(path, frame, "row")
+    Every record must have as many fields as the header; locations are ``file:line`` of a record's start.
+    """
+    reader = csv.reader(io.StringIO(_decode(path), newline=""), strict=True)
+    records, where = [], []
+    try:
+        header = next(reader, [])
+        missing = {"text", "label"} - set(header)
+        if header and missing:
+            raise DatasetError(f"{path}: missing column(s) {sorted(missing)}; has {header}")
+        repeated = sorted({c for c in ("text", "label") if header.count(c) > 1})
+        if repeated:
+            raise DatasetError(f"{path}: column(s) {repeated} appear more than once in the header")
+        start = reader.line_num + 1
+        for row in reader:
+            if len(row) != len(header):
+                raise DatasetError(
+                    f"{path}:{start}: expected {len(header)} fields ({','.join(header)}), got {len(row)}"
+                )
+            records.append(dict(zip(header, row, strict=True)))
+            where.append(f"{path}:{start}")
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise DatasetError(f"{path}:{reader.line_num}: not valid CSV ({e})") from None
+    return _from_records(path, records, where)
 
 
 def read_parquet(path: Path) -> _Rows:
     import pandas as pd
+    import pyarrow
 
-    return _from_frame(path, pd.read_parquet(path), "row")
+    try:
+        frame = pd.read_parquet(path)
+    except (pyarrow.ArrowException, OSError) as e:
+        raise DatasetError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+    return _from_frame(path, frame, "row")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _from_frame(path: Path, frame, unit: str) -> _Rows:
@@ -230,7 +335,8 @@ def _from_frame(path: Path, frame, unit: str) -> _Rows:
 
 def read_jsonl(path: Path) -> _Rows:
     records, where = [], []
-    for number, line in enumerate(_decode(path).splitlines(), start=1):
+    for number, line in enumerate(_lines(_decode(path)), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             raise DatasetError(f"{path}:{number}: empty line; expected a JSON object")
         try:
@@ -248,12 +354,22 @@ def _is_id(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_integer_name(value) -> bool:
+    return isinstance(value, str) and value.isdecimal() and str(int(value)) == value
+
+
 def infer_label_names(rows: dict[str, _Rows]) -> list[str]:
-    """Undeclared labels: sorted names, or ``"0".."n-1"`` when the files hold integer ids."""
+    """Undeclared labels: sorted names, or ``"0".."n-1"`` when the files hold integer ids.
+
+    Names that are all integers (``"2"``, ``"10"``) sort by value.
+    """
     values = {v for r in rows.values() for v in r.labels}
     if all(_is_id(v) for v in values):
         return [str(i) for i in range(max(values) + 1)]
-    return sorted(str(v) for v in values)
+    names = {str(v) for v in values}
+    if all(_is_integer_name(n) for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
 
 
 def check_label_names(names: list[str], what: str) -> None:
@@ -276,5 +392,9 @@ def encode_labels(rows: _Rows, names: list[str]) -> list[int]:
         elif str(value) in index:
             ids.append(index[str(value)])
         else:
-            raise DatasetError(f"{loc}: unknown label {value!r}; expected one of {names}")
+            hint = " (in .txt/.csv files a label is a name; integer ids need .jsonl or .parquet)"
+            raise DatasetError(
+                f"{loc}: unknown label {value!r}; expected one of {names}"
+                + (hint if _is_integer_name(value) else "")
+            )
     return ids

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .approaches import Approach, ApproachSpec
+from .cache import cache_key, environment_parts, examples_digest
 from .checkpoints import ResolvedCheckpoint
+from .data import DatasetError
 from .inference import encode, model_max_length
 from .metrics import score
 
@@ -36,6 +38,8 @@ class Evaluation:
     scored: dict
     timings: dict[str, float]
     n_truncated: int | None = None
+    history: list | None = None  # fine-tuning's per-epoch log
+    cached: bool = False  # predictions (and the timings measured with them) came from the cache
 
     @property
     def metrics(self) -> dict:
@@ -50,7 +54,29 @@ class Evaluation:
 def get_split(dataset, name: str, split: str):
     if split not in dataset:
         raise SplitMissing(f"dataset {name!r} has no split {split!r}; it has {sorted(dataset)}")
+    if len(dataset[split]) == 0:
+        raise DatasetError(f"dataset {name!r} split {split!r} is empty; expected at least one example")
     return dataset[split]
+
+
+def check_train_classes(estimator: Approach, y, dataset_name: str, split: str, labels) -> None:
+    """An approach that learns to tell classes apart needs ``min_train_classes`` of them to train."""
+    present = np.unique(y)
+    if len(present) < estimator.min_train_classes:
+        names = ", ".join(repr(labels[i]) for i in present)
+        raise DatasetError(
+            f"dataset {dataset_name!r} split {split!r} has only the class {names}; {estimator.name} "
+            f"needs at least {estimator.min_train_classes} classes to train"
+        )
+
+
+def check_finite(proba: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+    if len(bad):
+        raise ValueError(
+            f"{what}: {len(bad)} of {len(proba)} examples got non-finite class probabilities "
+            f"(first: example {bad[0]}); expected finite numbers"
+        )
 
 
 def count_truncated(checkpoint: ResolvedCheckpoint, texts) -> int:
@@ -58,6 +84,19 @@ def count_truncated(checkpoint: ResolvedCheckpoint, texts) -> int:
     tokenizer = checkpoint.load_tokenizer()
     limit = model_max_length(tokenizer, checkpoint.config().get("max_position_embeddings"))
     return encode(tokenizer, texts, limit).n_truncated
+
+
+def predictions_key(estimator: Approach, checkpoint: ResolvedCheckpoint, train, held_out) -> str:
+    """Cache key of an estimator's predictions: its parameters, weights, data and environment."""
+    return cache_key(
+        approach=estimator.name,
+        params=estimator.hyperparameters(),
+        labels=list(estimator.labels),
+        checkpoint=checkpoint.fingerprint(),
+        train=examples_digest(*train),
+        eval=examples_digest(*held_out),
+        **environment_parts(),
+    )
 
 
 def evaluate(
@@ -77,18 +116,31 @@ def evaluate(
     labels = list(train.features["label"].names)
     texts, y_true = list(held_out["text"]), np.asarray(held_out["label"], dtype=int)
 
+    train_texts, train_y = list(train["text"]), np.asarray(train["label"], dtype=int)
     estimator = spec.build(checkpoint, labels, **context)
+    check_train_classes(estimator, train_y, dataset_name, train_split, labels)
+
+    def fit_predict() -> tuple[dict[str, np.ndarray], dict]:
+        started = time.perf_counter()
+        estimator.fit(train_texts, train_y, eval_set=(texts, y_true))
+        fitted = time.perf_counter()
+        proba = np.asarray(estimator.predict_proba(texts))
+        done = time.perf_counter()
+        check_finite(proba, f"{spec.id} · {checkpoint.short_name}")
+        meta = {"timings": {"fit": fitted - started, "predict": done - fitted}}
+        return {"proba": proba}, {**meta, "history": getattr(estimator, "history_", None)}
+
+    cache = context.get("cache")
+    if cache is not None and estimator.expensive:
+        key = predictions_key(estimator, checkpoint, (train_texts, train_y), (texts, y_true))
+        arrays, meta = cache.arrays("predictions", key, fit_predict)
+        cached = ("predictions", key) in cache.hits
+    else:
+        (arrays, meta), cached = fit_predict(), False
+    proba = arrays["proba"]
     started = time.perf_counter()
-    estimator.fit(list(train["text"]), np.asarray(train["label"], dtype=int), eval_set=(texts, y_true))
-    fitted = time.perf_counter()
-    proba = estimator.predict_proba(texts)
-    predicted = time.perf_counter()
     scored = score(y_true, proba, labels, texts, k=k)
-    timings = {
-        "fit": fitted - started,
-        "predict": predicted - fitted,
-        "score": time.perf_counter() - predicted,
-    }
+    timings = {**meta["timings"], "score": time.perf_counter() - started}
     return Evaluation(
         suite=suite,
         dataset=dataset_name,
@@ -100,8 +152,10 @@ def evaluate(
         labels=labels,
         texts=texts,
         y_true=y_true,
-        proba=np.asarray(proba),
+        proba=proba,
         scored=scored,
         timings=timings,
+        history=meta["history"],
+        cached=cached,
         n_truncated=count_truncated(checkpoint, texts) if "checkpoint" in estimator.get_params() else None,
     )

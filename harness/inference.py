@@ -1,12 +1,70 @@
-"""Batched forward passes: tokenize once, sort by length, pad each batch to its own longest text."""
+"""Batched forward passes: tokenize once, sort by length, pad each batch to its own longest text.
+
+Compute dtypes: ``fp32`` (default), ``bf16`` and ``fp16`` run the forward passes under
+``torch.autocast`` (matrix products in the low-precision type, reductions such as layer norm and
+softmax kept in fp32); the weights stay fp32.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# x86 instructions that run each low-precision type natively (oneDNN emulates it, slowly, without them)
+CPU_FLAGS = {"bf16": {"avx512_bf16", "amx_bf16"}, "fp16": {"avx512_fp16", "amx_fp16"}}
+
+
+def _cpu_flags() -> set[str] | None:
+    """The CPU's feature flags from /proc/cpuinfo; None where there is no such file."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    return next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+
+
+def dtype_supported(dtype: str, device: torch.device) -> bool:
+    """Whether ``device`` runs ``dtype`` natively (on CPU: oneDNN support and the matching instructions)."""
+    if dtype == "fp32":
+        return True
+    if device.type == "cuda":
+        return dtype == "fp16" or torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    onednn = {
+        "bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported,
+        "fp16": torch.ops.mkldnn._is_mkldnn_fp16_supported,
+    }
+    flags = _cpu_flags()
+    return bool(onednn[dtype]()) and (flags is None or bool(CPU_FLAGS[dtype] & flags))
+
+
+def check_dtype(dtype: str, device: torch.device) -> None:
+    """Raise a one-line ``ValueError`` for an unknown dtype or one that ``device`` cannot run fast."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}: expected one of {sorted(DTYPES)}")
+    if not dtype_supported(dtype, device):
+        raise ValueError(f"dtype {dtype!r} is not supported on {device} here; use fp32")
+
+
+def autocast(dtype: str, device: torch.device):
+    """The context a forward pass in ``dtype`` runs in: nothing for fp32, else ``torch.autocast``.
+
+    Enter it once around all batches: autocast keeps the low-precision copies of the weights
+    until the outermost context exits.
+    """
+    check_dtype(dtype, device)
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[dtype])
 
 
 def model_max_length(tokenizer, max_position_embeddings: int | None) -> int:
@@ -50,13 +108,11 @@ def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarr
 
 def pad(input_ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad to the batch's longest sequence; return ids and attention mask."""
-    width = max(len(ids) for ids in input_ids)
-    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-    for row, seq in enumerate(input_ids):
-        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return ids, mask
+    lengths = np.fromiter(map(len, input_ids), dtype=np.int64, count=len(input_ids))
+    mask = np.arange(lengths.max()) < lengths[:, None]
+    ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    ids[mask] = np.fromiter((i for seq in input_ids for i in seq), dtype=np.int64, count=int(lengths.sum()))
+    return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
 
 
 def forward_batches(
@@ -67,13 +123,14 @@ def forward_batches(
     device: torch.device,
     step: Callable[[object, torch.Tensor], dict[str, torch.Tensor]],
     progress: str | None = None,
+    dtype: str = "fp32",
 ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-    """Run ``model`` over length-sorted batches; yield (original indices, ``step`` outputs)."""
+    """Run ``model`` over length-sorted batches in ``dtype``; yield (original indices, ``step`` outputs)."""
     from tqdm.auto import tqdm
 
     batches = length_sorted_batches(encoded.lengths, batch_size)
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(dtype, device):
         for index in tqdm(batches, desc=progress, disable=progress is None, leave=False):
             ids, mask = pad([encoded.input_ids[i] for i in index], pad_id)
             ids, mask = ids.to(device), mask.to(device)
@@ -98,7 +155,8 @@ def pad_token_id(tokenizer) -> int:
     return tokenizer.pad_token_id
 
 
-def _softmax(outputs, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+def softmax(outputs, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Class probabilities from a classification head's logits (the inference step)."""
     return {"proba": torch.softmax(outputs.logits.float(), dim=-1)}
 
 
@@ -110,10 +168,13 @@ def class_probabilities(
     device: torch.device,
     max_length: int | None = None,
     progress: str | None = None,
+    dtype: str = "fp32",
 ) -> np.ndarray:
     """Softmax of a classification head over ``texts``, in their original order."""
     encoded = encode(
         tokenizer, texts, max_length or model_max_length(tokenizer, model.config.max_position_embeddings)
     )
-    batches = forward_batches(model, encoded, pad_token_id(tokenizer), batch_size, device, _softmax, progress)
+    batches = forward_batches(
+        model, encoded, pad_token_id(tokenizer), batch_size, device, softmax, progress, dtype
+    )
     return collect(batches, len(encoded.input_ids))["proba"]

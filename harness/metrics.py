@@ -1,9 +1,12 @@
-"""Scores from class probabilities: accuracy, F1, per-class report, confusion matrix, losses."""
+"""Scores from class probabilities: accuracy, F1 (with bootstrap CIs), per-class report, confusion
+matrix, losses, calibration and label-issue suspects."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from . import stats
 
 PROBA_FLOOR = 1e-12  # a probability of exactly 0 for the gold label costs -log(1e-12) ≈ 27.6
 
@@ -35,8 +38,19 @@ def ranked_examples(texts, y_true, y_pred, proba, loss, labels, order, k: int) -
     ]
 
 
-def score(y_true, proba, labels, texts=None, k: int = 10) -> dict:
-    """All metrics for one evaluation; ``texts`` adds the k worst- and best-loss examples."""
+def score(
+    y_true,
+    proba,
+    labels,
+    texts=None,
+    k: int = 10,
+    n_resamples: int = stats.N_RESAMPLES,
+    seed: int = stats.SEED,
+) -> dict:
+    """All metrics for one evaluation, with seeded bootstrap CIs and calibration.
+
+    ``texts`` adds the k worst- and best-loss examples and the label-issue suspects.
+    """
     y_true = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=np.float64)
     n_labels = len(labels)
@@ -59,10 +73,19 @@ def score(y_true, proba, labels, texts=None, k: int = 10) -> dict:
             for name, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
         "confusion_matrix": normalized_confusion(y_true, y_pred, n_labels).tolist(),
+        "ci": stats.bootstrap_ci(y_true, y_pred, n_labels, n_resamples, seed=seed),
     }
-    scored = {"metrics": metrics, "y_pred": y_pred, "loss": loss}
+    bins = stats.reliability_bins(y_true, proba, stats.N_BINS)
+    metrics.update(ece=stats.expected_calibration_error(bins), brier=stats.brier_score(y_true, proba))
+    scored = {
+        "metrics": metrics,
+        "y_pred": y_pred,
+        "loss": loss,
+        "calibration": {"n_bins": stats.N_BINS, "bins": bins},
+    }
     if texts is not None:
         order = np.argsort(-loss, kind="stable")
         scored["worst"] = ranked_examples(texts, y_true, y_pred, proba, loss, labels, order, k)
         scored["best"] = ranked_examples(texts, y_true, y_pred, proba, loss, labels, order[::-1], k)
+        scored["label_suspects"] = stats.label_suspects(y_true, proba, labels, texts)
     return scored

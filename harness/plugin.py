@@ -7,7 +7,9 @@ over :func:`harness.approach` specs). Tests then take ``evaluation`` and ``gate`
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from .session import HarnessSession
 
 _SESSION = pytest.StashKey["HarnessSession"]()
+_FRAGMENTS = pytest.StashKey[list]()  # xdist controller: results sent by the workers
+_DOCS = pytest.StashKey[list]()  # the suite results documents written at the end of the run
+_BASELINES = pytest.StashKey[list]()  # baseline files written by --update-baseline
 
 
 def pytest_addoption(parser):
@@ -41,6 +46,29 @@ def pytest_addoption(parser):
         default=None,
         help="directory of local checkpoints, <dir>/<id>/ (default: $HARNESS_MODEL_DIR)",
     )
+    group.addoption(
+        "--dtype",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="compute dtype of extraction and inference (bf16/fp16 autocast; default fp32)",
+    )
+    group.addoption(
+        "--cache-dir",
+        default=None,
+        help="on-disk cache of features, fine-tuned models and predictions "
+        "(default: $HARNESS_CACHE_DIR, else ~/.cache/harness)",
+    )
+    group.addoption("--no-cache", action="store_true", default=False, help="neither read nor write the cache")
+    group.addoption(
+        "--refresh-cache", action="store_true", default=False, help="recompute and overwrite cache entries"
+    )
+    group.addoption(
+        "--update-baseline",
+        action="store_true",
+        default=False,
+        help="write this run's metrics and timings into each suite's baselines/<suite>.json instead of "
+        "checking them",
+    )
 
 
 def pytest_configure(config):
@@ -62,24 +90,44 @@ def _session(config) -> HarnessSession:
         from .session import HarnessSession, Settings
 
         option = config.option
-        report_dir = Path(option.report_dir)
         config.stash[_SESSION] = HarnessSession(
             Settings(
                 benchmark=option.benchmark,
-                report_dir=report_dir
-                if report_dir.is_absolute()
-                else Path(config.invocation_params.dir) / report_dir,
+                report_dir=_report_dir(config),
                 device=str(select_device(option.device)),
+                dtype=option.dtype,
                 data_dir=option.data_dir or os.environ.get("HARNESS_DATA_DIR") or None,
                 model_dir=option.model_dir or os.environ.get("HARNESS_MODEL_DIR") or None,
                 root=Path(config.rootpath),
+                cache_dir=Path(option.cache_dir) if option.cache_dir else None,
+                cache_mode="off" if option.no_cache else "refresh" if option.refresh_cache else "use",
+                update_baseline=option.update_baseline,
             )
         )
     return config.stash[_SESSION]
 
 
+def _report_dir(config) -> Path:
+    report_dir = Path(config.option.report_dir)
+    return report_dir if report_dir.is_absolute() else Path(config.invocation_params.dir) / report_dir
+
+
 def suite_name(module) -> str:
     return module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    """Bad data or checkpoints fail the test with their one-line message, not a traceback."""
+    from .approaches import LabelMismatch
+    from .checkpoints import CheckpointError, CheckpointUnavailable
+    from .data import DatasetError
+    from .evaluation import SplitMissing
+
+    try:
+        yield
+    except (DatasetError, SplitMissing, CheckpointError, CheckpointUnavailable, LabelMismatch) as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 class Harness:
@@ -90,7 +138,8 @@ class Harness:
 
     def dataset(self, name: str, labels=None):
         """``DatasetDict`` for a known name, hub id or local directory."""
-        return self._session.dataset(name, labels)
+        with _one_line_errors():
+            return self._session.dataset(name, labels)
 
     def checkpoint(self, checkpoint_id: str):
         """The resolved checkpoint, or a skip whose reason says how to provide it."""
@@ -123,26 +172,69 @@ def evaluation(request, harness, dataset, checkpoint, approach, train_split, eva
     session = _session(request.config)
     if approach.expensive and not session.settings.benchmark:
         pytest.skip(f"{approach.id} is expensive: run with --benchmark")
-    return session.evaluate(
-        suite_name(request.module), dataset, checkpoint, approach, train_split, eval_split
-    )
+    with _one_line_errors():
+        return session.evaluate(
+            suite_name(request.module), dataset, checkpoint, approach, train_split, eval_split
+        )
 
 
 @pytest.fixture
 def gate(request):
-    """``gate(evaluation, accuracy=0.9, f1_weighted=0.9)``: fail with a readable reason, record the result."""
+    """``gate(evaluation, accuracy=0.9, f1_weighted=0.9)``: fail with a readable reason, record the result.
+
+    With --benchmark the pair is also checked against the suite's baseline (--update-baseline: its
+    results become the baseline instead); ``baseline_tolerance`` (a number or ``{metric: number}``)
+    overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.baseline.tolerances``).
+    """
+    from .baseline import BaselineError
     from .gates import check, failure_message
 
     session = _session(request.config)
+    suite_file, suite_tolerance = request.module.__file__, getattr(request.module, "BASELINE_TOLERANCE", None)
 
-    def _gate(evaluation, **thresholds):
+    def _gate(evaluation, baseline_tolerance=None, **thresholds):
         results = check(evaluation.metrics, **thresholds)
         session.outcome(evaluation.suite, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
-        message = failure_message(evaluation.label, results)
+        messages = [failure_message(evaluation.label, results)]
+        if session.settings.benchmark or session.settings.update_baseline:
+            tolerance = suite_tolerance if baseline_tolerance is None else baseline_tolerance
+            try:
+                messages.append(session.check_baseline(evaluation, suite_file, tolerance))
+            except BaselineError as e:
+                messages.append(str(e))
+        message = "; ".join(m for m in messages if m)
         if message:
             pytest.fail(message, pytrace=False)
 
     return _gate
+
+
+@pytest.fixture
+def record_performance(request):
+    """``record_performance(record)``: add a timing record (docs/results.md) to the suite's results.
+
+    With --benchmark the throughput is checked against the suite's baseline (``harness.baseline``):
+    it fails when it drops below ``1 - TIMING_TOLERANCE`` (suite module attribute, default 0.5) of it.
+    With --update-baseline it becomes the baseline instead.
+    """
+    from .baseline import TIMING_TOLERANCE, BaselineError
+
+    session = _session(request.config)
+    suite = suite_name(request.module)
+
+    def _record(record: dict) -> None:
+        session.record_performance(suite, record)
+        if not (session.settings.benchmark or session.settings.update_baseline):
+            return
+        tolerance = getattr(request.module, "TIMING_TOLERANCE", TIMING_TOLERANCE)
+        try:
+            message = session.check_timing(suite, request.module.__file__, record, tolerance)
+        except BaselineError as e:
+            message = str(e)
+        if message:
+            pytest.fail(message, pytrace=False)
+
+    return _record
 
 
 def _pair(item):
@@ -175,18 +267,57 @@ def pytest_runtest_makereport(item, call):
         _session(item.config).outcome(*pair).update(status, _reason(report))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist controller: keep what a finished worker produced."""
+    fragment = getattr(node, "workeroutput", {}).get("harness")
+    if fragment is not None:
+        node.config.stash.setdefault(_FRAGMENTS, []).append(fragment)
+
+
 def pytest_sessionfinish(session):
-    if _SESSION in session.config.stash:
-        _session(session.config).write_results()
+    """Workers hand their results to the controller; the controller (or a plain run) writes them."""
+    config = session.config
+    fragments = list(config.stash.get(_FRAGMENTS, []))
+    if _SESSION in config.stash:
+        fragment = _session(config).fragment()
+        if hasattr(config, "workerinput"):
+            config.workeroutput["harness"] = fragment
+            return
+        fragments.append(fragment)
+    if fragments:
+        from .report import append_step_summary, render_suite
+        from .results import suite_documents, write_suite
+
+        docs = suite_documents(fragments, run_id=uuid.uuid4().hex[:12])
+        for doc in docs:
+            write_suite(_report_dir(config), doc)
+            render_suite(doc, _report_dir(config))
+            append_step_summary(doc)
+        config.stash[_DOCS] = docs
+        if config.option.update_baseline:
+            config.stash[_BASELINES] = _update_baselines(fragments, docs)
+
+
+def _update_baselines(fragments: list[dict], docs: list[dict]) -> list[Path]:
+    """--update-baseline: each suite's results become its baseline file (the gate told where it is)."""
+    from .baseline import update_file
+
+    files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}
+    return [update_file(files[doc["suite"]], doc) for doc in docs if doc["suite"] in files]
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    if _SESSION not in config.stash:
+    docs = config.stash.get(_DOCS, [])
+    if not docs:
         return
+    from .report import report_paths
     from .table import leaderboard
 
-    harness_session = _session(config)
-    if harness_session.outcomes:
-        terminalreporter.write_sep("-", "harness results")
-        terminalreporter.write_line(leaderboard(harness_session.outcomes.values()))
-        terminalreporter.write_line(f"result files: {harness_session.settings.report_dir}")
+    terminalreporter.write_sep("-", "harness results")
+    terminalreporter.write_line(leaderboard([record for doc in docs for record in doc["pairs"]]))
+    terminalreporter.write_line(f"results: {_report_dir(config)}")
+    for path in config.stash.get(_BASELINES, []):
+        terminalreporter.write_line(f"baseline updated: {path}")
+    for doc in docs:
+        terminalreporter.write_line("report: " + ", ".join(map(str, report_paths(doc, _report_dir(config)))))

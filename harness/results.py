@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -12,6 +11,11 @@ import subprocess
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+
+from .approaches.base import CONTEXT_PARAMS
+from .cache import examples_digest
+from .compare import compare_records
+from .timing import add_speedups
 
 SCHEMA_VERSION = 1
 PACKAGES = ("harness", "torch", "transformers", "datasets", "scikit-learn", "numpy", "accelerate")
@@ -63,22 +67,6 @@ def environment(device: str, root: Path) -> dict:
     }
 
 
-def fingerprint(texts, labels) -> str:
-    """sha256 of the evaluation examples, so two result files can be checked to be paired."""
-    digest = hashlib.sha256()
-    for text, label in zip(texts, labels, strict=True):
-        digest.update(f"{text}\x00{int(label)}\n".encode())
-    return digest.hexdigest()
-
-
-CONTEXT_PARAMS = ("labels", "checkpoint", "extractors")  # recorded elsewhere in the record, or not data
-
-
-def _json_params(params: dict) -> dict:
-    """The approach's hyperparameters: every parameter but the run context."""
-    return {k: v for k, v in params.items() if k not in CONTEXT_PARAMS}
-
-
 @dataclass
 class PairOutcome:
     """The status of one (suite, checkpoint, approach) across its tests, and its evaluation."""
@@ -91,6 +79,7 @@ class PairOutcome:
     evaluation: object | None = None  # Evaluation
     gates: list = field(default_factory=list)
     tested: bool = False
+    baseline: dict | None = None  # the baseline check, baseline.PairCheck.to_dict(); None when not checked
 
     def update(self, status: str, reason: str | None) -> None:
         """Keep the worst outcome (failed > passed > skipped) and the reason that goes with it."""
@@ -108,7 +97,9 @@ class PairOutcome:
                 "name": spec.name,
                 "variant": spec.variant,
                 "id": spec.id,
-                "params": _json_params(spec.params_for(self.checkpoint)),
+                "params": {
+                    k: v for k, v in spec.params_for(self.checkpoint).items() if k not in CONTEXT_PARAMS
+                },
             },
             "status": self.status,
             "reason": self.reason,
@@ -119,9 +110,11 @@ class PairOutcome:
             "timings": None,
             "environment": env,
         }
+        if self.baseline is not None:
+            record["baseline"] = self.baseline
         ev = self.evaluation
         if ev is not None:
-            record["approach"]["params"] = _json_params(ev.estimator.get_params(deep=False))
+            record["approach"]["params"] = ev.estimator.hyperparameters()
             record.update(
                 dataset=ev.dataset,
                 checkpoint_source={"kind": ev.checkpoint.source, "location": ev.checkpoint.location},
@@ -130,11 +123,14 @@ class PairOutcome:
                 n_examples=len(ev.texts),
                 n_truncated=ev.n_truncated,
                 labels=ev.labels,
-                eval_fingerprint=fingerprint(ev.texts, ev.y_true),
+                eval_fingerprint=examples_digest(ev.texts, ev.y_true),
                 metrics=ev.metrics,
+                calibration=ev.scored["calibration"],
+                label_suspects=ev.scored["label_suspects"],
                 timings={k: round(v, 4) for k, v in ev.timings.items()},
                 examples={"worst_loss": ev.scored["worst"], "best_loss": ev.scored["best"]},
-                training_history=getattr(ev.estimator, "history_", None),
+                training_history=ev.history,
+                cached=ev.cached,
                 predictions={
                     "gold": ev.y_true.tolist(),
                     "predicted": ev.scored["y_pred"].tolist(),
@@ -153,11 +149,69 @@ def record_path(report_dir: Path, suite: str, checkpoint: str, approach_id: str)
     return Path(report_dir) / suite / f"{slug(checkpoint)}__{slug(approach_id)}.json"
 
 
-def write_record(report_dir: Path, record: dict) -> Path:
+def write_json(path: Path, data: dict) -> Path:
     """Write atomically (temporary file, then rename) and return the path."""
-    path = record_path(report_dir, record["suite"], record["checkpoint"], record["approach"]["id"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def write_record(report_dir: Path, record: dict) -> Path:
+    path = record_path(report_dir, record["suite"], record["checkpoint"], record["approach"]["id"])
+    return write_json(path, record)
+
+
+def merge_pair_records(a: dict, b: dict) -> dict:
+    """One pair seen by two processes (xdist workers): the evaluated record, the worst status, all gates."""
+    merged = dict(a if a.get("metrics") is not None or b.get("metrics") is None else b)
+    worst = b if STATUS_ORDER[b["status"]] > STATUS_ORDER[a["status"]] else a
+    merged.update(status=worst["status"], reason=worst["reason"], gates=a["gates"] + b["gates"])
+    return merged
+
+
+def suite_documents(fragments: list[dict], run_id: str) -> list[dict]:
+    """Merge what each process produced into one results document per suite (format: docs/results.md)."""
+    docs: dict[str, dict] = {}
+    pairs: dict[str, dict[tuple[str, str], dict]] = {}
+    for fragment in fragments:
+        for suite, part in fragment["suites"].items():
+            doc = docs.setdefault(
+                suite,
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "kind": "harness.suite",
+                    "suite": suite,
+                    "run_id": run_id,
+                    "environment": fragment["environment"],
+                    "cache": {**fragment["cache"], "hits": 0, "stores": 0},
+                    "datasets": {},
+                    "pairs": [],
+                    "performance": [],
+                    "comparisons": [],
+                },
+            )
+            for name, overview in part["datasets"].items():
+                if name in doc["datasets"]:
+                    doc["datasets"][name]["token_lengths"].update(overview["token_lengths"])
+                else:
+                    doc["datasets"][name] = overview
+            for record in part["pairs"]:
+                key = (record["checkpoint"], record["approach"]["id"])
+                seen = pairs.setdefault(suite, {})
+                seen[key] = merge_pair_records(seen[key], record) if key in seen else record
+            doc["performance"].extend(part["performance"])
+            for count in ("hits", "stores"):
+                doc["cache"][count] += fragment["cache"][count]
+    for suite, doc in docs.items():
+        doc["pairs"] = [pairs.get(suite, {})[key] for key in sorted(pairs.get(suite, {}))]
+        doc["comparisons"] = compare_records(doc["pairs"])
+        add_speedups(doc["performance"])
+    return [docs[suite] for suite in sorted(docs)]
+
+
+def write_suite(report_dir: Path, doc: dict) -> list[Path]:
+    """The suite's results document and one record file per pair."""
+    paths = [write_record(report_dir, record) for record in doc["pairs"]]
+    return [write_json(Path(report_dir) / f"{doc['suite']}.json", doc), *paths]

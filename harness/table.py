@@ -9,23 +9,23 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec) if value is not None else "—"
 
 
-def leaderboard(outcomes) -> str:
-    """One row per (suite, checkpoint, approach): status, main metrics, fit time, or the reason."""
+def leaderboard(records) -> str:
+    """One row per pair record (docs/results.md): status, main metrics, fit time, or the reason."""
     rows = []
-    for o in sorted(outcomes, key=lambda o: (o.suite, o.checkpoint, o.approach.id)):
-        metrics = o.evaluation.metrics if o.evaluation is not None else {}
-        timings = o.evaluation.timings if o.evaluation is not None else {}
+    for r in sorted(records, key=lambda r: (r["suite"], r["checkpoint"], r["approach"]["id"])):
+        metrics = r.get("metrics") or {}
+        timings = r.get("timings") or {}
         rows.append(
             [
-                o.suite,
-                o.checkpoint,
-                o.approach.id,
-                o.status,
+                r["suite"],
+                r["checkpoint"],
+                r["approach"]["id"],
+                r["status"],
                 _fmt(metrics.get("accuracy"), ".3f"),
                 _fmt(metrics.get("f1_weighted"), ".3f"),
                 _fmt(metrics.get("f1_macro"), ".3f"),
-                _fmt(timings.get("fit"), ".1f"),
-                (o.reason or "")[:90],
+                _fmt(timings.get("fit"), ".1f") + (" (cached)" if r.get("cached") else ""),
+                (r.get("reason") or "")[:90],
             ]
         )
     headers = ["suite", "checkpoint", "approach", "status", "acc", "f1_w", "f1_m", "fit s", "reason"]

@@ -24,6 +24,20 @@ WORDS = {
 FILLER = ["i", "feel", "so", "today", "really", "am", "quite", "the", "and", "it", "was"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Tests never read or write the user's cache: the test session gets an empty one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def no_step_summary(monkeypatch):
+    """In-process pytester runs must not append their leaderboards to CI's real job summary."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 def make_examples(n: int, seed: int) -> list[tuple[str, str]]:
     """``n`` (text, label) pairs whose label word decides the class; lengths vary from 3 to 13 words."""
     rng = random.Random(seed)
@@ -132,3 +146,32 @@ def tiny_classifier_checkpoint(tmp_path_factory):
     )
     BertForSequenceClassification(config).save_pretrained(directory)
     return directory
+
+
+class NetworkBlocked(RuntimeError):
+    """A test tried to open a network connection; tests run offline."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network():
+    """Every socket connection but a Unix-domain one fails loudly: no test reaches the network.
+
+    An in-process patch: pytester's in-process runs are covered, subprocesses (a browser) are not.
+    """
+    import socket
+
+    def guarded(original):
+        def connect(sock, address, *args):
+            if sock.family != getattr(socket, "AF_UNIX", None):
+                raise NetworkBlocked(
+                    f"a test tried to connect to {address!r}; tests run offline (tests/conftest.py "
+                    "no_network): use local files and fixtures"
+                )
+            return original(sock, address, *args)
+
+        return connect
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", guarded(socket.socket.connect))
+        patch.setattr(socket.socket, "connect_ex", guarded(socket.socket.connect_ex))
+        yield

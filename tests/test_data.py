@@ -24,10 +24,10 @@ def test_local_txt_keeps_declared_label_order_and_every_row(dataset_dir):
 
 
 def test_txt_splits_on_the_last_separator(tmp_path):
-    (tmp_path / "train.txt").write_text("a;b;joy\nno sep here;sadness\n;joy\n", encoding="utf-8")
+    (tmp_path / "train.txt").write_text("a;b;joy\nno sep here;sadness\n", encoding="utf-8")
     dataset = load_local(tmp_path, ["sadness", "joy"])
-    assert dataset["train"]["text"] == ["a;b", "no sep here", ""]
-    assert dataset["train"]["label"] == [1, 0, 1]
+    assert dataset["train"]["text"] == ["a;b", "no sep here"]
+    assert dataset["train"]["label"] == [1, 0]
 
 
 def test_named_dataset_resolves_to_data_dir_mirror(dataset_dir):

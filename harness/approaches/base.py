@@ -12,10 +12,19 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
+# Parameters that are run context, not hyperparameters: the data's labels, the checkpoint (recorded on
+# its own), and state shared between estimators.
+CONTEXT_PARAMS = ("labels", "checkpoint", "extractors", "cache")
+
 
 class Approach(BaseEstimator):
     name: ClassVar[str]
     expensive: ClassVar[bool] = True  # skipped unless pytest runs with --benchmark
+    min_train_classes: ClassVar[int] = 2  # fewer classes in the train split is an error before fit
+
+    def hyperparameters(self) -> dict:
+        """``get_params()`` without the run context: what results records and cache keys name."""
+        return {k: v for k, v in self.get_params(deep=False).items() if k not in CONTEXT_PARAMS}
 
     def fit(self, X, y, eval_set=None):  # pragma: no cover - interface
         raise NotImplementedError

@@ -11,6 +11,7 @@ from .base import Approach, expand_columns
 class MostFrequent(Approach):
     name = "most-frequent"
     expensive = False
+    min_train_classes = 1  # a single-class train split: that class is predicted for every text
 
     def __init__(self, labels=()):
         self.labels = labels

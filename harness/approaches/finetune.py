@@ -2,6 +2,8 @@
 
 Defaults are the book's recipe: 2 epochs, lr 2e-5, batch 64, weight decay 0.01, evaluate every
 epoch on ``eval_set`` and keep the best epoch (by accuracy). Batches are padded dynamically.
+``dtype`` ``bf16``/``fp16`` trains with mixed precision (``TrainingArguments(bf16=True)`` /
+``fp16=True``: autocast, fp32 master weights) and predicts under the same autocast.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import tempfile
 
 import numpy as np
 
+from ..cache import cache_key, environment_parts, examples_digest
 from ..checkpoints import select_device
-from ..inference import class_probabilities, model_max_length
+from ..inference import check_dtype, class_probabilities, model_max_length
 from .base import Approach
 
 
@@ -36,6 +39,8 @@ class FineTune(Approach):
         seed=42,
         device=None,
         training_args=None,
+        cache=None,
+        dtype="fp32",
     ):
         self.checkpoint = checkpoint
         self.labels = labels
@@ -48,6 +53,8 @@ class FineTune(Approach):
         self.seed = seed
         self.device = device
         self.training_args = training_args
+        self.cache = cache
+        self.dtype = dtype
 
     def _tokenized(self, texts, labels):
         import datasets
@@ -60,6 +67,48 @@ class FineTune(Approach):
         )
 
     def fit(self, X, y, eval_set=None):
+        self.device_ = select_device(self.device)
+        check_dtype(self.dtype, self.device_)
+        self.tokenizer_ = self.checkpoint.load_tokenizer()
+        self.max_length_ = self.max_length or model_max_length(
+            self.tokenizer_, self.checkpoint.config().get("max_position_embeddings")
+        )
+        if self.cache is None:
+            model, self.history_ = self._train(X, y, eval_set)
+        else:
+            model, self.history_ = self._cached_train(X, y, eval_set)
+        self.model_ = model.to(self.device_).eval()
+        return self
+
+    def _cached_train(self, X, y, eval_set):
+        """Train once per cache key; later runs load the saved (safetensors) model and history."""
+        from transformers import AutoModelForSequenceClassification
+
+        trained = {}
+
+        def build(directory):
+            trained["model"], history = self._train(X, y, eval_set)
+            trained["model"].save_pretrained(directory)
+            return {"history": history}
+
+        directory, meta = self.cache.entry("finetune", self._cache_key(X, y, eval_set), build)
+        model = trained.get("model") or AutoModelForSequenceClassification.from_pretrained(
+            directory, trust_remote_code=False
+        )
+        return model, meta["history"]
+
+    def _cache_key(self, X, y, eval_set) -> str:
+        return cache_key(
+            params={**self.hyperparameters(), "device": self.device_.type},
+            labels=list(self.labels),
+            checkpoint=self.checkpoint.fingerprint(),
+            train=examples_digest(X, y),
+            eval=examples_digest(*eval_set) if eval_set is not None else None,
+            **environment_parts(),
+        )
+
+    def _train(self, X, y, eval_set):
+        """Fine-tune a fresh head on (X, y); return the (best) model and the per-epoch log."""
         from transformers import (
             AutoModelForSequenceClassification,
             DataCollatorWithPadding,
@@ -68,9 +117,7 @@ class FineTune(Approach):
             set_seed,
         )
 
-        self.device_ = select_device(self.device)
         set_seed(self.seed)
-        self.tokenizer_ = self.checkpoint.load_tokenizer()
         labels = list(self.labels)
         model = self.checkpoint.load_model(
             AutoModelForSequenceClassification,
@@ -78,9 +125,6 @@ class FineTune(Approach):
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
             ignore_mismatched_sizes=True,
-        )
-        self.max_length_ = self.max_length or model_max_length(
-            self.tokenizer_, model.config.max_position_embeddings
         )
         strategy = "epoch" if eval_set is not None else "no"
         output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
@@ -101,6 +145,8 @@ class FineTune(Approach):
                 logging_strategy="epoch",
                 train_sampling_strategy="group_by_length" if self.group_by_length else "random",
                 use_cpu=self.device_.type == "cpu",
+                bf16=self.dtype == "bf16",
+                fp16=self.dtype == "fp16",
                 seed=self.seed,
                 report_to="none",
                 **(self.training_args or {}),
@@ -117,9 +163,7 @@ class FineTune(Approach):
             trainer.train()
         finally:
             shutil.rmtree(output_dir, ignore_errors=True)
-        self.model_ = trainer.model.to(self.device_).eval()
-        self.history_ = [entry for entry in trainer.state.log_history if "epoch" in entry]
-        return self
+        return trainer.model, [entry for entry in trainer.state.log_history if "epoch" in entry]
 
     def predict_proba(self, X) -> np.ndarray:
         return class_probabilities(
@@ -130,4 +174,5 @@ class FineTune(Approach):
             self.device_,
             self.max_length_,
             progress=f"predict {self.checkpoint.short_name}",
+            dtype=self.dtype,
         )

@@ -27,6 +27,7 @@ def head_columns(id2label: dict, labels, checkpoint_id: str) -> list[int]:
 
 class Pretrained(Approach):
     name = "pretrained"
+    min_train_classes = 0  # nothing is trained
 
     def __init__(self, checkpoint=None, labels=(), batch_size=64, max_length=None, device=None):
         self.checkpoint = checkpoint

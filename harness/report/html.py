@@ -1,0 +1,59 @@
+"""The HTML report: one self-contained file (inline CSS, figures as PNG data URIs, no script, no network)."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from . import figures
+from .content import DatasetView, PairView, build_report
+
+
+def template_environment() -> Environment:
+    """Jinja2 with autoescaping on: every dataset text is escaped where it is written."""
+    return Environment(
+        loader=PackageLoader("harness.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def dataset_figures(dataset: DatasetView) -> dict:
+    """Data URIs: ``classes`` (class distribution) and ``tokens`` (checkpoint → box plot)."""
+    return {
+        "classes": figures.data_uri(figures.class_distribution(dataset.overview))
+        if dataset.overview.get("splits")
+        else None,
+        "tokens": {
+            lengths.checkpoint: figures.data_uri(figures.token_lengths(lengths.checkpoint, lengths.stats))
+            for lengths in dataset.token_lengths
+        },
+    }
+
+
+def pair_figures(pair: PairView) -> dict:
+    """Data URIs: ``confusion`` (confusion matrix) and ``reliability`` (when calibration was recorded)."""
+    metrics = pair.record["metrics"]
+    labels = pair.record.get("labels") or list((metrics.get("per_class") or {}).keys())
+    matrix = metrics.get("confusion_matrix")
+    calibration = pair.record.get("calibration")
+    return {
+        "confusion": figures.data_uri(figures.confusion_matrix(matrix, labels)) if matrix else None,
+        "reliability": figures.data_uri(figures.reliability_diagram(calibration))
+        if (calibration or {}).get("bins")
+        else None,
+    }
+
+
+def render_html(doc: dict, rendered: str) -> str:
+    """The whole report as one HTML page; ``rendered`` is the render time line."""
+    report = build_report(doc)
+    template = template_environment().get_template("suite.html.j2")
+    return template.render(
+        report=report,
+        rendered=rendered,
+        dataset_figures={d.name: dataset_figures(d) for d in report.datasets},
+        pair_figures={p.anchor: pair_figures(p) for p in report.pairs},
+    )

@@ -1,0 +1,132 @@
+"""The Markdown report: every table of the HTML report (figures only in the HTML), safe for untrusted text."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from tabulate import tabulate
+
+from .content import Cell, Report, Table, build_report, leaderboard, not_evaluated, one_line
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
+_HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+FIRST_STRONG_ISOLATE, POP_DIRECTIONAL_ISOLATE = "\u2068", "\u2069"
+
+
+def escape(text) -> str:
+    """Inline text made inert: one line, Markdown punctuation and HTML characters escaped.
+
+    Markdown renderers pass raw HTML through, so ``<``, ``>`` and ``&`` become entities; ``|`` and
+    ``\\`` are escaped so a table row keeps its columns. Text with explicit bidi controls is wrapped in
+    an isolate so it cannot reorder the rest of its line.
+    """
+    line = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(), one_line(text))
+    line = re.sub("[&<>]", lambda m: _HTML_SPECIAL[m.group()], line)
+    if _BIDI_CONTROLS.search(line):
+        line = FIRST_STRONG_ISOLATE + line + POP_DIRECTIONAL_ISOLATE
+    return line
+
+
+def cell(c: Cell) -> str:
+    text = escape(c.text)
+    return f"**{text}**" if c.best else text
+
+
+def table(t: Table | None, empty: str = "None.") -> str:
+    if t is None or not t.rows:
+        return f"_{empty}_"
+    align = ["right" if c.numeric else "left" for c in t.rows[0]]
+    rows = [[cell(c) for c in row] for row in t.rows]
+    return tabulate(
+        rows, [escape(h) for h in t.headers], tablefmt="pipe", disable_numparse=True, colalign=align
+    )
+
+
+def leaderboard_markdown(doc: dict) -> str:
+    """The leaderboard table, then the skipped and failed pairs with their reasons."""
+    parts = [table(leaderboard(doc), "No pair was evaluated.")]
+    problems = not_evaluated(doc)
+    if problems is not None:
+        parts += ["Skipped and failed pairs:", table(problems)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _facts(facts: list[tuple[str, str]]) -> str:
+    return "\n".join(f"- **{escape(name)}:** {escape(value)}" for name, value in facts)
+
+
+def _datasets(report: Report) -> list[str]:
+    if not report.datasets:
+        return ["_No dataset overview in this run._"]
+    parts = []
+    for d in report.datasets:
+        parts += [f"### Dataset {escape(d.name)}", "Split sizes and texts per class:", table(d.splits)]
+        for lengths in d.token_lengths:
+            about = f"{escape(lengths.checkpoint)} tokenizer, {escape(lengths.split)} split"
+            parts += [f"Tokens per text by class ({about}):", table(lengths.per_class)]
+        if d.exceeding is not None:
+            parts += ["Texts longer than the model's maximum input (truncated):", table(d.exceeding)]
+        parts.append(f"Texts that appear with conflicting gold labels: {d.n_conflicting}")
+        if d.duplicates is not None:
+            parts.append(table(d.duplicates))
+    return parts
+
+
+def _pair(pair) -> list[str]:
+    parts = [f"### {escape(pair.title)}", _facts(pair.facts)]
+    if pair.gates is not None:
+        parts += ["Gates:", table(pair.gates)]
+    if pair.baseline_status is not None:
+        parts += [f"Baseline: {escape(pair.baseline_status)}", table(pair.baseline, "No baseline checks.")]
+    parts += [
+        "Confusion matrix (row-normalized: each gold row sums to 1):",
+        table(pair.confusion),
+        "Per class:",
+        table(pair.per_class),
+        "Worst-loss examples:",
+        table(pair.worst),
+        "Best-loss examples:",
+        table(pair.best),
+    ]
+    if pair.calibration_summary is not None:
+        parts.append(f"Calibration: {escape(pair.calibration_summary)}")
+    if pair.calibration is not None:
+        parts.append(table(pair.calibration))
+    if pair.suspects is not None:
+        parts += [
+            f"Label-issue suspects ({escape(pair.suspects.rule)}):",
+            table(pair.suspects.per_class),
+            table(pair.suspects.examples, "No suspect examples."),
+        ]
+    return parts
+
+
+def render_markdown(doc: dict, rendered: str, html_name: str) -> str:
+    """The whole report; ``rendered`` is the render time line, ``html_name`` the HTML report beside it."""
+    report = build_report(doc)
+    parts = [
+        f"# harness report: {escape(report.suite)}",
+        f"Rendered: {escape(rendered)}",
+        _facts(report.facts),
+        f"Versions: {escape(report.versions)}",
+        f"Figures (class distribution, token lengths, confusion matrices, reliability diagrams): "
+        f"[{escape(html_name)}]({quote(html_name)})",
+        "## Dataset overview",
+        *_datasets(report),
+        "## Leaderboard",
+        leaderboard_markdown(doc).rstrip("\n"),
+        "## Pairs",
+    ]
+    for pair in report.pairs:
+        parts += _pair(pair)
+    if not report.pairs:
+        parts.append("_No pair was evaluated._")
+    parts += [
+        "## Comparisons",
+        table(report.comparisons, "No comparisons in this run."),
+        "## Performance",
+        table(report.performance, "No performance records in this run."),
+    ]
+    return "\n\n".join(parts) + "\n"

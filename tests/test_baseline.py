@@ -1,0 +1,439 @@
+"""Baseline files: validation, tolerances, pair and timing checks, updates, and the gate end to end."""
+
+import json
+
+import datasets  # noqa: F401  imported once here: in-process pytester runs must not re-import it
+import pytest
+
+from harness import baseline
+from harness.baseline import BaselineError
+
+ENTRY = {
+    "checkpoint": "org/model",
+    "approach": "finetune",
+    "n_examples": 2000,
+    "metrics": {"accuracy": 0.93, "f1_weighted": 0.93, "f1_macro": 0.9},
+}
+MACHINE = {"cpu": "AMD EPYC", "gpu": None, "torch": "2.13.0"}
+TIMING = {
+    "checkpoint": "org/model",
+    "task": "inference",
+    "device": "cpu",
+    "dtype": "fp32",
+    "batch_size": 32,
+    "texts_per_s": 100.0,
+    "normalized_throughput": 2.0,
+    "machine": MACHINE,
+}
+
+
+def document(pairs=(ENTRY,), performance=(TIMING,), **changes):
+    return {
+        "kind": "harness.baseline",
+        "schema_version": 1,
+        "suite": "emotion",
+        "pairs": list(pairs),
+        "performance": list(performance),
+        **changes,
+    }
+
+
+def current_metrics(accuracy=0.93, ci_half_width=0.005):
+    return {
+        "accuracy": accuracy,
+        "f1_weighted": 0.93,
+        "f1_macro": 0.9,
+        "ci": {
+            "accuracy": [accuracy - ci_half_width, accuracy + ci_half_width],
+            "f1_weighted": [0.92, 0.94],
+            "f1_macro": [0.85, 0.95],
+        },
+    }
+
+
+def test_a_valid_file_loads_keyed_by_pair_and_timing(tmp_path):
+    path = tmp_path / "emotion.json"
+    path.write_text(json.dumps(document()))
+    loaded = baseline.load(path, "emotion")
+    assert loaded.pairs == {("org/model", "finetune"): ENTRY}
+    assert loaded.performance == {("org/model", "inference", "cpu", "fp32", 32): TIMING}
+
+
+def test_a_missing_file_is_an_empty_baseline(tmp_path):
+    loaded = baseline.load(tmp_path / "none.json", "emotion")
+    assert loaded.pairs == {} and loaded.performance == {}
+
+
+def with_metric(name, value):
+    return {**ENTRY, "metrics": {**ENTRY["metrics"], name: value}}
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ([], "document: expected a JSON object, got 'list'"),
+        (document(kind="harness.suite"), "kind: expected 'harness.baseline', got 'harness.suite'"),
+        (document(schema_version=2), "schema_version: expected 1, got 2"),
+        (document(suite="other"), "suite: expected 'emotion', got 'other'"),
+        ({**document(), "pairs": {}}, "pairs: expected a list, got 'dict'"),
+        (
+            document(pairs=[ENTRY, ENTRY]),
+            "pairs[1]: expected one entry per key, got ('org/model', 'finetune')",
+        ),
+        (
+            document(pairs=[{**ENTRY, "approach": ""}]),
+            "pairs[0].approach: expected a non-empty string, got ''",
+        ),
+        (
+            document(pairs=[{**ENTRY, "n_examples": 0}]),
+            "pairs[0].n_examples: expected a positive integer, got 0",
+        ),
+        (
+            document(pairs=[with_metric("accuracy", "0.9")]),
+            "pairs[0].metrics.accuracy: expected a number in [0, 1]",
+        ),
+        (
+            document(pairs=[with_metric("accuracy", 93)]),
+            "pairs[0].metrics.accuracy: expected a number in [0, 1]",
+        ),
+        (
+            document(pairs=[with_metric("acc", 0.9)]),
+            "pairs[0].metrics: expected only ['accuracy', 'f1_weighted'",
+        ),
+        (
+            document(performance=[{**TIMING, "texts_per_s": -1}]),
+            "performance[0].texts_per_s: expected a positive",
+        ),
+        (
+            document(performance=[{**TIMING, "machine": "x"}]),
+            "performance[0].machine: expected an object with cpu",
+        ),
+    ],
+)
+def test_a_bad_file_is_a_one_line_error_naming_the_file_and_field(tmp_path, doc, message):
+    path = tmp_path / "emotion.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(BaselineError) as raised:
+        baseline.load(path, "emotion")
+    assert str(raised.value).startswith(f"{path}: {message}") and "\n" not in str(raised.value)
+
+
+def test_invalid_json_names_the_line(tmp_path):
+    path = tmp_path / "emotion.json"
+    path.write_text('{\n  "kind": "harness.baseline",\n}')
+    with pytest.raises(BaselineError, match=r"emotion.json: not valid JSON \(line 3: "):
+        baseline.load(path, "emotion")
+
+
+def test_default_tolerance_is_one_point_or_the_ci_half_width_whichever_is_larger():
+    allowed = baseline.tolerances(None, current_metrics(ci_half_width=0.005))
+    assert allowed == {"accuracy": 0.01, "f1_weighted": pytest.approx(0.01), "f1_macro": pytest.approx(0.05)}
+    assert baseline.tolerances(None, {"accuracy": 0.9}) == dict.fromkeys(baseline.CHECKED_METRICS, 0.01)
+
+
+def test_configured_tolerance_replaces_the_default_per_metric_or_for_all():
+    metrics = current_metrics()
+    assert baseline.tolerances({"accuracy": 0.02}, metrics)["accuracy"] == 0.02
+    assert baseline.tolerances({"accuracy": 0.02}, metrics)["f1_macro"] == pytest.approx(0.05)
+    assert baseline.tolerances(0.0, metrics) == dict.fromkeys(baseline.CHECKED_METRICS, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("configured", "message"),
+    [
+        ({"acc": 0.02}, r"baseline tolerance: unknown metric\(s\) \['acc'\]"),
+        ({"accuracy": -0.1}, "baseline tolerance: accuracy must be a number ≥ 0, got -0.1"),
+        ("2%", "baseline tolerance: expected a number or {metric: number}, got '2%'"),
+    ],
+)
+def test_a_bad_tolerance_is_a_clear_error(configured, message):
+    with pytest.raises(BaselineError, match=message):
+        baseline.tolerances(configured, current_metrics())
+    with pytest.raises(BaselineError, match=message):  # even for a pair the baseline does not have yet
+        baseline.check_pair(None, 2000, current_metrics(), configured)
+
+
+def test_a_pair_without_baseline_is_new_and_passes():
+    check = baseline.check_pair(None, 2000, current_metrics())
+    assert check.status == "new" and check.to_dict() == {"status": "new", "checks": []}
+    assert check.failure_message("finetune · model", "b.json") is None
+
+
+def test_a_drop_within_tolerance_passes_and_a_rise_always_does():
+    assert baseline.check_pair(ENTRY, 2000, current_metrics(accuracy=0.92)).status == "ok"  # exactly 1 point
+    assert baseline.check_pair(ENTRY, 2000, current_metrics(accuracy=0.99)).status == "ok"
+
+
+def test_a_drop_beyond_tolerance_regresses_with_a_readable_message():
+    check = baseline.check_pair(ENTRY, 2000, current_metrics(accuracy=0.915, ci_half_width=0.012))
+    assert check.status == "regressed"
+    assert check.to_dict()["checks"][0] == {
+        "metric": "accuracy",
+        "baseline": 0.93,
+        "value": 0.915,
+        "tolerance": pytest.approx(0.012),
+        "passed": False,
+    }
+    assert [c["passed"] for c in check.to_dict()["checks"]] == [False, True, True]
+    assert check.failure_message("finetune · model", "suites/baselines/emotion.json") == (
+        "finetune · model · accuracy 0.9150 < baseline 0.9300 − tolerance 0.0120 "
+        "(suites/baselines/emotion.json)"
+    )
+
+
+def test_a_configured_tolerance_decides():
+    metrics = current_metrics(accuracy=0.915)
+    assert baseline.check_pair(ENTRY, 2000, metrics, {"accuracy": 0.02}).status == "ok"
+    assert baseline.check_pair(ENTRY, 2000, metrics, {"accuracy": 0.01}).status == "regressed"
+
+
+def test_other_evaluation_examples_fail_the_baseline_check():
+    check = baseline.check_pair(ENTRY, 1000, current_metrics())
+    assert check.status == "regressed"
+    assert check.failure_message("p", "b.json") == (
+        "p · n_examples 1000 ≠ baseline 2000 "
+        "(the evaluation examples changed; run with --update-baseline) (b.json)"
+    )
+
+
+def timing_record(**changes):
+    return {key: TIMING[key] for key in baseline.TIMING_KEY} | {
+        "texts_per_s": 100.0,
+        "normalized_throughput": 2.0,
+        **changes,
+    }
+
+
+def test_raw_throughput_is_gated_only_on_the_baseline_machine():
+    slower = timing_record(texts_per_s=45.0, normalized_throughput=0.9)
+    result = baseline.check_timing(TIMING, slower, MACHINE)
+    assert result == {
+        "status": "regressed",
+        "mode": "same-machine",
+        "metric": "texts_per_s",
+        "baseline": 100.0,
+        "value": 45.0,
+        "tolerance": 0.5,
+        "passed": False,
+    }
+    assert baseline.timing_failure_message(slower, result, "b.json") == (
+        "timing org/model inference cpu batch 32 · "
+        "texts_per_s 45 < 50% of baseline 100 (same-machine; b.json)"
+    )
+    assert baseline.check_timing(TIMING, timing_record(texts_per_s=60.0), MACHINE)["passed"]
+
+
+def test_elsewhere_the_throughput_normalized_by_the_reference_workload_is_gated():
+    other_machine = {**MACHINE, "cpu": "Intel Xeon"}
+    faster_machine = timing_record(texts_per_s=400.0, normalized_throughput=1.9)
+    result = baseline.check_timing(TIMING, faster_machine, other_machine)
+    assert result["mode"] == "normalized" and result["passed"]
+    regressed = baseline.check_timing(TIMING, timing_record(normalized_throughput=0.9), other_machine)
+    assert regressed["status"] == "regressed" and regressed["metric"] == "normalized_throughput"
+
+
+def test_elsewhere_without_a_reference_workload_timing_is_reported_not_gated():
+    result = baseline.check_timing(
+        TIMING, timing_record(texts_per_s=1.0, normalized_throughput=None), {**MACHINE, "gpu": "H100"}
+    )
+    assert result == {"status": "not-gated", "mode": None, "passed": True}
+    assert baseline.check_timing(None, timing_record(), MACHINE)["status"] == "new"
+
+
+def pair_result(checkpoint, approach, accuracy, n=2000):
+    return {
+        "checkpoint": checkpoint,
+        "approach": {"id": approach},
+        "n_examples": n,
+        "metrics": {"accuracy": accuracy, "f1_weighted": 0.5, "f1_macro": 0.4, "ci": {}},
+    }
+
+
+def test_an_update_replaces_the_pairs_of_this_run_and_keeps_the_others(tmp_path):
+    path = tmp_path / "emotion.json"
+    path.write_text(json.dumps(document()))
+    old = baseline.load(path, "emotion")
+    skipped = {"checkpoint": "x", "approach": {"id": "y"}, "metrics": None}
+    new_timing = timing_record(checkpoint="other", texts_per_s=50.0)
+    updated = baseline.updated_document(
+        old, [pair_result("org/model", "finetune", 0.9412345678), pair_result("a", "b", 0.5), skipped],
+        [new_timing], {**MACHINE, "cpu": "Intel Xeon"},
+    )  # fmt: skip
+    assert [(p["checkpoint"], p["approach"]) for p in updated["pairs"]] == [
+        ("a", "b"),
+        ("org/model", "finetune"),
+    ]
+    assert updated["pairs"][1]["metrics"] == {"accuracy": 0.941235, "f1_weighted": 0.5, "f1_macro": 0.4}
+    assert len(updated["performance"]) == 2 and TIMING in updated["performance"]
+    baseline.write(path, updated)
+    reloaded = baseline.load(path, "emotion")  # what an update writes is a valid baseline
+    assert reloaded.performance[baseline.timing_key(new_timing)]["machine"]["cpu"] == "Intel Xeon"
+    assert reloaded.pairs["a", "b"]["n_examples"] == 2000
+
+
+SUITE = """
+import pytest
+from harness import approach_spec
+
+{settings}
+
+@pytest.fixture(scope="session")
+def dataset(harness):
+    return harness.dataset("tiny-emotion")
+
+@pytest.fixture(params=[{checkpoint!r}])
+def checkpoint(request, harness):
+    return harness.checkpoint(request.param)
+
+SPECS = [approach_spec("most-frequent"), approach_spec("features-logreg", pooling="cls")]
+
+@pytest.fixture(params=SPECS, ids=str)
+def approach(request):
+    return request.param
+
+def test_quality(evaluation, gate):
+    gate(evaluation)
+"""
+
+
+@pytest.fixture
+def run_suite(pytester, tiny_checkpoint, dataset_dir):
+    """Write the tiny suite (with module-level ``settings``) and return a function that runs it."""
+
+    def run(*args, settings=""):
+        pytester.makepyfile(test_tiny=SUITE.format(checkpoint=str(tiny_checkpoint), settings=settings))
+        return pytester.runpytest(
+            f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu", *args
+        )
+
+    return run
+
+
+def records(directory) -> dict:
+    """The run's pair records by approach id."""
+    suite = json.loads((directory / "out" / "tiny.json").read_text())
+    return {r["approach"]["id"]: r for r in suite["pairs"]}
+
+
+def edit_baseline(path, **accuracy_changes):
+    """Raise some approaches' baseline accuracy; ``None`` removes the approach from the baseline."""
+    document = json.loads(path.read_text())
+    kept = []
+    for entry in document["pairs"]:
+        change = accuracy_changes.get(entry["approach"].replace("-", "_"), 0.0)
+        if change is not None:
+            entry["metrics"]["accuracy"] = round(entry["metrics"]["accuracy"] + change, 6)
+            kept.append(entry)
+    path.write_text(json.dumps({**document, "pairs": kept}))
+
+
+def test_update_then_a_raised_baseline_fails_the_gate_and_a_missing_pair_passes_as_new(pytester, run_suite):
+    path = pytester.path / "baselines" / "tiny.json"
+    result = run_suite("--benchmark", "--update-baseline")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"baseline updated: {path}"])
+    written = {entry["approach"]: entry for entry in json.loads(path.read_text())["pairs"]}
+    run = records(pytester.path)
+    assert set(written) == {"most-frequent", "features-logreg-cls"}
+    assert written["most-frequent"]["n_examples"] == 60
+    assert written["most-frequent"]["metrics"]["accuracy"] == pytest.approx(10 / 60, abs=1e-6)
+    assert run["most-frequent"]["metrics"]["accuracy"] == pytest.approx(10 / 60)
+
+    edit_baseline(path, most_frequent=0.3, features_logreg_cls=None)
+    result = run_suite("--benchmark")
+    result.assert_outcomes(passed=1, failed=1)
+    run = records(pytester.path)
+    low, high = run["most-frequent"]["metrics"]["ci"]["accuracy"]
+    tolerance = (high - low) / 2  # 60 examples: the CI's half-width is more than 1 point
+    result.stdout.fnmatch_lines(
+        [
+            "most-frequent · tiny-bert* · accuracy 0.1667 < "
+            f"baseline 0.4667 − tolerance {tolerance:.4f} (baselines/tiny.json)"
+        ]
+    )
+    regressed = run["most-frequent"]["baseline"]
+    assert regressed["status"] == "regressed" and run["most-frequent"]["status"] == "failed"
+    assert regressed["checks"][0] == {
+        "metric": "accuracy",
+        "baseline": 0.466667,
+        "value": pytest.approx(10 / 60),
+        "tolerance": pytest.approx(tolerance),
+        "passed": False,
+    }
+    assert run["features-logreg-cls"]["baseline"] == {"status": "new", "checks": []}
+    assert run["features-logreg-cls"]["status"] == "passed"
+
+    run_suite("--benchmark", "--update-baseline").assert_outcomes(passed=2)
+    accuracy = json.loads(path.read_text())["pairs"][1]["metrics"]["accuracy"]
+    assert accuracy == pytest.approx(10 / 60, abs=1e-6)
+    run_suite("--benchmark").assert_outcomes(passed=2)
+    assert {r["baseline"]["status"] for r in records(pytester.path).values()} == {"ok"}
+
+
+def test_suite_tolerance_and_cheap_runs(pytester, run_suite):
+    run_suite("--update-baseline", "-k", "most-frequent").assert_outcomes(passed=1, deselected=1)
+    path = pytester.path / "baselines" / "tiny.json"
+    edit_baseline(path, most_frequent=0.3)
+    run_suite(
+        "--benchmark", "-k", "most-frequent", settings='BASELINE_TOLERANCE = {"accuracy": 0.31}'
+    ).assert_outcomes(passed=1, deselected=1)
+    run_suite("-k", "most-frequent").assert_outcomes(
+        passed=1, deselected=1
+    )  # without --benchmark: not checked
+
+
+def test_an_unusable_baseline_file_fails_the_gate_with_its_one_line_error(pytester, run_suite):
+    (pytester.path / "baselines").mkdir()
+    (pytester.path / "baselines" / "tiny.json").write_text(
+        '{"kind": "harness.baseline", "schema_version": 1}'
+    )
+    result = run_suite("--benchmark", "-k", "most-frequent")
+    result.assert_outcomes(failed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*baselines/tiny.json: suite: expected 'tiny', got nothing"])
+
+
+TIMING_SUITE = """
+import os
+
+def test_speed(record_performance):
+    record_performance({
+        "checkpoint": "tiny", "task": "inference", "device": "cpu", "dtype": "fp32", "batch_size": 8,
+        "n_texts": 60, "texts_per_s": float(os.environ["TEXTS_PER_S"]), "reference_gflops": 10.0,
+        "normalized_throughput": float(os.environ["TEXTS_PER_S"]) / 10.0,
+    })
+"""
+
+
+def test_timing_gate_on_this_machine_and_report_only_elsewhere(pytester, monkeypatch):
+    pytester.makepyfile(test_tiny=TIMING_SUITE)
+    path = pytester.path / "baselines" / "tiny.json"
+    monkeypatch.setenv("TEXTS_PER_S", "100")
+    pytester.runpytest("--benchmark", "--update-baseline", "--report-dir=out").assert_outcomes(passed=1)
+    (timing,) = json.loads(path.read_text())["performance"]
+    assert timing["texts_per_s"] == 100.0 and timing["normalized_throughput"] == 10.0
+    assert set(timing["machine"]) == {"cpu", "gpu", "torch"}
+
+    monkeypatch.setenv("TEXTS_PER_S", "40")
+    result = pytester.runpytest("--benchmark", "--report-dir=out")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "timing tiny inference cpu batch 8 · texts_per_s 40 < 50% of baseline 100 "
+            "(same-machine; baselines/tiny.json)"
+        ]
+    )
+    suite = json.loads((pytester.path / "out" / "tiny.json").read_text())
+    assert suite["performance"][0]["baseline"]["status"] == "regressed"
+
+    document = json.loads(path.read_text())
+    document["performance"][0]["machine"]["cpu"] = "another CPU"
+    path.write_text(json.dumps(document))
+    result = pytester.runpytest("--benchmark", "--report-dir=out")
+    result.assert_outcomes(failed=1)  # elsewhere the normalized throughput (4 vs 10) still regressed
+    result.stdout.fnmatch_lines(["timing tiny * normalized_throughput 4 < 50% of baseline 10 (normalized; *"])
+
+    document["performance"][0]["normalized_throughput"] = None
+    path.write_text(json.dumps(document))
+    pytester.runpytest("--benchmark", "--report-dir=out").assert_outcomes(passed=1)
+    suite = json.loads((pytester.path / "out" / "tiny.json").read_text())
+    assert suite["performance"][0]["baseline"] == {"status": "not-gated", "mode": None, "passed": True}

@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from harness import bench
+
+METHOD_KEYS = {"texts_per_s", "ratio_vs_seed", "max_abs_diff", "achieved_gflops", "peak_fraction"}
+
+
+@pytest.fixture(scope="module")
+def report(tiny_checkpoint, dataset_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    argv = ["--checkpoint", str(tiny_checkpoint), "--dataset", str(dataset_dir), "--limit", "24"]
+    argv += ["--batch-size", "8", "--sweep", "4", "--accuracy", "--json", str(out)]
+    assert bench.main(argv) == 0
+    return json.loads(out.read_text())
+
+
+def test_json_has_every_method_with_its_figures(report):
+    methods = report["methods"]
+    assert {"seed", "pipeline", "harness-fp32"} <= set(methods)
+    assert "sentence-transformers" in methods  # installed in the test environment
+    for figures in methods.values():
+        assert METHOD_KEYS <= set(figures)
+        assert figures["texts_per_s"] > 0
+        assert figures["achieved_gflops"] == pytest.approx(report["gflop"] * figures["texts_per_s"] / 24)
+    assert methods["seed"]["ratio_vs_seed"] == 1.0
+    assert report["n_texts"] == 24
+    assert set(report["gemm_peak_gflops"]) == {figures["dtype"] for figures in methods.values()}
+
+
+def test_every_way_computes_the_seeds_features(report):
+    methods = report["methods"]
+    assert methods["harness-fp32"]["max_abs_diff"] < 1e-4
+    assert methods["pipeline"]["max_abs_diff"] < 1e-4
+    assert methods["sentence-transformers"]["max_abs_diff"] < 1e-4  # like with like: normalized mean
+    if "harness-bf16" in methods:
+        assert methods["harness-bf16"]["max_abs_diff"] < 0.1
+
+
+def test_sweep_and_accuracy_are_reported(report):
+    sweep = report["sweep"]
+    cpu_fp32 = [r["batch_size"] for r in sweep if (r["device"], r["dtype"]) == ("cpu", "fp32")]
+    assert cpu_fp32 == [1, 8, 32, 64, 128]
+    assert all(r["n_texts"] == 4 and r["task"] == "extraction" for r in sweep)
+    assert "fp32" in report["accuracy"] and 0 <= report["accuracy"]["fp32"] <= 1
+
+
+def test_table_is_printed(tiny_checkpoint, dataset_dir, capsys):
+    assert (
+        bench.main(["--checkpoint", str(tiny_checkpoint), "--dataset", str(dataset_dir), "--limit", "8"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "texts/s" in out and "× seed" in out
+    for method in ("seed", "pipeline", "harness-fp32"):
+        assert method in out
+
+
+def test_unresolvable_checkpoint_exits_with_the_reason(dataset_dir):
+    with pytest.raises(SystemExit, match="checkpoint 'no/such-model' cannot be resolved"):
+        bench.main(["--checkpoint", "no/such-model", "--dataset", str(dataset_dir)])
+
+
+def test_missing_split_exits_naming_it(tiny_checkpoint, dataset_dir):
+    with pytest.raises(SystemExit, match="no split 'dev'"):
+        bench.main(["--checkpoint", str(tiny_checkpoint), "--dataset", str(dataset_dir), "--split", "dev"])

@@ -1,0 +1,491 @@
+"""The suite report: Markdown and HTML from a suite results document, its CLI and step summary."""
+
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import pytest
+
+from harness.__main__ import COMMANDS
+from harness.__main__ import main as harness_main
+from harness.report import append_step_summary, leaderboard_markdown, load_suite, render_suite
+from harness.report.cli import main as report_main
+from harness.report.content import TEXT_LIMIT
+from harness.report.figures import confusion_matrix, data_uri
+from harness.report.markdown import escape
+
+from .report_fixture import HOSTILE_TEXTS, SKIP_REASON, hostile_document, minimal_document, suite_document
+
+SECTIONS = ["Dataset overview", "Leaderboard", "Pairs", "Comparisons", "Performance"]
+
+
+def without_render_time(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if "Rendered:" not in line)
+
+
+def render(doc, directory):
+    md, html = render_suite(doc, directory)
+    return md.read_text(encoding="utf-8"), html.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    doc = suite_document()
+    md, html = render(doc, tmp_path_factory.mktemp("full"))
+    return doc, md, html
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("hostile")
+    md, html = render(hostile_document(), directory)
+    return md, html, directory / "emotion.html"
+
+
+def evaluated(doc):
+    return [p for p in doc["pairs"] if p["metrics"]]
+
+
+def title(pair):
+    return f"{pair['checkpoint']} · {pair['approach']['id']}"
+
+
+# --- Markdown tables, parsed as GitHub does: `\x` escapes x, an unescaped `|` separates cells ---
+
+
+def md_cells(line: str) -> list[str]:
+    cells, current, escaped = [], "", False
+    for char in line.strip():
+        if escaped:
+            current, escaped = current + char, False
+        elif char == "\\":
+            current, escaped = current + char, True
+        elif char == "|":
+            cells.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return cells[1:]  # text before the first pipe; the row ends with a pipe
+
+
+def md_tables(text: str) -> list[list[list[str]]]:
+    """Every pipe table: header row, then body rows (the delimiter row dropped)."""
+    tables, block = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append(md_cells(line))
+        elif block:
+            tables.append([block[0], *block[2:]])
+            block = []
+    return tables
+
+
+def md_table_after(text: str, caption: str) -> list[list[str]]:
+    """The first table after the line ``caption``."""
+    return md_tables(text[text.index(caption) :])[0]
+
+
+# --- HTML, parsed with the standard library ---
+
+
+class Tree(HTMLParser):
+    """Start tags in order (name, attributes), and each table's rows of cells (tag, class, text)."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.tables, self._cell, self.open = [], [], None, []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag == "table":
+            self.tables.append({"class": attrs.get("class", ""), "rows": []})
+        elif tag == "tr":
+            self.tables[-1]["rows"].append([])
+        elif tag in ("td", "th"):
+            self._cell = {
+                "tag": tag,
+                "class": attrs.get("class", ""),
+                "title": attrs.get("title"),
+                "text": "",
+            }
+            self.tables[-1]["rows"][-1].append(self._cell)
+        if tag not in ("meta", "img", "br", "link"):
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._cell = None
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+
+    def tables_of(self, kind: str) -> list[dict]:
+        return [t for t in self.tables if kind in t["class"].split()]
+
+
+# --- content ---
+
+
+def test_every_section_is_present(full):
+    doc, md, html = full
+    headings = re.findall(r"^#+ (.*)$", md, flags=re.M)
+    assert headings[0] == "harness report: emotion"
+    assert [h for h in headings if h in SECTIONS] == SECTIONS
+    assert [h for h in headings if "·" in h] == [escape(title(p)) for p in evaluated(doc)]
+    tree = Tree(html)
+    assert [a["id"] for tag, a in tree.tags if tag == "section"] == [
+        "dataset-overview",
+        "leaderboard",
+        "pairs",
+        "comparisons",
+        "performance",
+    ]
+    assert [a["id"] for tag, a in tree.tags if tag == "article"] == [
+        f"pair-{i}" for i in range(1, len(evaluated(doc)) + 1)
+    ]
+
+
+def test_header_says_where_and_with_what_the_run_was_made(full):
+    doc, md, html = full
+    env = doc["environment"]
+    for text in (md, html):
+        for value in (env["git_commit"], env["cpu"], env["device"], env["dtype"], env["date"], doc["run_id"]):
+            assert value in text
+        assert "transformers 5.24.0" in text and "GPU" in text
+        assert len(re.findall(r"Rendered: \d{4}-\d\d-\d\dT", text)) == 1
+
+
+def test_leaderboard_rows_match_the_document_and_mark_the_best_values(full):
+    doc, md, _ = full
+    header, *rows = md_table_after(md, "## Leaderboard")
+    column = {name: i for i, name in enumerate(header)}
+    assert len(rows) == len(evaluated(doc))
+    by_pair = {(r[column["checkpoint"]], r[column["approach"]]): r for r in rows}
+    best_accuracy = max(p["metrics"]["accuracy"] for p in evaluated(doc))
+    fastest_fit = min(p["timings"]["fit"] for p in evaluated(doc))
+    for pair in evaluated(doc):
+        row = by_pair[pair["checkpoint"], escape(pair["approach"]["id"])]
+        metrics = pair["metrics"]
+        accuracy = f"{metrics['accuracy']:.3f}"
+        assert row[column["accuracy"]] == (
+            f"**{accuracy}**" if metrics["accuracy"] == best_accuracy else accuracy
+        )
+        assert row[column["F1 weighted"]].strip("*") == f"{metrics['f1_weighted']:.3f}"
+        assert row[column["F1 macro"]].strip("*") == f"{metrics['f1_macro']:.3f}"
+        low, high = metrics["ci"]["accuracy"]
+        assert row[column["accuracy 95% CI"]] == rf"\[{low:.3f}, {high:.3f}\]"
+        fit = f"{pair['timings']['fit']:.2f}"
+        assert row[column["fit s"]] == (f"**{fit}**" if pair["timings"]["fit"] == fastest_fit else fit)
+        speed = pair["n_examples"] / pair["timings"]["predict"]
+        assert row[column["predict texts/s"]].strip("*") == f"{speed:,.0f}"
+        gates = row[column["gates"]]
+        assert ("✗" in gates) == (not all(g["passed"] for g in pair["gates"]))
+    ranked = [float(r[column["accuracy"]].strip("*")) for r in rows]
+    assert ranked == sorted(ranked, reverse=True)
+
+
+def test_html_leaderboard_highlights_the_same_cells(full):
+    doc, md, html = full
+    (board,) = Tree(html).tables_of("leaderboard")
+    best = [[c["text"] for c in row if "best" in c["class"].split()] for row in board["rows"][1:]]
+    _, *md_rows = md_table_after(md, "## Leaderboard")
+    assert best == [[c.strip("*") for c in row if c.startswith("**")] for row in md_rows]
+    assert html.count("<strong>") >= sum(len(b) for b in best) > 0
+
+
+def test_skipped_and_failed_pairs_are_listed_with_their_reasons(full):
+    doc, md, html = full
+    header, *rows = md_table_after(md, "Skipped and failed pairs:")
+    problems = [p for p in doc["pairs"] if p["status"] != "passed"]
+    assert (
+        [r[header.index("status")] for r in rows] == [p["status"] for p in problems] == ["skipped", "failed"]
+    )
+    for row, pair in zip(rows, problems, strict=True):
+        assert row[header.index("reason")] == escape(pair["reason"])
+    assert SKIP_REASON in html
+    failed = next(p for p in problems if p["status"] == "failed")
+    assert "accuracy 0.159 &lt; 0.300" in html and failed["reason"].replace("<", "&lt;") in md
+
+
+def test_dataset_overview(full):
+    doc, md, html = full
+    overview = doc["datasets"]["emotion"]
+    header, *rows = md_table_after(md, "Split sizes and texts per class:")
+    assert header == ["split", "texts", *overview["labels"]]
+    for row, (split, info) in zip(rows, overview["splits"].items(), strict=True):
+        assert row == [
+            split,
+            str(info["n"]),
+            *(str(info["class_counts"][label]) for label in overview["labels"]),
+        ]
+    header, *rows = md_table_after(md, "Texts longer than the model's maximum input")
+    for row, (checkpoint, lengths) in zip(rows, overview["token_lengths"].items(), strict=True):
+        assert row[0] == checkpoint and row[1] == str(lengths["max_length"])
+        assert row[2] == ", ".join(f"{s}: {n}" for s, n in lengths["n_exceeding"].items())
+    n_conflicting = overview["duplicates"]["n_conflicting"]
+    assert n_conflicting > 0 and f"Texts that appear with conflicting gold labels: {n_conflicting}" in md
+    tree = Tree(html)
+    (duplicates,) = tree.tables_of("duplicates")
+    assert len(duplicates["rows"]) == 1 + len(overview["duplicates"]["examples"])
+    images = [a for tag, a in tree.tags if tag == "img"]
+    assert sum("class-distribution" in a["class"] for a in images) == 1
+    boxes = [a for a in images if a["class"] == "token-lengths"]
+    assert [a["alt"] for a in boxes] == [
+        f"Tokens per text by class, {c} tokenizer" for c in overview["token_lengths"]
+    ]
+
+
+def test_each_pair_has_its_confusion_matrix_classes_and_examples(full):
+    doc, md, html = full
+    tree = Tree(html)
+    pairs = evaluated(doc)
+    confusion = [a for tag, a in tree.tags if tag == "img" and a.get("class") == "confusion-matrix"]
+    assert [a["alt"] for a in confusion] == [f"Normalized confusion matrix of {title(p)}" for p in pairs]
+    assert all(a["src"].startswith("data:image/png;base64,") for a in confusion)
+    for kind in ("worst-loss", "best-loss"):
+        tables = tree.tables_of(kind)
+        assert len(tables) == len(pairs)
+        for table, pair in zip(tables, pairs, strict=True):
+            examples = pair["examples"][kind.replace("-", "_")]
+            assert [row[0]["text"] for row in table["rows"][1:]] == [str(e["index"]) for e in examples]
+            assert [row[4]["text"] for row in table["rows"][1:]] == [f"{e['loss']:.3f}" for e in examples]
+    sections = md.split("\n### ")[-len(pairs) :]
+    for section, pair in zip(sections, pairs, strict=True):
+        header, *rows = md_table_after(section, "Confusion matrix")
+        assert header[1:] == pair["labels"]
+        assert [r[1:] for r in rows] == [
+            [f"{v:.2f}" for v in row] for row in pair["metrics"]["confusion_matrix"]
+        ]
+        header, *rows = md_table_after(section, "Per class:")
+        assert [r[-1] for r in rows] == [str(s["support"]) for s in pair["metrics"]["per_class"].values()]
+        _, *rows = md_table_after(section, "Worst-loss examples:")
+        assert [r[-1] for r in rows] == [f"{e['p_gold']:.3f}" for e in pair["examples"]["worst_loss"]]
+
+
+def test_statistics_render_when_present(full):
+    doc, md, html = full
+    pairs = evaluated(doc)
+    tree = Tree(html)
+    assert sum(a.get("class") == "reliability-diagram" for tag, a in tree.tags if tag == "img") == len(pairs)
+    for pair in pairs:
+        metrics = pair["metrics"]
+        assert f"Calibration: ECE {metrics['ece']:.3f} · Brier {metrics['brier']:.3f}" in md
+    suspects = [p for p in pairs if "label_suspects" in p]
+    assert html.count("<h4>Label-issue suspects</h4>") == len(suspects) > 0
+    with_examples = [p for p in suspects if p["label_suspects"]["examples"]]
+    assert len(tree.tables_of("suspects")) == len(with_examples) > 0
+    statuses = [p["baseline"]["status"] for p in pairs if "baseline" in p]
+    assert re.findall(r"^Baseline: (\w+)$", md, flags=re.M) == statuses
+    assert {"ok", "regressed", "new"} <= set(statuses)
+
+
+def test_comparisons_and_performance_tables(full):
+    doc, md, _ = full
+    header, *rows = md_table_after(md, "## Comparisons")
+    for row, c in zip(rows, doc["comparisons"], strict=True):
+        assert row[header.index("McNemar p")] == f"{c['mcnemar_p']:.3g}"
+        assert row[header.index("A − B")] == f"{c['difference']:+.3f}"
+        winner = row[header.index("winner")]
+        expected = {"a": c["a"], "b": c["b"]}.get(c["winner"])
+        assert winner == (
+            f"{expected['checkpoint']} · {escape(expected['approach'])}"
+            if expected
+            else "no significant difference"
+        )
+    assert len(rows) == len(doc["comparisons"])
+    header, *rows = md_table_after(md, "## Performance")
+    assert len(rows) == len(doc["performance"])
+    for row, r in zip(rows, doc["performance"], strict=True):
+        assert row[header.index("texts/s")] == f"{r['texts_per_s']:,.1f}"
+        assert row[header.index("p99 ms")] == f"{r['latency_ms']['p99']:.1f}"
+        speedup = r.get("speedup_vs_cpu")
+        assert row[header.index("speedup vs CPU")] == (f"{speedup:.2f}" if speedup else "—")
+
+
+def test_every_section_renders_without_optional_fields(tmp_path):
+    doc = minimal_document()
+    md, html = render(doc, tmp_path)
+    for text in (md, html):
+        assert "No dataset overview in this run." in text
+        assert "No comparisons in this run." in text
+        assert "No performance records in this run." in text
+        assert "95% CI" not in text and "Calibration" not in text and "Baseline" not in text
+    header, *rows = md_table_after(md, "## Leaderboard")
+    assert "accuracy" in header and len(rows) == len(evaluated(doc))
+    assert len(Tree(html).tables_of("per-class")) == len(evaluated(doc))
+
+
+def test_a_run_where_nothing_was_evaluated(tmp_path):
+    doc = minimal_document()
+    doc["pairs"] = [p for p in doc["pairs"] if not p["metrics"]]
+    md, html = render(doc, tmp_path)
+    assert md.count("No pair was evaluated.") == 2 and html.count("No pair was evaluated.") == 2
+    assert SKIP_REASON in md and SKIP_REASON in html
+
+
+# --- untrusted text ---
+
+
+def test_hostile_text_is_inert_in_markdown(hostile):
+    md, _, _ = hostile
+    assert "<script" not in md.lower() and "<img" not in md.lower()
+    for table in md_tables(md):
+        assert {len(row) for row in table} == {len(table[0])}
+    assert "naïve café — 😀 👩\u200d👩\u200d👧 日本語のテキスト" in md
+    assert "\u2068שלום עולם مرحبا بالعالم \u202eevil override\u202c end\u2069" in md
+    assert "line one line two line three line four line five" in md
+    assert r"pipes \| a \|\| b \\\| c, a back\\slash, \`code\`, \*\*bold\*\*" in md
+    assert "&amp; &amp;amp;" in md
+    long = [
+        c for line in md.splitlines() if "| long xxx" in line for c in md_cells(line) if c.startswith("long")
+    ]
+    assert len(long) > 1 and all(c.endswith("…") and len(c) == TEXT_LIMIT for c in long)
+
+
+def test_hostile_text_is_inert_in_html(hostile):
+    _, html, _ = hostile
+    assert "<script" not in html.lower()
+    tree = Tree(html)
+    assert not tree.open, f"unclosed elements: {tree.open}"
+    for tag, attrs in tree.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if tag == "img":
+            assert attrs["src"].startswith("data:image/png;base64,")
+    assert {tag for tag, _ in tree.tags} <= {
+        *"html head meta title style body header nav main section article h1 h2 h3 h4 p".split(),
+        *"dl dt dd ol li a strong div table thead tbody tr th td figure figcaption img".split(),
+    }
+    for table in tree.tables:
+        widths = {len(row) for row in table["rows"]}
+        assert len(widths) == 1, table["class"]
+    cells = [c for t in tree.tables_of("worst-loss") for row in t["rows"] for c in row]
+    texts = {c["text"] for c in cells}
+    assert HOSTILE_TEXTS[0] in texts and HOSTILE_TEXTS[1] in texts  # shown as text, whole
+    assert "naïve café — 😀 👩\u200d👩\u200d👧 日本語のテキスト" in texts
+    long = next(c for c in cells if c["text"].startswith("long x"))
+    assert (
+        long["text"].endswith("…") and len(long["text"]) == TEXT_LIMIT and long["title"] == HOSTILE_TEXTS[4]
+    )
+    assert "line one line two line three line four line five" in texts
+
+
+# --- determinism and the command line ---
+
+
+def test_rerendering_the_saved_json_reproduces_both_files(full, tmp_path):
+    doc, md, html = full
+    saved = tmp_path / "emotion.json"
+    saved.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    assert report_main([str(saved)]) == 0
+    assert without_render_time((tmp_path / "emotion.md").read_text(encoding="utf-8")) == without_render_time(
+        md
+    )
+    assert without_render_time(
+        (tmp_path / "emotion.html").read_text(encoding="utf-8")
+    ) == without_render_time(html)
+    assert len(without_render_time(md).splitlines()) == len(md.splitlines()) - 1
+
+
+def test_python_m_harness_report_in_a_fresh_process_gives_the_same_bytes(tmp_path):
+    doc = minimal_document()
+    expected = [p.read_bytes() for p in render_suite(doc, tmp_path / "in-process")]
+    saved = tmp_path / "emotion.json"
+    saved.write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp_path / "cli"
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "report", str(saved), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(out / "emotion.md"), str(out / "emotion.html")]
+    produced = [(out / name).read_bytes() for name in ("emotion.md", "emotion.html")]
+    for got, want in zip(produced, expected, strict=True):
+        assert without_render_time(got.decode()) == without_render_time(want.decode())
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such file"),
+        (
+            "{not json",
+            "not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)",
+        ),
+        ('{"kind": "something else"}', "not a suite results file (expected kind 'harness.suite'"),
+        ('{"kind": "harness.suite", "schema_version": 7}', "schema_version 7 is not supported, expected 1"),
+        (
+            '{"kind": "harness.suite", "schema_version": 1, "suite": "s", "pairs": [3]}',
+            "pairs[0] is not an object",
+        ),
+    ],
+)
+def test_a_bad_results_file_gives_a_one_line_error_naming_it(tmp_path, capsys, content, expected):
+    path = tmp_path / "emotion.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    assert harness_main(["report", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"harness report: {path}: ") and expected in err
+    assert not list(tmp_path.glob("*.md"))
+
+
+def test_the_error_has_no_traceback_in_a_real_process(tmp_path):
+    missing = tmp_path / "missing.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "report", str(missing)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"harness report: {missing}: no such file\n"
+
+
+def test_dispatcher_knows_report_and_compare(capsys):
+    assert COMMANDS == {"report": "harness.report.cli", "compare": "harness.compare"}
+    assert harness_main(["frobnicate"]) == 2
+    assert "usage: python -m harness {report,compare}" in capsys.readouterr().err
+
+
+def test_load_suite_returns_the_document(tmp_path):
+    doc = minimal_document()
+    path = tmp_path / "emotion.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert load_suite(path) == json.loads(json.dumps(doc))
+
+
+def test_figures_are_reproducible_pngs_without_software_metadata():
+    matrix, labels = [[0.75, 0.25], [0.1, 0.9]], ["joy", "anger"]
+    first, second = confusion_matrix(matrix, labels), confusion_matrix(matrix, labels)
+    assert first == second and first.startswith(b"\x89PNG") and b"Software" not in first
+    assert data_uri(first).startswith("data:image/png;base64,iVBOR")
+
+
+# --- GitHub step summary ---
+
+
+def test_step_summary_appends_the_leaderboard(tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    doc = suite_document()
+    assert append_step_summary(doc) == summary
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("earlier step\n## harness: emotion\n")
+    assert leaderboard_markdown(doc) in text
+    header, *rows = md_tables(text)[0]
+    assert header[:4] == ["#", "checkpoint", "approach", "accuracy"] and len(rows) == len(evaluated(doc))
+
+
+def test_step_summary_does_nothing_outside_github(tmp_path, monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert append_step_summary(suite_document()) is None
+    assert not list(tmp_path.iterdir())
