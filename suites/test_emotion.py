@@ -7,11 +7,15 @@ cheap baseline runs). Checkpoints that cannot be resolved here are skipped with 
 import pytest
 
 from harness import approach_spec
+from harness.checkpoints import select_device
+from harness.inference import dtype_supported
 
 DISTILBERT = "distilbert-base-uncased"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 # A published emotion classifier (its model card reports 0.938 test accuracy), scored as it is.
 PUBLISHED = "bhadresh-savani/distilbert-base-uncased-emotion"
+
+FAST_DTYPE = "bf16" if dtype_supported("bf16", select_device("auto")) else "fp32"
 
 APPROACHES = [
     approach_spec("most-frequent"),
@@ -19,10 +23,11 @@ APPROACHES = [
     approach_spec("features-logreg", pooling="mean"),
     # The book's recipe (lr 2e-5, random batches, fp32) by default. MiniLM is small and learns faster
     # with lr 1e-4; length-grouped batches spend less of its two CPU epochs on padding, and bf16
-    # autocast (native on this CI's CPU) trains about 1.3x faster again at the same accuracy.
+    # autocast, where the device runs it natively (this CI's CPU does), trains ~1.3x faster again at
+    # the same accuracy (0.9255 vs 0.925 in fp32). The dtype used is recorded with the results.
     approach_spec(
         "finetune",
-        per_checkpoint={MINILM: {"learning_rate": 1e-4, "group_by_length": True, "dtype": "bf16"}},
+        per_checkpoint={MINILM: {"learning_rate": 1e-4, "group_by_length": True, "dtype": FAST_DTYPE}},
     ),
 ]
 

@@ -8,6 +8,8 @@ import pytest
 from harness import baseline
 from harness.baseline import BaselineError
 
+from .generated_suite import suite_source
+
 ENTRY = {
     "checkpoint": "org/model",
     "approach": "finetune",
@@ -271,20 +273,7 @@ def test_an_update_replaces_the_pairs_of_this_run_and_keeps_the_others(tmp_path)
     assert reloaded.pairs["a", "b"]["n_examples"] == 2000
 
 
-SUITE = """
-import pytest
-from harness import approach_spec
-
-{settings}
-
-@pytest.fixture(scope="session")
-def dataset(harness):
-    return harness.dataset("tiny-emotion")
-
-@pytest.fixture(params=[{checkpoint!r}])
-def checkpoint(request, harness):
-    return harness.checkpoint(request.param)
-
+SUITE_BODY = """
 SPECS = [approach_spec("most-frequent"), approach_spec("features-logreg", pooling="cls")]
 
 @pytest.fixture(params=SPECS, ids=str)
@@ -301,7 +290,7 @@ def run_suite(pytester, tiny_checkpoint, dataset_dir):
     """Write the tiny suite (with module-level ``settings``) and return a function that runs it."""
 
     def run(*args, settings=""):
-        pytester.makepyfile(test_tiny=SUITE.format(checkpoint=str(tiny_checkpoint), settings=settings))
+        pytester.makepyfile(test_tiny=suite_source([tiny_checkpoint], settings + SUITE_BODY))
         return pytester.runpytest(
             f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu", *args
         )

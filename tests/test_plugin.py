@@ -5,21 +5,11 @@ import json
 import datasets  # noqa: F401  imported once here: in-process pytester runs must not re-import it
 import pytest
 
-SUITE = """
-import pytest
-from harness import approach_spec
+from .generated_suite import suite_source
 
-LOCAL = {checkpoint!r}
 MISSING = "org/not-available-here"
-GATES = {{"most-frequent": {{"accuracy": 0.1}}, "features-logreg-cls": {{"accuracy": 0.99}}}}
-
-@pytest.fixture(scope="session")
-def dataset(harness):
-    return harness.dataset("tiny-emotion")
-
-@pytest.fixture(params=[LOCAL, MISSING])
-def checkpoint(request, harness):
-    return harness.checkpoint(request.param)
+SUITE_BODY = """
+GATES = {"most-frequent": {"accuracy": 0.1}, "features-logreg-cls": {"accuracy": 0.99}}
 
 SPECS = [approach_spec("most-frequent"), approach_spec("features-logreg", pooling="cls")]
 
@@ -27,7 +17,7 @@ SPECS = [approach_spec("most-frequent"), approach_spec("features-logreg", poolin
 def approach(request):
     return request.param
 
-SEEN = {{}}
+SEEN = {}
 
 def test_quality(evaluation, gate):
     SEEN[evaluation.checkpoint.id, evaluation.approach.id] = evaluation
@@ -44,7 +34,7 @@ def test_marked_expensive():
 
 @pytest.fixture
 def suite(pytester, tiny_checkpoint, dataset_dir):
-    pytester.makepyfile(test_tiny=SUITE.format(checkpoint=str(tiny_checkpoint)))
+    pytester.makepyfile(test_tiny=suite_source([tiny_checkpoint, MISSING], SUITE_BODY))
     return pytester
 
 

@@ -7,18 +7,9 @@ import pytest
 
 from harness.schema import ResultsFileError, json_path, load_json, validate
 
-SUITE = """
-import pytest
-from harness import approach_spec
+from .generated_suite import suite_source
 
-@pytest.fixture(scope="session")
-def dataset(harness):
-    return harness.dataset("tiny-emotion")
-
-@pytest.fixture(params=[{checkpoint!r}])
-def checkpoint(request, harness):
-    return harness.checkpoint(request.param)
-
+SUITE_BODY = """
 @pytest.fixture(params=[approach_spec("most-frequent"), approach_spec("pretrained")], ids=str)
 def approach(request):
     return request.param
@@ -33,7 +24,7 @@ def written(tmp_path_factory, tiny_classifier_checkpoint, dataset_dir):
     """A suite results file and its pair records, written by the plugin (in process) on the tiny data."""
     out = tmp_path_factory.mktemp("run")
     suite = out / "test_schema_suite.py"  # a module name no other test uses
-    suite.write_text(SUITE.format(checkpoint=str(tiny_classifier_checkpoint)))
+    suite.write_text(suite_source([tiny_classifier_checkpoint], SUITE_BODY))
     code = pytest.main(
         [
             str(suite),
