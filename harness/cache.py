@@ -11,6 +11,7 @@ The key is a sha256 of everything that changes the result: callers pass it as ke
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -176,6 +177,7 @@ def environment_parts() -> dict:
     return {"versions": versions, "code": _code_digest()}
 
 
+@functools.cache  # the source does not change within a run
 def _code_digest() -> str:
     package = Path(__file__).parent
     digest = hashlib.sha256()

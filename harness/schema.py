@@ -89,8 +89,8 @@ PAIR = _object(
         "split",
         "n_examples",
         "metrics",
-    )
-    + ("timings",),
+        "timings",
+    ),
     schema_version={"const": SCHEMA_VERSION},
     suite=STRING,
     checkpoint=STRING,
