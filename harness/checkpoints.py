@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import HarnessError
+
 
 @dataclass(frozen=True)
 class MirrorPackage:
@@ -51,11 +53,11 @@ MIRRORS: dict[str, MirrorPackage] = {
 }
 
 
-class CheckpointUnavailable(LookupError):
+class CheckpointUnavailable(HarnessError, LookupError):
     """The checkpoint cannot be resolved here; the message says how to provide it."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HarnessError, ValueError):
     """The checkpoint's files cannot be used as they are; the message names the checkpoint and file."""
 
 

@@ -28,10 +28,12 @@ from pathlib import Path
 
 import datasets
 
+from .errors import HarnessError
+
 SUFFIXES = (".txt", ".csv", ".jsonl", ".parquet")
 
 
-class DatasetError(ValueError):
+class DatasetError(HarnessError, ValueError):
     """A dataset that cannot be read as declared; the message names the file/field."""
 
 
