@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from .approaches import Approach, ApproachSpec
-from .cache import cache_key, environment_parts, examples_digest
+from .approaches import ApproachSpec
+from .approaches.base import Approach, expand_columns
+from .cache import examples_digest
 from .checkpoints import ResolvedCheckpoint
 from .data import DatasetError
+from .errors import HarnessError
 from .inference import encode, model_max_length
 from .metrics import score
+from .results.model import Metrics
+from .runtime import Runtime
 
 
-class SplitMissing(KeyError):
+class SplitMissing(HarnessError, KeyError):
     def __str__(self) -> str:
         return self.args[0]
+
+
+class PredictionError(HarnessError, ValueError):
+    """An approach returned probabilities the harness cannot score."""
 
 
 @dataclass
@@ -29,6 +38,7 @@ class Evaluation:
     checkpoint: ResolvedCheckpoint
     approach: ApproachSpec
     estimator: Approach
+    runtime: Runtime
     train_split: str
     split: str
     labels: list[str]
@@ -41,14 +51,14 @@ class Evaluation:
     history: list | None = None  # fine-tuning's per-epoch log
     cached: bool = False  # predictions (and the timings measured with them) came from the cache
 
-    @property
-    def metrics(self) -> dict:
-        return self.scored["metrics"]
+    @functools.cached_property
+    def metrics(self) -> Metrics:
+        return Metrics.model_validate(self.scored["metrics"])
 
     @property
     def label(self) -> str:
         """Human name of the pair, as gate messages use it: ``finetune · all-MiniLM-L6-v2``."""
-        return f"{self.approach.id} · {self.checkpoint.short_name}"
+        return f"{self.approach.id} · {self.checkpoint.short_name if self.checkpoint else 'no checkpoint'}"
 
 
 def get_split(dataset, name: str, split: str):
@@ -73,10 +83,24 @@ def check_train_classes(estimator: Approach, y, dataset_name: str, split: str, l
 def check_finite(proba: np.ndarray, what: str) -> None:
     bad = np.flatnonzero(~np.isfinite(proba).all(axis=1))
     if len(bad):
-        raise ValueError(
+        raise PredictionError(
             f"{what}: {len(bad)} of {len(proba)} examples got non-finite class probabilities "
             f"(first: example {bad[0]}); expected finite numbers"
         )
+
+
+def label_columns(proba, estimator: Approach, n_texts: int, n_labels: int, what: str) -> np.ndarray:
+    """``predict_proba``'s output with one column per label: columns for ``classes_`` are placed."""
+    proba = np.asarray(proba, dtype=np.float64)
+    classes = getattr(estimator, "classes_", None)
+    if proba.ndim == 2 and proba.shape[1] != n_labels and classes is not None and len(classes) == proba.shape[1]:
+        proba = expand_columns(proba, classes, n_labels)
+    if proba.shape != (n_texts, n_labels):
+        raise PredictionError(
+            f"{what}: predict_proba returned shape {proba.shape}; expected ({n_texts}, {n_labels}) "
+            "(one column per label, or per class in classes_)"
+        )
+    return proba
 
 
 def count_truncated(checkpoint: ResolvedCheckpoint, texts) -> int:
@@ -86,55 +110,52 @@ def count_truncated(checkpoint: ResolvedCheckpoint, texts) -> int:
     return encode(tokenizer, texts, limit).n_truncated
 
 
-def predictions_key(estimator: Approach, checkpoint: ResolvedCheckpoint, train, held_out) -> str:
-    """Cache key of an estimator's predictions: its parameters, weights, data and environment."""
-    return cache_key(
-        approach=estimator.name,
-        params=estimator.hyperparameters(),
-        labels=list(estimator.labels),
-        checkpoint=checkpoint.fingerprint(),
-        train=examples_digest(*train),
-        eval=examples_digest(*held_out),
-        **environment_parts(),
-    )
-
-
 def evaluate(
     suite: str,
     dataset_name: str,
     dataset,
-    checkpoint: ResolvedCheckpoint,
+    checkpoint: ResolvedCheckpoint | None,
     spec: ApproachSpec,
+    runtime: Runtime,
     train_split: str = "train",
     split: str = "validation",
     k: int = 10,
-    **context,
 ) -> Evaluation:
-    """Fit ``spec`` on ``train_split`` (with ``split`` as its eval set) and score it on ``split``."""
+    """Fit ``spec`` on ``train_split`` (with ``split`` as its eval set) and score it on ``split``.
+
+    Predictions of expensive approaches are cached, keyed by the approach, its hyperparameters, the
+    checkpoint's weights, both splits and the runtime.
+    """
     train = get_split(dataset, dataset_name, train_split)
     held_out = get_split(dataset, dataset_name, split)
     labels = list(train.features["label"].names)
     texts, y_true = list(held_out["text"]), np.asarray(held_out["label"], dtype=int)
-
     train_texts, train_y = list(train["text"]), np.asarray(train["label"], dtype=int)
-    estimator = spec.build(checkpoint, labels, **context)
+    runtime = runtime.replace(**spec.runtime) if spec.runtime else runtime
+    estimator = spec.build(checkpoint)
     check_train_classes(estimator, train_y, dataset_name, train_split, labels)
+    what = f"{spec.id} · {checkpoint.short_name if checkpoint else 'no checkpoint'}"
 
     def fit_predict() -> tuple[dict[str, np.ndarray], dict]:
         started = time.perf_counter()
-        estimator.fit(train_texts, train_y, eval_set=(texts, y_true))
+        estimator.fit(train_texts, train_y, runtime=runtime, labels=labels, eval_set=(texts, y_true))
         fitted = time.perf_counter()
-        proba = np.asarray(estimator.predict_proba(texts))
+        proba = label_columns(estimator.predict_proba(texts, runtime=runtime), estimator, len(texts), len(labels), what)
         done = time.perf_counter()
-        check_finite(proba, f"{spec.id} · {checkpoint.short_name}")
+        check_finite(proba, what)
         meta = {"timings": {"fit": fitted - started, "predict": done - fitted}}
         return {"proba": proba}, {**meta, "history": getattr(estimator, "history_", None)}
 
-    cache = context.get("cache")
-    if cache is not None and estimator.expensive:
-        key = predictions_key(estimator, checkpoint, (train_texts, train_y), (texts, y_true))
-        arrays, meta = cache.arrays("predictions", key, fit_predict)
-        cached = ("predictions", key) in cache.hits
+    if estimator.expensive:
+        parts = {
+            "approach": estimator.name,
+            "params": estimator.hyperparameters(),
+            "labels": labels,
+            "checkpoint": checkpoint.fingerprint() if checkpoint is not None else None,
+            "train": examples_digest(train_texts, train_y),
+            "eval": examples_digest(texts, y_true),
+        }
+        arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict)
     else:
         (arrays, meta), cached = fit_predict(), False
     proba = arrays["proba"]
@@ -147,6 +168,7 @@ def evaluate(
         checkpoint=checkpoint,
         approach=spec,
         estimator=estimator,
+        runtime=runtime,
         train_split=train_split,
         split=split,
         labels=labels,
@@ -157,5 +179,37 @@ def evaluate(
         timings=timings,
         history=meta["history"],
         cached=cached,
-        n_truncated=count_truncated(checkpoint, texts) if "checkpoint" in estimator.get_params() else None,
+        n_truncated=count_truncated(checkpoint, texts) if getattr(estimator, "checkpoint", None) else None,
     )
+
+
+def record_fields(ev: Evaluation) -> dict:
+    """What an evaluation adds to its pair record (docs/results.md), as JSON-ready data."""
+    return {
+        "approach": {"name": ev.approach.name, "variant": ev.approach.variant, "id": ev.approach.id,
+                     "params": ev.estimator.hyperparameters()},
+        "runtime": ev.runtime.settings(),
+        "dataset": ev.dataset,
+        "checkpoint_source": (
+            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location} if ev.checkpoint else None
+        ),
+        "train_split": ev.train_split,
+        "split": ev.split,
+        "n_examples": len(ev.texts),
+        "n_truncated": ev.n_truncated,
+        "labels": ev.labels,
+        "eval_fingerprint": examples_digest(ev.texts, ev.y_true),
+        "metrics": ev.scored["metrics"],
+        "calibration": ev.scored["calibration"],
+        "label_suspects": ev.scored["label_suspects"],
+        "timings": {k: round(v, 4) for k, v in ev.timings.items()},
+        "examples": {"worst_loss": ev.scored["worst"], "best_loss": ev.scored["best"]},
+        "training_history": ev.history,
+        "cached": ev.cached,
+        "predictions": {
+            "gold": ev.y_true.tolist(),
+            "predicted": ev.scored["y_pred"].tolist(),
+            "loss": [round(float(x), 6) for x in ev.scored["loss"]],
+            "proba": [[round(float(p), 6) for p in row] for row in ev.proba],
+        },
+    }

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
-GATED_METRICS = ("accuracy", "f1_weighted", "f1_macro")
-
-
-@dataclass(frozen=True)
-class GateResult:
-    metric: str
-    threshold: float
-    value: float
-
-    @property
-    def passed(self) -> bool:
-        return self.value >= self.threshold
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed}
+from .errors import HarnessError
+from .results.model import METRICS, GateResult, Metrics
 
 
-def check(metrics: dict, **thresholds: float) -> list[GateResult]:
+class GateError(HarnessError, ValueError):
+    """A gate that names no gated metric."""
+
+
+def check(metrics: Metrics, **thresholds: float) -> list[GateResult]:
     """Compare ``metrics`` with minimum ``thresholds`` (``accuracy=0.9`` means accuracy ≥ 0.9)."""
-    unknown = sorted(set(thresholds) - set(GATED_METRICS))
+    unknown = sorted(set(thresholds) - set(METRICS))
     if unknown:
-        raise ValueError(f"gate: unknown metric(s) {unknown}; expected some of {list(GATED_METRICS)}")
-    return [GateResult(name, float(minimum), float(metrics[name])) for name, minimum in thresholds.items()]
+        raise GateError(f"gate: unknown metric(s) {unknown}; expected some of {list(METRICS)}")
+    results = []
+    for name, minimum in thresholds.items():
+        value = float(getattr(metrics, name))
+        results.append(GateResult(metric=name, threshold=float(minimum), value=value, passed=value >= minimum))
+    return results
 
 
 def failure_message(label: str, results: list[GateResult]) -> str | None:

@@ -1,8 +1,12 @@
 """pytest plugin: options, fixtures and hooks that turn a suite into evaluations and result files.
 
-A suite defines three fixtures: ``dataset`` (``harness.dataset("emotion")``), ``checkpoint``
-(parametrized over ids, ``harness.checkpoint(request.param)``) and ``approach`` (parametrized
-over :func:`harness.approach` specs). Tests then take ``evaluation`` and ``gate``.
+A suite declares, at module level, ``DATASET`` (a name, hub id or ``./folder``), ``CHECKPOINTS``
+(ids), ``APPROACHES`` (:func:`harness.approach_spec` declarations) and optionally ``GATES``; the
+plugin parametrizes ``checkpoint`` and ``approach`` from them. A suite may instead define the
+``dataset``, ``checkpoint`` and ``approach`` fixtures itself. Tests take ``evaluation`` and ``gate``.
+
+Importing this module imports none of torch, transformers, datasets, scikit-learn or matplotlib:
+the plugin loads in every pytest run of an environment where the harness is installed.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .results import STATUS_ORDER
+from .errors import HarnessError
+
+STATUSES = ("skipped", "passed", "failed")
 
 if TYPE_CHECKING:
     from .session import HarnessSession
@@ -118,16 +124,14 @@ def suite_name(module) -> str:
 
 @contextlib.contextmanager
 def _one_line_errors():
-    """Bad data or checkpoints fail the test with their one-line message, not a traceback."""
-    from .approaches import LabelMismatch
-    from .checkpoints import CheckpointError, CheckpointUnavailable
-    from .data import DatasetError
-    from .evaluation import SplitMissing
-
+    """Bad data, checkpoints or files fail the test with their one-line message, not a traceback."""
     try:
         yield
-    except (DatasetError, SplitMissing, CheckpointError, CheckpointUnavailable, LabelMismatch) as e:
-        pytest.fail(str(e), pytrace=False)
+    except HarnessError as e:
+        message = str(e)
+    else:
+        return
+    pytest.fail(message, pytrace=False)  # outside the except block: no "during handling" chain
 
 
 class Harness:
@@ -157,6 +161,45 @@ def harness(request) -> Harness:
 
 
 @pytest.fixture(scope="session")
+def dataset(request, harness):
+    """The suite's ``DATASET``."""
+    name = getattr(request.module, "DATASET", None)
+    if name is None:
+        raise pytest.UsageError(f"{request.module.__name__}: declare DATASET = ... or a dataset fixture")
+    return harness.dataset(name)
+
+
+@pytest.fixture
+def checkpoint(request, harness):
+    """One of the suite's ``CHECKPOINTS``, resolved (a skip whose reason says how to provide it)."""
+    return harness.checkpoint(request.param)
+
+
+@pytest.fixture
+def approach(request):
+    """One of the suite's ``APPROACHES``."""
+    return request.param
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize ``checkpoint`` and ``approach`` from the suite's declarations, unless the suite
+    defines those fixtures itself or the test parametrizes them explicitly."""
+    module = metafunc.module
+    explicit = {
+        name.strip()
+        for marker in metafunc.definition.iter_markers("parametrize")
+        for name in (marker.args[0].split(",") if isinstance(marker.args[0], str) else marker.args[0])
+    }
+    for fixture, declared in (("checkpoint", "CHECKPOINTS"), ("approach", "APPROACHES")):
+        values = getattr(module, declared, None)
+        if values is None or fixture not in metafunc.fixturenames or fixture in explicit:
+            continue
+        if hasattr(module, fixture):  # the suite's own fixture wins
+            continue
+        metafunc.parametrize(fixture, list(values), indirect=True, ids=str)
+
+
+@pytest.fixture(scope="session")
 def train_split() -> str:
     return "train"
 
@@ -182,18 +225,25 @@ def evaluation(request, harness, dataset, checkpoint, approach, train_split, eva
 def gate(request):
     """``gate(evaluation, accuracy=0.9, f1_weighted=0.9)``: fail with a readable reason, record the result.
 
+    Without thresholds the suite's ``GATES`` apply: ``{approach id: {metric: minimum}}``, or keyed by
+    ``(checkpoint id, approach id)`` for one pair (that entry wins).
+
     With --benchmark the pair is also checked against the suite's baseline (--update-baseline: its
     results become the baseline instead); ``baseline_tolerance`` (a number or ``{metric: number}``)
     overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.baseline.tolerances``).
     """
-    from .baseline import BaselineError
     from .gates import check, failure_message
+    from .results.baseline import BaselineError
 
     session = _session(request.config)
-    suite_file, suite_tolerance = request.module.__file__, getattr(request.module, "BASELINE_TOLERANCE", None)
+    module = request.module
+    suite_file, suite_tolerance = module.__file__, getattr(module, "BASELINE_TOLERANCE", None)
 
     def _gate(evaluation, baseline_tolerance=None, **thresholds):
-        results = check(evaluation.metrics, **thresholds)
+        if not thresholds:
+            thresholds = declared_gates(getattr(module, "GATES", None), evaluation)
+        with _one_line_errors():
+            results = check(evaluation.metrics, **thresholds)
         session.outcome(evaluation.suite, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
         messages = [failure_message(evaluation.label, results)]
         if session.settings.benchmark or session.settings.update_baseline:
@@ -209,6 +259,14 @@ def gate(request):
     return _gate
 
 
+def declared_gates(gates: dict | None, evaluation) -> dict:
+    """The thresholds ``GATES`` declares for the evaluated pair (``{}`` when none)."""
+    gates = gates or {}
+    approach_id = evaluation.approach.id
+    pair = (evaluation.checkpoint.id if evaluation.checkpoint else None, approach_id)
+    return {**gates.get(approach_id, {}), **gates.get(pair, {})}
+
+
 @pytest.fixture
 def record_performance(request):
     """``record_performance(record)``: add a timing record (docs/results.md) to the suite's results.
@@ -217,13 +275,13 @@ def record_performance(request):
     it fails when it drops below ``1 - TIMING_TOLERANCE`` (suite module attribute, default 0.5) of it.
     With --update-baseline it becomes the baseline instead.
     """
-    from .baseline import TIMING_TOLERANCE, BaselineError
+    from .results.baseline import TIMING_TOLERANCE, BaselineError
 
     session = _session(request.config)
     suite = suite_name(request.module)
 
     def _record(record: dict) -> None:
-        session.record_performance(suite, record)
+        record = session.record_performance(suite, record)
         if not (session.settings.benchmark or session.settings.update_baseline):
             return
         tolerance = getattr(request.module, "TIMING_TOLERANCE", TIMING_TOLERANCE)
@@ -263,7 +321,7 @@ def pytest_runtest_makereport(item, call):
     if pair is None or _SESSION not in item.config.stash:
         return
     if report.when == "call" or report.outcome in ("skipped", "failed"):
-        status = report.outcome if report.outcome in STATUS_ORDER else "failed"
+        status = report.outcome if report.outcome in STATUSES else "failed"
         _session(item.config).outcome(*pair).update(status, _reason(report))
 
 
@@ -287,24 +345,19 @@ def pytest_sessionfinish(session):
         fragments.append(fragment)
     if fragments:
         from .report import append_step_summary, render_suite
-        from .results import suite_documents, write_suite
+        from .results.baseline import update_file
+        from .results.suite import suite_documents, write_suite
 
+        report_dir = _report_dir(config)
         docs = suite_documents(fragments, run_id=uuid.uuid4().hex[:12])
         for doc in docs:
-            write_suite(_report_dir(config), doc)
-            render_suite(doc, _report_dir(config))
+            write_suite(report_dir, doc)
+            render_suite(doc, report_dir)
             append_step_summary(doc)
         config.stash[_DOCS] = docs
         if config.option.update_baseline:
-            config.stash[_BASELINES] = _update_baselines(fragments, docs)
-
-
-def _update_baselines(fragments: list[dict], docs: list[dict]) -> list[Path]:
-    """--update-baseline: each suite's results become its baseline file (the gate told where it is)."""
-    from .baseline import update_file
-
-    files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}
-    return [update_file(files[doc["suite"]], doc) for doc in docs if doc["suite"] in files]
+            files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}
+            config.stash[_BASELINES] = [update_file(files[d.suite], d) for d in docs if d.suite in files]
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -315,7 +368,7 @@ def pytest_terminal_summary(terminalreporter, config):
     from .table import leaderboard
 
     terminalreporter.write_sep("-", "harness results")
-    terminalreporter.write_line(leaderboard([record for doc in docs for record in doc["pairs"]]))
+    terminalreporter.write_line(leaderboard([record for doc in docs for record in doc.pairs]))
     terminalreporter.write_line(f"results: {_report_dir(config)}")
     for path in config.stash.get(_BASELINES, []):
         terminalreporter.write_line(f"baseline updated: {path}")

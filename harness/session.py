@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import baseline
-from .approaches import ApproachSpec, HiddenStateExtractor
+from .approaches import ApproachSpec
 from .cache import Cache
 from .checkpoints import CheckpointUnavailable, ResolvedCheckpoint, resolve_checkpoint
 from .data import DataSource, load_dataset, resolve_source
+from .environment import environment
+from .evaluation import Evaluation, evaluate, record_fields
 from .inference import model_max_length
 from .overview import dataset_overview, token_lengths
-from .results import PairOutcome, environment
+from .results import STATUS_ORDER, TimingRecord, baseline
+from .results.model import BaselineResult, GateResult
+from .runtime import Runtime
 
 
 @dataclass
@@ -30,24 +33,73 @@ class Settings:
     update_baseline: bool = False  # write this run's results as the baselines instead of checking them
 
 
+@dataclass
+class PairOutcome:
+    """The status of one (suite, checkpoint, approach) across its tests, and its evaluation."""
+
+    suite: str
+    checkpoint: str
+    approach: ApproachSpec
+    status: str = "skipped"
+    reason: str | None = None
+    evaluation: Evaluation | None = None
+    gates: list[GateResult] = field(default_factory=list)
+    tested: bool = False
+    baseline: BaselineResult | None = None  # None when not checked
+
+    def update(self, status: str, reason: str | None) -> None:
+        """Keep the worst outcome (failed > passed > skipped) and the reason that goes with it."""
+        if not self.tested or STATUS_ORDER[status] > STATUS_ORDER[self.status]:
+            self.status, self.reason = status, reason
+        self.tested = True
+
+    def record(self, env: dict) -> dict:
+        """The pair record (docs/results.md) as JSON-ready data."""
+        spec = self.approach
+        record = {
+            "suite": self.suite,
+            "checkpoint": self.checkpoint,
+            "approach": {"name": spec.name, "variant": spec.variant, "id": spec.id,
+                         "params": spec.params_for(self.checkpoint)},
+            "status": self.status,
+            "reason": self.reason,
+            "gates": [g.to_json() for g in self.gates],
+            "split": None,
+            "n_examples": None,
+            "metrics": None,
+            "timings": None,
+            "environment": env,
+        }
+        if self.baseline is not None:
+            record["baseline"] = self.baseline.to_json()
+        if self.evaluation is not None:
+            record.update(record_fields(self.evaluation))
+        return record
+
+
 class HarnessSession:
     """Loads each dataset, resolves each checkpoint and runs each evaluation once per run."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.runtime = Runtime(
+            device=settings.device, dtype=settings.dtype, cache=Cache(settings.cache_dir, settings.cache_mode)
+        )
         self._datasets: dict[str, object] = {}
         self._sources: dict[int, DataSource] = {}
         self._checkpoints: dict[str, ResolvedCheckpoint | CheckpointUnavailable] = {}
-        self._extractors: dict[tuple, HiddenStateExtractor] = {}  # shared by features-logreg variants
-        self._evaluations: dict[tuple, object] = {}
+        self._evaluations: dict[tuple, Evaluation] = {}
         self.outcomes: dict[tuple[str, str, str], PairOutcome] = {}
-        self.cache = Cache(settings.cache_dir, settings.cache_mode)
         self.overviews: dict[str, dict] = {}  # dataset name → overview (token lengths per checkpoint)
         self.suite_datasets: dict[str, set[str]] = {}  # suite → names of the datasets it evaluated
-        self.performance: dict[str, list[dict]] = {}  # suite → timing records
+        self.performance: dict[str, list[TimingRecord]] = {}  # suite → timing records
         self.baseline_files: dict[str, Path] = {}  # suite → its baseline file
         self._baselines: dict[str, baseline.Baseline] = {}
-        self._machine: dict | None = None
+        self._machine = None
+
+    @property
+    def cache(self) -> Cache:
+        return self.runtime.cache
 
     def dataset(self, name: str, labels=None):
         """The ``DatasetDict`` for ``name`` (a known name, hub id or local directory)."""
@@ -79,32 +131,14 @@ class HarnessSession:
         return self.outcomes[key]
 
     def evaluate(
-        self,
-        suite: str,
-        dataset,
-        checkpoint: ResolvedCheckpoint,
-        spec: ApproachSpec,
-        train_split: str,
-        split: str,
-    ):
+        self, suite: str, dataset, checkpoint: ResolvedCheckpoint, spec: ApproachSpec, train_split: str, split: str
+    ) -> Evaluation:
         """Evaluate the pair once per run; every test of the pair shares the result."""
-        from .evaluation import evaluate
-
         source = self.source_of(dataset)
         key = (id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), train_split, split)
         if key not in self._evaluations:
             self._evaluations[key] = evaluate(
-                suite,
-                source.name,
-                dataset,
-                checkpoint,
-                spec,
-                train_split,
-                split,
-                device=self.settings.device,
-                dtype=self.settings.dtype,
-                extractors=self._extractors,
-                cache=self.cache,
+                suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split
             )
             self._describe(source.name, dataset, checkpoint)
         evaluation = self._evaluations[key]
@@ -122,8 +156,10 @@ class HarnessSession:
             limit = model_max_length(tokenizer, checkpoint.config().get("max_position_embeddings"))
             lengths[checkpoint.id] = token_lengths(dataset, tokenizer, limit)
 
-    def record_performance(self, suite: str, record: dict) -> None:
+    def record_performance(self, suite: str, record: dict | TimingRecord) -> TimingRecord:
+        record = record if isinstance(record, TimingRecord) else TimingRecord.model_validate(record)
         self.performance.setdefault(suite, []).append(record)
+        return record
 
     def _baseline(self, suite: str, suite_file) -> baseline.Baseline | None:
         """The suite's baseline, loaded once per run; None with --update-baseline (nothing is checked)."""
@@ -137,7 +173,7 @@ class HarnessSession:
     def _shown(self, path: Path) -> Path:
         return path.relative_to(self.settings.root) if path.is_relative_to(self.settings.root) else path
 
-    def check_baseline(self, evaluation, suite_file, tolerance=None) -> str | None:
+    def check_baseline(self, evaluation: Evaluation, suite_file, tolerance=None) -> str | None:
         """Compare the pair's metrics with the suite's baseline and record the check.
 
         Returns the failure message, or None; raises ``BaselineError`` for an unusable baseline file.
@@ -147,34 +183,38 @@ class HarnessSession:
             return None
         checkpoint, spec = evaluation.checkpoint.id, evaluation.approach
         entry = found.pairs.get((checkpoint, spec.id))
-        check = baseline.check_pair(entry, len(evaluation.texts), evaluation.metrics, tolerance)
-        self.outcome(evaluation.suite, checkpoint, spec).baseline = check.to_dict()
-        return check.failure_message(evaluation.label, self._shown(found.path))
+        result = baseline.check_pair(entry, len(evaluation.texts), evaluation.metrics, tolerance)
+        self.outcome(evaluation.suite, checkpoint, spec).baseline = result
+        return baseline.failure_message(result, evaluation.label, self._shown(found.path))
 
-    def check_timing(self, suite: str, suite_file, record: dict, tolerance: float) -> str | None:
-        """Compare a timing record with the suite's baseline; the result goes into ``record["baseline"]``."""
+    def machine(self):
+        if self._machine is None:
+            self._machine = baseline.machine_fingerprint(environment(self.settings.device, self.settings.root))
+        return self._machine
+
+    def check_timing(self, suite: str, suite_file, record: TimingRecord, tolerance: float) -> str | None:
+        """Compare a timing record with the suite's baseline; the result goes into ``record.baseline``."""
         found = self._baseline(suite, suite_file)
         if found is None:
             return None
-        if self._machine is None:
-            env = environment(self.settings.device, self.settings.root)
-            self._machine = baseline.machine_fingerprint(env)
-        entry = found.performance.get(baseline.timing_key(record))
-        record["baseline"] = baseline.check_timing(entry, record, self._machine, tolerance)
-        return baseline.timing_failure_message(record, record["baseline"], self._shown(found.path))
+        entry = found.performance.get(record.key)
+        record.baseline = baseline.check_timing(entry, record, self.machine(), tolerance)
+        return baseline.timing_failure_message(record, record.baseline, self._shown(found.path))
 
     def fragment(self) -> dict:
         """What this process produced, as JSON-ready data (an xdist worker sends it to the controller)."""
         env = {**environment(self.settings.device, self.settings.root), "dtype": self.settings.dtype}
         suites: dict[str, dict] = {}
+
+        def part(suite: str) -> dict:
+            return suites.setdefault(suite, {"pairs": [], "datasets": {}, "performance": []})
+
         for outcome in self.outcomes.values():
-            suites.setdefault(outcome.suite, {"pairs": [], "datasets": {}, "performance": []})
-            suites[outcome.suite]["pairs"].append(outcome.record(env))
+            part(outcome.suite)["pairs"].append(outcome.record(env))
         for suite, records in self.performance.items():
-            suites.setdefault(suite, {"pairs": [], "datasets": {}, "performance": []})
-            suites[suite]["performance"].extend(records)
+            part(suite)["performance"].extend(r.to_json() for r in records)
         for suite, names in self.suite_datasets.items():
-            suites[suite]["datasets"].update({name: self.overviews[name] for name in names})
+            part(suite)["datasets"].update({name: self.overviews[name] for name in names})
         fragment = {
             "environment": env,
             "cache": self.cache.stats(),

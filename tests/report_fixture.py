@@ -15,6 +15,7 @@ import numpy as np
 from harness.cache import examples_digest
 from harness.gates import check, failure_message
 from harness.metrics import score
+from harness.results import Metrics
 from harness.overview import dataset_overview, token_lengths
 from harness.stats import (
     bootstrap_ci,
@@ -173,12 +174,12 @@ def _record(checkpoint: str, approach_id: str, texts, y_true, train_labels) -> d
         brier=brier_score(y_true, proba),
     )
     thresholds = FAILING_GATE[2] if (checkpoint, approach_id) == FAILING_GATE[:2] else GATES[approach_id]
-    gates = check(metrics, **thresholds)
+    gates = check(Metrics.model_validate(metrics), **thresholds)
     reason = failure_message(f"{approach_id} · {checkpoint.rsplit('/', 1)[-1]}", gates)
     record.update(
         status="failed" if reason else "passed",
         reason=reason,
-        gates=[g.to_dict() for g in gates],
+        gates=[g.to_json() for g in gates],
         dataset="emotion",
         checkpoint_source={"kind": "mirror-package", "location": f"/models/{checkpoint}"},
         train_split="train",

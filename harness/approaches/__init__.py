@@ -1,36 +1,37 @@
-"""Approaches by name, and :class:`ApproachSpec`, the declaration a suite parametrizes over."""
+"""Approaches: the registry, the estimator contract and :class:`ApproachSpec`, what a suite declares.
+
+Importing this package imports no approach module: built-in approaches load when first used.
+"""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
-from .base import Approach
-from .baseline import MostFrequent
-from .features import FeatureLogReg, HiddenStateExtractor
-from .finetune import FineTune
-from .pretrained import LabelMismatch, Pretrained
-
-APPROACHES: dict[str, type[Approach]] = {
-    cls.name: cls for cls in (MostFrequent, FeatureLogReg, FineTune, Pretrained)
-}
+from .registry import ApproachError, approach_names, get_approach, is_known, register_approach
 
 
 @dataclass(frozen=True)
 class ApproachSpec:
-    """An approach name, its parameters, and parameter overrides per checkpoint id.
+    """An approach name, its hyperparameters, overrides per checkpoint id, and runtime overrides.
 
-    ``variant`` names what distinguishes this spec from others of the same approach
-    (e.g. the pooling); it defaults to the values of ``params``.
+    ``variant`` names what distinguishes this spec from others of the same approach (e.g. the
+    pooling); it defaults to the values of ``params``. ``runtime`` changes run settings for this
+    approach only (e.g. ``{"dtype": "bf16"}`` for mixed-precision fine-tuning).
     """
 
     name: str
     params: dict = field(default_factory=dict)
     per_checkpoint: dict[str, dict] = field(default_factory=dict)
     variant: str | None = None
+    runtime: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.name not in APPROACHES:
-            raise ValueError(f"unknown approach {self.name!r}; expected one of {sorted(APPROACHES)}")
+        if not is_known(self.name):
+            raise ApproachError(f"unknown approach {self.name!r}; expected one of {approach_names()}")
+        unknown = sorted(set(self.runtime) - {"device", "dtype", "batch_size"})
+        if unknown:
+            raise ValueError(f"approach {self.name!r}: runtime settings {unknown}; expected device, dtype or batch_size")
         if self.variant is None and self.params:
             object.__setattr__(self, "variant", "-".join(str(v) for v in self.params.values()))
 
@@ -39,42 +40,47 @@ class ApproachSpec:
         return f"{self.name}-{self.variant}" if self.variant else self.name
 
     @property
+    def cls(self) -> type:
+        return get_approach(self.name)
+
+    @property
     def expensive(self) -> bool:
-        return APPROACHES[self.name].expensive
+        return self.cls.expensive
 
     def params_for(self, checkpoint_id: str | None) -> dict:
         return {**self.params, **self.per_checkpoint.get(checkpoint_id, {})}
 
-    def build(self, checkpoint, labels, **context) -> Approach:
-        """Instantiate the estimator; ``context`` (device, extractors) fills only parameters it has."""
-        cls = APPROACHES[self.name]
-        accepted = cls._get_param_names()
-        params = {k: v for k, v in context.items() if k in accepted and v is not None}
-        if "checkpoint" in accepted:
-            params["checkpoint"] = checkpoint
-        params.update(self.params_for(checkpoint.id if checkpoint else None))
-        return cls(labels=list(labels), **params)
+    def build(self, checkpoint):
+        """A fresh estimator with this spec's hyperparameters (and the checkpoint, if it takes one)."""
+        cls = self.cls
+        params = self.params_for(checkpoint.id if checkpoint is not None else None)
+        if "checkpoint" in inspect.signature(cls.__init__).parameters:
+            params = {"checkpoint": checkpoint, **params}
+        try:
+            return cls(**params)
+        except TypeError as e:
+            raise ApproachError(f"approach {self.id!r}: {e}") from None
 
     def __str__(self) -> str:
         return self.id
 
 
 def approach_spec(
-    name: str, per_checkpoint: dict[str, dict] | None = None, variant: str | None = None, **params
+    name: str,
+    per_checkpoint: dict[str, dict] | None = None,
+    variant: str | None = None,
+    runtime: dict | None = None,
+    **params,
 ) -> ApproachSpec:
     """Declare an approach for a suite: ``approach_spec("features-logreg", pooling="mean")``."""
-    return ApproachSpec(name, params, per_checkpoint or {}, variant)
+    return ApproachSpec(name, params, per_checkpoint or {}, variant, runtime or {})
 
 
 __all__ = [
-    "APPROACHES",
-    "Approach",
     "ApproachSpec",
-    "FeatureLogReg",
-    "FineTune",
-    "HiddenStateExtractor",
-    "LabelMismatch",
-    "MostFrequent",
-    "Pretrained",
+    "ApproachError",
+    "approach_names",
     "approach_spec",
+    "get_approach",
+    "register_approach",
 ]

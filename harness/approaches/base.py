@@ -1,8 +1,10 @@
 """The approach contract: a scikit-learn estimator over raw texts.
 
-``fit(texts, label_ids, eval_set=None)`` returns ``self``; ``predict_proba(texts)`` returns an
-``(n_texts, len(labels))`` array whose columns follow the dataset's label order. Parameters are
-set in ``__init__`` and stored unchanged; what is learned ends in ``_``.
+``fit(texts, label_ids, *, runtime, labels, eval_set=None)`` returns ``self``;
+``predict_proba(texts, *, runtime)`` returns an ``(n_texts, len(labels))`` array whose columns follow
+the dataset's label order (an estimator that saw only some classes may return columns for its
+``classes_`` instead). ``__init__`` takes hyperparameters only and stores them unchanged; what is
+learned ends in ``_``; how it runs (device, dtype, batches, cache) comes from the ``runtime``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,6 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
-# Parameters that are run context, not hyperparameters: the data's labels, the checkpoint (recorded on
-# its own), and state shared between estimators.
-CONTEXT_PARAMS = ("labels", "checkpoint", "extractors", "cache")
-
 
 class Approach(BaseEstimator):
     name: ClassVar[str]
@@ -23,17 +21,17 @@ class Approach(BaseEstimator):
     min_train_classes: ClassVar[int] = 2  # fewer classes in the train split is an error before fit
 
     def hyperparameters(self) -> dict:
-        """``get_params()`` without the run context: what results records and cache keys name."""
-        return {k: v for k, v in self.get_params(deep=False).items() if k not in CONTEXT_PARAMS}
+        """``get_params()`` without the checkpoint (recorded on its own): what records and keys name."""
+        return {k: v for k, v in self.get_params(deep=False).items() if k != "checkpoint"}
 
-    def fit(self, X, y, eval_set=None):  # pragma: no cover - interface
+    def fit(self, X, y, *, runtime=None, labels=(), eval_set=None):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def predict_proba(self, X) -> np.ndarray:  # pragma: no cover - interface
+    def predict_proba(self, X, *, runtime=None) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def predict(self, X) -> np.ndarray:
-        return self.predict_proba(X).argmax(axis=1)
+    def predict(self, X, *, runtime=None) -> np.ndarray:
+        return self.predict_proba(X, runtime=runtime).argmax(axis=1)
 
 
 def expand_columns(proba: np.ndarray, classes, n_labels: int) -> np.ndarray:

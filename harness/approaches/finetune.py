@@ -2,8 +2,9 @@
 
 Defaults are the book's recipe: 2 epochs, lr 2e-5, batch 64, weight decay 0.01, evaluate every
 epoch on ``eval_set`` and keep the best epoch (by accuracy). Batches are padded dynamically.
-``dtype`` ``bf16``/``fp16`` trains with mixed precision (``TrainingArguments(bf16=True)`` /
-``fp16=True``: autocast, fp32 master weights) and predicts under the same autocast.
+A runtime dtype ``bf16``/``fp16`` trains with mixed precision (``TrainingArguments(bf16=True)`` /
+``fp16=True``: autocast, fp32 master weights) and predicts under the same autocast; the runtime's
+batch size is the prediction batch size. The trained model is cached (safetensors).
 """
 
 from __future__ import annotations
@@ -13,23 +14,22 @@ import tempfile
 
 import numpy as np
 
-from ..cache import cache_key, environment_parts, examples_digest
-from ..checkpoints import select_device
-from ..inference import check_dtype, class_probabilities, model_max_length
+from ..cache import examples_digest
+from ..inference import class_probabilities, model_max_length
+from ..runtime import Runtime
 from .base import Approach
+from .registry import register_approach
 
 
 def _accuracy(prediction) -> dict[str, float]:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
 
 
+@register_approach("finetune")
 class FineTune(Approach):
-    name = "finetune"
-
     def __init__(
         self,
         checkpoint=None,
-        labels=(),
         num_train_epochs=2,
         learning_rate=2e-5,
         batch_size=64,
@@ -37,13 +37,9 @@ class FineTune(Approach):
         group_by_length=False,
         max_length=None,
         seed=42,
-        device=None,
         training_args=None,
-        cache=None,
-        dtype="fp32",
     ):
         self.checkpoint = checkpoint
-        self.labels = labels
         self.num_train_epochs = num_train_epochs
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -51,10 +47,7 @@ class FineTune(Approach):
         self.group_by_length = group_by_length
         self.max_length = max_length
         self.seed = seed
-        self.device = device
         self.training_args = training_args
-        self.cache = cache
-        self.dtype = dtype
 
     def _tokenized(self, texts, labels):
         import datasets
@@ -66,48 +59,43 @@ class FineTune(Approach):
             remove_columns=["text"],
         )
 
-    def fit(self, X, y, eval_set=None):
-        self.device_ = select_device(self.device)
-        check_dtype(self.dtype, self.device_)
+    def fit(self, X, y, *, runtime=None, labels=(), eval_set=None):
+        runtime = runtime or Runtime()
+        self.labels_ = list(labels) or [str(i) for i in range(int(np.max(y)) + 1)]
+        self.device_ = runtime.torch_device()
         self.tokenizer_ = self.checkpoint.load_tokenizer()
         self.max_length_ = self.max_length or model_max_length(
             self.tokenizer_, self.checkpoint.config().get("max_position_embeddings")
         )
-        if self.cache is None:
-            model, self.history_ = self._train(X, y, eval_set)
-        else:
-            model, self.history_ = self._cached_train(X, y, eval_set)
-        self.model_ = model.to(self.device_).eval()
-        return self
-
-    def _cached_train(self, X, y, eval_set):
-        """Train once per cache key; later runs load the saved (safetensors) model and history."""
-        from transformers import AutoModelForSequenceClassification
-
+        parts = {
+            "params": self.hyperparameters(),
+            "labels": self.labels_,
+            "checkpoint": self.checkpoint.fingerprint(),
+            "train": examples_digest(X, y),
+            "eval": examples_digest(*eval_set) if eval_set is not None else None,
+        }
         trained = {}
 
         def build(directory):
-            trained["model"], history = self._train(X, y, eval_set)
+            trained["model"], history = self._train(X, y, eval_set, runtime)
             trained["model"].save_pretrained(directory)
             return {"history": history}
 
-        directory, meta = self.cache.entry("finetune", self._cache_key(X, y, eval_set), build)
-        model = trained.get("model") or AutoModelForSequenceClassification.from_pretrained(
-            directory, trust_remote_code=False
-        )
-        return model, meta["history"]
+        entry = runtime.cached_entry("finetune", parts, build)
+        if entry is None:
+            model, self.history_ = self._train(X, y, eval_set, runtime)
+        else:
+            from transformers import AutoModelForSequenceClassification
 
-    def _cache_key(self, X, y, eval_set) -> str:
-        return cache_key(
-            params={**self.hyperparameters(), "device": self.device_.type},
-            labels=list(self.labels),
-            checkpoint=self.checkpoint.fingerprint(),
-            train=examples_digest(X, y),
-            eval=examples_digest(*eval_set) if eval_set is not None else None,
-            **environment_parts(),
-        )
+            directory, meta = entry
+            model = trained.get("model") or AutoModelForSequenceClassification.from_pretrained(
+                directory, trust_remote_code=False
+            )
+            self.history_ = meta["history"]
+        self.model_ = model.to(self.device_).eval()
+        return self
 
-    def _train(self, X, y, eval_set):
+    def _train(self, X, y, eval_set, runtime: Runtime):
         """Fine-tune a fresh head on (X, y); return the (best) model and the per-epoch log."""
         from transformers import (
             AutoModelForSequenceClassification,
@@ -118,7 +106,7 @@ class FineTune(Approach):
         )
 
         set_seed(self.seed)
-        labels = list(self.labels)
+        labels = self.labels_
         model = self.checkpoint.load_model(
             AutoModelForSequenceClassification,
             num_labels=len(labels),
@@ -145,8 +133,8 @@ class FineTune(Approach):
                 logging_strategy="epoch",
                 train_sampling_strategy="group_by_length" if self.group_by_length else "random",
                 use_cpu=self.device_.type == "cpu",
-                bf16=self.dtype == "bf16",
-                fp16=self.dtype == "fp16",
+                bf16=runtime.dtype == "bf16",
+                fp16=runtime.dtype == "fp16",
                 seed=self.seed,
                 report_to="none",
                 **(self.training_args or {}),
@@ -165,14 +153,15 @@ class FineTune(Approach):
             shutil.rmtree(output_dir, ignore_errors=True)
         return trainer.model, [entry for entry in trainer.state.log_history if "epoch" in entry]
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, *, runtime=None) -> np.ndarray:
+        runtime = runtime or Runtime()
         return class_probabilities(
             self.model_,
             self.tokenizer_,
             X,
-            self.batch_size,
+            runtime.batch_size,
             self.device_,
             self.max_length_,
             progress=f"predict {self.checkpoint.short_name}",
-            dtype=self.dtype,
+            dtype=runtime.dtype,
         )

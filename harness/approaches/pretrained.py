@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checkpoints import select_device
+from ..errors import HarnessError
 from ..inference import class_probabilities
+from ..runtime import Runtime
 from .base import Approach
+from .registry import register_approach
 
 
-class LabelMismatch(ValueError):
+class LabelMismatch(HarnessError, ValueError):
     """The head's ``id2label`` does not name the dataset's labels."""
 
 
@@ -25,35 +27,35 @@ def head_columns(id2label: dict, labels, checkpoint_id: str) -> list[int]:
     return [head[name] for name in wanted]
 
 
+@register_approach("pretrained")
 class Pretrained(Approach):
-    name = "pretrained"
     min_train_classes = 0  # nothing is trained
 
-    def __init__(self, checkpoint=None, labels=(), batch_size=64, max_length=None, device=None):
+    def __init__(self, checkpoint=None, max_length=None):
         self.checkpoint = checkpoint
-        self.labels = labels
-        self.batch_size = batch_size
         self.max_length = max_length
-        self.device = device
 
-    def fit(self, X=None, y=None, eval_set=None):
+    def fit(self, X=None, y=None, *, runtime=None, labels=(), eval_set=None):
         """Nothing is trained: load the head and map its labels onto the dataset's."""
         from transformers import AutoModelForSequenceClassification
 
-        self.device_ = select_device(self.device)
+        runtime = runtime or Runtime()
         self.tokenizer_ = self.checkpoint.load_tokenizer()
-        self.model_ = self.checkpoint.load_model(AutoModelForSequenceClassification).to(self.device_)
-        self.columns_ = head_columns(self.model_.config.id2label, self.labels, self.checkpoint.id)
+        model = self.checkpoint.load_model(AutoModelForSequenceClassification)
+        self.model_ = model.to(runtime.torch_device()).eval()
+        self.columns_ = head_columns(self.model_.config.id2label, labels, self.checkpoint.id)
         return self
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, *, runtime=None) -> np.ndarray:
+        runtime = runtime or Runtime()
         proba = class_probabilities(
             self.model_,
             self.tokenizer_,
             X,
-            self.batch_size,
-            self.device_,
+            runtime.batch_size,
+            runtime.torch_device(),
             self.max_length,
             progress=f"predict {self.checkpoint.short_name}",
+            dtype=runtime.dtype,
         )
         return proba[:, self.columns_]

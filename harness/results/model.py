@@ -1,0 +1,381 @@
+"""The typed model of everything the harness writes: pair records, suite documents, baselines.
+
+One definition gives validation (files are untrusted input), serialization and the JSON Schema
+(``SuiteDocument.model_json_schema()``). ``docs/results.md`` describes the same fields; a test keeps
+the two in step. Numbers are finite, counts are bounded, strings are strings: ``"0.5"`` is not a number.
+Unknown keys are kept (newer writers may add some); known keys are typed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+SUITE_KIND = "harness.suite"
+BASELINE_KIND = "harness.baseline"
+METRICS = ("accuracy", "f1_weighted", "f1_macro")  # the gated metrics, with CIs and baseline checks
+STATUS_ORDER = {"skipped": 0, "passed": 1, "failed": 2}  # a pair takes its worst test outcome
+MAX_COUNT = 2**53  # larger integers lose precision in JSON readers (and would be meaningless here)
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Share = Annotated[float, Field(ge=0, le=1)]
+Number = Annotated[float, Field(ge=-1e300, le=1e300)]
+Interval = Annotated[list[Number], Field(min_length=2, max_length=2)]
+Status = Literal["passed", "failed", "skipped"]
+
+
+class Model(BaseModel):
+    """Strict, finite, open to extra keys; attributes are the document's keys."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow", validate_assignment=False)
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json", exclude_none=False, by_alias=True)
+
+
+class ApproachInfo(Model):
+    name: str
+    variant: str | None
+    id: str
+    params: dict
+
+
+class GateResult(Model):
+    metric: str
+    threshold: Number
+    value: Number
+    passed: bool
+
+
+class ConfidenceIntervals(Model):
+    level: Share
+    n_resamples: Count
+    accuracy: Interval | None = None
+    f1_weighted: Interval | None = None
+    f1_macro: Interval | None = None
+
+
+class ClassScores(Model):
+    precision: Share
+    recall: Share
+    f1: Share
+    support: Count
+
+
+class Metrics(Model):
+    accuracy: Share
+    f1_weighted: Share
+    f1_macro: Share
+    loss_mean: Number | None = None
+    per_class: dict[str, ClassScores] = {}
+    confusion_matrix: list[list[Share]] = []
+    ci: ConfidenceIntervals | None = None
+    ece: Number | None = None
+    brier: Number | None = None
+
+
+class Timings(Model):
+    fit: Number
+    predict: Number
+    score: Number
+
+
+class CheckpointSource(Model):
+    kind: str
+    location: str
+
+
+class Example(Model):
+    index: Count
+    text: str
+    gold: str
+    predicted: str
+    loss: Number | None = None
+    p_gold: Share | None = None
+
+
+class Examples(Model):
+    worst_loss: list[Example] = []
+    best_loss: list[Example] = []
+
+
+class Predictions(Model):
+    gold: list[Count]
+    predicted: list[Count]
+    loss: list[Number] | None = None
+    proba: list[list[Share]] | None = None
+
+
+class CalibrationBin(Model):
+    low: Number
+    high: Number
+    count: Count
+    confidence: Number
+    accuracy: Number
+
+
+class Calibration(Model):
+    n_bins: Count
+    bins: list[CalibrationBin] = []
+
+
+class Suspect(Model):
+    index: Count
+    text: str
+    gold: str | None = None
+    predicted: str | None = None
+    p_gold: Share | None = None
+    conflicting: bool = False
+
+
+class LabelSuspects(Model):
+    rule: str | None = None
+    per_class: dict[str, Count] = {}
+    examples: list[Suspect] = []
+
+
+class BaselineCheck(Model):
+    metric: str
+    baseline: Number
+    value: Number
+    tolerance: Number
+    passed: bool
+
+
+class BaselineResult(Model):
+    status: Literal["new", "ok", "regressed"]
+    checks: list[BaselineCheck] = []
+
+
+class PairKey(Model):
+    checkpoint: str
+    approach: str
+
+
+class PairRecord(Model):
+    """One (suite, checkpoint, approach) of a run: its status and, once evaluated, everything it produced."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    suite: str
+    checkpoint: str
+    approach: ApproachInfo
+    status: Status
+    reason: str | None
+    gates: list[GateResult] = []
+    split: str | None
+    n_examples: Count | None
+    metrics: Metrics | None
+    timings: Timings | None
+    environment: dict = {}
+    baseline: BaselineResult | None = None
+    runtime: dict | None = None
+    dataset: str | None = None
+    checkpoint_source: CheckpointSource | None = None
+    train_split: str | None = None
+    n_truncated: Count | None = None
+    labels: list[str] | None = None
+    eval_fingerprint: str | None = None
+    calibration: Calibration | None = None
+    label_suspects: LabelSuspects | None = None
+    examples: Examples | None = None
+    training_history: list[dict] | None = None
+    cached: bool | None = None
+    predictions: Predictions | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.checkpoint, self.approach.id
+
+    @property
+    def title(self) -> str:
+        return f"{self.checkpoint} · {self.approach.id}"
+
+    @property
+    def evaluated(self) -> bool:
+        return self.metrics is not None and self.predictions is not None
+
+    def inconsistency(self) -> tuple[list, str] | None:
+        """The first place where the record contradicts itself, as (path, message), or None."""
+        p = self.predictions
+        if p is None:
+            return None
+        if self.labels is None:
+            return ["labels"], "expected the label names (predictions are present), got null"
+        n, n_labels = self.n_examples, len(self.labels)
+        if n is None:
+            return ["n_examples"], "expected the number of examples (predictions are present), got null"
+        for key in ("gold", "predicted", "loss", "proba"):
+            values = getattr(p, key)
+            if values is not None and len(values) != n:
+                return ["predictions", key], f"expected {n} entries (n_examples), got {len(values)}"
+        for key in ("gold", "predicted"):
+            for i, label_id in enumerate(getattr(p, key)):
+                if label_id >= n_labels:
+                    return ["predictions", key, i], f"expected a label id below {n_labels} (labels), got {label_id}"
+        for i, row in enumerate(p.proba or []):
+            if len(row) != n_labels:
+                return ["predictions", "proba", i], f"expected {n_labels} probabilities (labels), got {len(row)}"
+        if self.metrics is not None and self.metrics.confusion_matrix:
+            if len(self.metrics.confusion_matrix) != n_labels:
+                return ["metrics", "confusion_matrix"], f"expected {n_labels} rows (labels)"
+        return None
+
+
+class Split(Model):
+    n: Count
+    class_counts: dict[str, Count]
+
+
+class LabelledAs(Model):
+    split: str
+    label: str
+
+
+class ConflictingText(Model):
+    text: str
+    labels: list[LabelledAs]
+
+
+class Duplicates(Model):
+    n_conflicting: Count = 0
+    examples: list[ConflictingText] = []
+
+
+class TokenLengths(Model):
+    split: str
+    max_length: Count | None = None
+    per_class: dict[str, dict[str, Number]] = {}
+    n_exceeding: dict[str, Count] = {}
+
+
+class DatasetOverview(Model):
+    name: str
+    labels: list[str]
+    splits: dict[str, Split]
+    duplicates: Duplicates | None = None
+    token_lengths: dict[str, TokenLengths] = {}
+
+
+class TimingRecord(Model):
+    """One speed measurement (docs/results.md, "Timing record"); further measured fields are extra keys."""
+
+    checkpoint: str
+    task: str
+    texts_per_s: Number
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: Count | None = None
+    n_texts: Count | None = None
+    tokens_per_s: Number | None = None
+    latency_ms: dict[str, Number] = {}
+    normalized_throughput: Number | None = None
+    speedup_vs_cpu: Number | None = None
+    note: str | None = None
+    baseline: dict | None = None
+
+    @property
+    def key(self) -> tuple:
+        return self.checkpoint, self.task, self.device, self.dtype, self.batch_size
+
+
+class Comparison(Model):
+    a: PairKey
+    b: PairKey
+    metric: str
+    a_value: Number
+    b_value: Number
+    difference: Number
+    ci: Interval | None = None
+    mcnemar_p: Share | None = None
+    n_discordant: list[Count] = []
+    n_examples: Count | None = None
+    winner: Literal["a", "b"] | None = None
+
+
+class CacheSummary(Model):
+    root: str | None = None
+    mode: Literal["use", "refresh", "off"] = "use"
+    hits: Count = 0
+    stores: Count = 0
+
+
+class SuiteDocument(Model):
+    """``<report-dir>/<suite>.json``: a run's pair records and everything the report needs."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["harness.suite"] = SUITE_KIND
+    suite: str
+    run_id: str
+    environment: dict
+    cache: CacheSummary = CacheSummary()
+    datasets: dict[str, DatasetOverview] = {}
+    pairs: list[PairRecord]
+    performance: list[TimingRecord] = []
+    comparisons: list[Comparison] = []
+
+    def evaluated(self) -> list[PairRecord]:
+        return [p for p in self.pairs if p.metrics is not None]
+
+    def inconsistency(self) -> tuple[list, str] | None:
+        seen: dict[tuple[str, str], int] = {}
+        for i, pair in enumerate(self.pairs):
+            if pair.key in seen:
+                return ["pairs", i], f"{pair.key} appears twice (also pairs[{seen[pair.key]}]); expected one record each"
+            seen[pair.key] = i
+            problem = pair.inconsistency()
+            if problem is not None:
+                return ["pairs", i, *problem[0]], problem[1]
+        return None
+
+
+class Machine(Model):
+    cpu: str | None
+    gpu: str | None
+    torch: str | None
+
+
+class BaselinePair(Model):
+    checkpoint: Annotated[str, Field(min_length=1)]
+    approach: Annotated[str, Field(min_length=1)]
+    n_examples: Annotated[int, Field(ge=1, le=MAX_COUNT)]
+    metrics: dict[Literal["accuracy", "f1_weighted", "f1_macro"], Share] = Field(min_length=1)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.checkpoint, self.approach
+
+
+class BaselineTiming(Model):
+    checkpoint: str
+    task: str
+    device: str | None
+    dtype: str | None
+    batch_size: Count | None
+    texts_per_s: Annotated[float, Field(gt=0, le=1e300)]
+    normalized_throughput: Annotated[float, Field(gt=0, le=1e300)] | None = None
+    machine: Machine
+
+    @property
+    def key(self) -> tuple:
+        return self.checkpoint, self.task, self.device, self.dtype, self.batch_size
+
+
+class BaselineDocument(Model):
+    """``suites/baselines/<suite>.json``: the metrics and throughput a suite is gated against."""
+
+    kind: Literal["harness.baseline"] = BASELINE_KIND
+    schema_version: Literal[1] = SCHEMA_VERSION
+    suite: str
+    pairs: list[BaselinePair] = []
+    performance: list[BaselineTiming] = []
+
+    def inconsistency(self) -> tuple[list, str] | None:
+        for field, entries in (("pairs", self.pairs), ("performance", self.performance)):
+            seen = set()
+            for i, entry in enumerate(entries):
+                if entry.key in seen:
+                    return [field, i], f"expected one entry per key, got {entry.key} twice"
+                seen.add(entry.key)
+        return None

@@ -1,0 +1,95 @@
+"""Suite documents: merging what each process produced, and where the files of a run go."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from .compare import compare_records
+from .io import validate, write_json
+from .model import STATUS_ORDER, CacheSummary, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
+
+_PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def slug(text: str) -> str:
+    """A file-name part for ``text``: ``/`` becomes ``--``; a name that maps ambiguously gets a hash,
+    so two checkpoints never share a file (``a b`` and ``a+b``, ``a/b`` and ``a--b``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "--", text).strip("-.") or "x"
+    if not _PLAIN.fullmatch(text) or "--" in text or safe != text.replace("/", "--"):
+        safe += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return safe[:120]
+
+
+def record_path(report_dir: Path, record: PairRecord) -> Path:
+    """``<report-dir>/<suite>/<checkpoint>__<approach id>.json``."""
+    return Path(report_dir) / slug(record.suite) / f"{slug(record.checkpoint)}__{slug(record.approach.id)}.json"
+
+
+def merge_pair_records(a: PairRecord, b: PairRecord) -> PairRecord:
+    """One pair seen by two processes (xdist workers): the evaluated record, the worst status, all gates."""
+    merged = a if a.metrics is not None or b.metrics is None else b
+    worst = b if STATUS_ORDER[b.status] > STATUS_ORDER[a.status] else a
+    return merged.model_copy(update={"status": worst.status, "reason": worst.reason, "gates": a.gates + b.gates})
+
+
+def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
+    """Merge what each process produced (plain JSON data) into one validated document per suite."""
+    parts: dict[str, dict] = {}
+    for number, fragment in enumerate(fragments):
+        for suite, part in fragment["suites"].items():
+            doc = parts.setdefault(
+                suite,
+                {"environment": fragment["environment"], "cache": {**fragment["cache"], "hits": 0, "stores": 0},
+                 "datasets": {}, "pairs": {}, "performance": []},
+            )
+            for name, overview in part["datasets"].items():
+                overview = validate(overview, DatasetOverview, f"process {number}: datasets.{name}")
+                if name in doc["datasets"]:
+                    doc["datasets"][name].token_lengths.update(overview.token_lengths)
+                else:
+                    doc["datasets"][name] = overview
+            for i, data in enumerate(part["pairs"]):
+                record = validate(data, PairRecord, f"process {number}: {suite}.pairs[{i}]")
+                seen = doc["pairs"].get(record.key)
+                doc["pairs"][record.key] = merge_pair_records(seen, record) if seen else record
+            doc["performance"] += [validate(r, TimingRecord, f"process {number}: performance") for r in part["performance"]]
+            for count in ("hits", "stores"):
+                doc["cache"][count] += fragment["cache"][count]
+    documents = []
+    for suite in sorted(parts):
+        doc = parts[suite]
+        pairs = [doc["pairs"][key] for key in sorted(doc["pairs"])]
+        documents.append(
+            SuiteDocument(
+                suite=suite,
+                run_id=run_id,
+                environment=doc["environment"],
+                cache=CacheSummary.model_validate(doc["cache"]),
+                datasets=doc["datasets"],
+                pairs=pairs,
+                performance=add_speedups(doc["performance"]),
+                comparisons=compare_records(pairs),
+            )
+        )
+    return documents
+
+
+def add_speedups(records: list[TimingRecord]) -> list[TimingRecord]:
+    """Set ``speedup_vs_cpu`` on every non-CPU record: its texts/s over the CPU fp32 record's of the
+    same checkpoint, task and batch size (None when there is none)."""
+    cpu = {
+        (r.checkpoint, r.task, r.batch_size): r.texts_per_s for r in records if r.device == "cpu" and r.dtype == "fp32"
+    }
+    for record in records:
+        if record.device != "cpu":
+            base = cpu.get((record.checkpoint, record.task, record.batch_size))
+            record.speedup_vs_cpu = record.texts_per_s / base if base else None
+    return records
+
+
+def write_suite(report_dir: Path, document: SuiteDocument) -> list[Path]:
+    """The suite's results document and one record file per pair."""
+    paths = [write_json(record_path(report_dir, record), record) for record in document.pairs]
+    return [write_json(Path(report_dir) / f"{slug(document.suite)}.json", document), *paths]
