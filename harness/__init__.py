@@ -1,13 +1,24 @@
-"""harness: pytest-style evaluation and benchmarking of Hugging Face text classifiers."""
+"""harness: pytest-style evaluation and benchmarking of Hugging Face text classifiers.
+
+The public API; everything else is internal. Names load on first use, so importing the package (as
+the pytest plugin does in every run) imports neither torch nor scikit-learn.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["approach_spec", "__version__"]
+_PUBLIC = {
+    "Approach": "harness.approaches.base",
+    "ApproachSpec": "harness.approaches",
+    "approach_spec": "harness.approaches",
+    "register_approach": "harness.approaches",
+    "HarnessError": "harness.errors",
+    "Runtime": "harness.runtime",
+}
+__all__ = [*_PUBLIC, "__version__"]
 
 
 def __getattr__(name):
-    # Imported lazily: the pytest plugin loads this package in every pytest run, torch only when used.
-    if name == "approach_spec":
-        from .approaches import approach_spec
-
-        return approach_spec
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -1,23 +1,8 @@
-"""``python -m harness <command> ...``: each command is a module with ``main(argv) -> int``, loaded on use."""
+"""``python -m harness <command>``: the same as the ``harness`` command."""
 
-from __future__ import annotations
-
-import importlib
 import sys
 
-COMMANDS = {
-    "report": "harness.report.cli",
-    "compare": "harness.compare",
-}
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m harness {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
-
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,14 +19,23 @@ BATCH_SIZE = 64
 @dataclass(frozen=True)
 class Runtime:
     """``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; ``dtype``: ``fp32``, or ``bf16``/``fp16``
-    autocast (mixed-precision training for fine-tuning); ``batch_size``: extraction and inference
-    batches; ``cache``: where slow results are kept (None: nothing is cached)."""
+    autocast (mixed-precision training for fine-tuning), or ``auto``: bf16 where the device runs it
+    natively, else fp32; ``batch_size``: extraction and inference batches; ``cache``: where slow
+    results are kept (None: nothing is cached)."""
 
     device: str = "cpu"
     dtype: str = "fp32"
     batch_size: int = BATCH_SIZE
     cache: Cache | None = None
     shared: dict = field(default_factory=dict, compare=False, repr=False)  # objects reused across pairs
+
+    def __post_init__(self):
+        if self.dtype == "auto":
+            from .checkpoints import select_device
+            from .inference import dtype_supported
+
+            native = dtype_supported("bf16", select_device(self.device))
+            object.__setattr__(self, "dtype", "bf16" if native else "fp32")
 
     def replace(self, **changes) -> Runtime:
         """A runtime with some settings changed; it shares this one's cache and shared objects."""

@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import ReportError, load_suite, render_suite
+from ..report import render_suite
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness report",
+        prog="harness report",
         description="Render <suite>.md and <suite>.html from a suite results file; no model runs.",
     )
     parser.add_argument("results", type=Path, help="suite results file, e.g. reports/emotion.json")

@@ -31,18 +31,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .approaches.features import FeatureLogReg, pool
-from .checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
-from .data import load_dataset
-from .inference import collect, dtype_supported, encode, forward_batches, model_max_length, pad_token_id
-from .timing import add_speedups, forward_flops, gemm_peak_gflops, speed_settings, sweep
+from ..approaches.features import pool
+from ..checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
+from ..data import load_dataset
+from ..inference import collect, dtype_supported, encode, forward_batches, model_max_length, pad_token_id
+from ..runtime import BATCH_SIZE
+from ..timing import add_speedups, forward_flops, gemm_peak_gflops, speed_settings, sweep
 
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
 SEED = "seed"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="harness bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="id or local directory")
     parser.add_argument("--model-dir", default=os.environ.get("HARNESS_MODEL_DIR"), help="local checkpoints")
     parser.add_argument("--dataset", default="emotion", help="known name, hub id or local directory")
@@ -52,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--split", default="validation", help="the split whose texts are timed")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument(
-        "--batch-size", type=int, default=FeatureLogReg().batch_size, help="the harness's batch size"
+        "--batch-size", type=int, default=BATCH_SIZE, help="the harness's batch size"
     )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N texts of each split")
     parser.add_argument("--sweep", type=int, default=0, metavar="N", help="batch-size sweep on N texts")

@@ -1,0 +1,1 @@
+"""Subcommands of the ``harness`` command: each module has ``main(argv) -> int``."""
