@@ -13,7 +13,7 @@ from .approaches.base import Approach, expand_columns
 from .cache import examples_digest
 from .checkpoints import ResolvedCheckpoint
 from .data import DatasetError
-from .errors import HarnessError
+from .errors import HarnessError, NonFiniteOutput
 from .inference import encode, model_max_length
 from .metrics import score
 from .results.model import Metrics
@@ -83,7 +83,7 @@ def check_train_classes(estimator: Approach, y, dataset_name: str, split: str, l
 def check_finite(proba: np.ndarray, what: str) -> None:
     bad = np.flatnonzero(~np.isfinite(proba).all(axis=1))
     if len(bad):
-        raise PredictionError(
+        raise NonFiniteOutput(
             f"{what}: {len(bad)} of {len(proba)} examples got non-finite class probabilities "
             f"(first: example {bad[0]}); expected finite numbers"
         )

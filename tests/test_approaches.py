@@ -3,20 +3,19 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from harness.approaches import (
-    FeatureLogReg,
-    FineTune,
-    HiddenStateExtractor,
-    LabelMismatch,
-    MostFrequent,
-    Pretrained,
-    approach_spec,
-)
+from harness import Approach, HarnessError, Runtime, register_approach
+from harness.approaches import ApproachError, approach_spec, get_approach
+from harness.approaches.features import FeatureLogReg, HiddenStateExtractor
+from harness.approaches.finetune import FineTune
+from harness.approaches.most_frequent import MostFrequent
+from harness.approaches.pretrained import LabelMismatch, Pretrained
 from harness.checkpoints import resolve_checkpoint
 from harness.data import load_local
 from harness.inference import class_probabilities
 
 from .conftest import LABELS
+
+CPU = Runtime(device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +30,16 @@ def tiny(tiny_checkpoint):
 
 
 def test_most_frequent_predicts_the_majority_class_for_every_label_column():
-    model = MostFrequent(labels=["a", "b", "c"]).fit(["x"] * 5, np.array([2, 2, 2, 0, 0]))
+    model = MostFrequent().fit(["x"] * 5, np.array([2, 2, 2, 0, 0]), labels=["a", "b", "c"])
     proba = model.predict_proba(["any", "text"])
-    assert proba.tolist() == [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
-    assert model.predict(["t"]).tolist() == [2]
+    assert model.classes_.tolist() == [0, 2]  # columns for the classes seen; the evaluation places them
+    assert proba.tolist() == [[0.0, 1.0], [0.0, 1.0]]
+    assert model.predict(["t"]).tolist() == [1]
 
 
 def test_mean_pooling_ignores_padding_and_cls_is_the_first_token(tiny):
     texts = ["i feel happy", "i feel so very sad and lonely and miserable today"]
-    extractor = HiddenStateExtractor(tiny, device="cpu", batch_size=2)
+    extractor = HiddenStateExtractor(tiny, Runtime(device="cpu", batch_size=2))
     cls, mean = extractor.transform(texts, "cls"), extractor.transform(texts, "mean")
     tokenizer, model = tiny.load_tokenizer(), tiny.load_model().eval()
     for i, text in enumerate(texts):  # one text at a time: no padding at all
@@ -50,7 +50,7 @@ def test_mean_pooling_ignores_padding_and_cls_is_the_first_token(tiny):
 
 
 def test_extraction_is_computed_once_for_all_poolings(tiny, data):
-    extractor = HiddenStateExtractor(tiny, device="cpu")
+    extractor = HiddenStateExtractor(tiny, CPU)
     texts = data["validation"][0]
     first = extractor.transform(texts, "cls")
     extractor._model = None  # a second forward pass would have to reload and would fail
@@ -61,27 +61,27 @@ def test_extraction_is_computed_once_for_all_poolings(tiny, data):
 
 def test_feature_variants_share_an_extractor_only_when_its_settings_match(tiny, data):
     X, y = data["train"]
-    shared = {}
-    cls = FeatureLogReg(tiny, LABELS, pooling="cls", device="cpu", extractors=shared).fit(X, y)
-    mean = FeatureLogReg(tiny, LABELS, pooling="mean", device="cpu", extractors=shared).fit(X, y)
-    short = FeatureLogReg(tiny, LABELS, pooling="mean", max_length=8, device="cpu", extractors=shared).fit(
-        X, y
-    )
+    runtime = Runtime(device="cpu")
+    cls = FeatureLogReg(tiny, pooling="cls").fit(X, y, runtime=runtime)
+    mean = FeatureLogReg(tiny, pooling="mean").fit(X, y, runtime=runtime)
+    short = FeatureLogReg(tiny, pooling="mean", max_length=8).fit(X, y, runtime=runtime)
+    other = FeatureLogReg(tiny, pooling="mean").fit(X, y, runtime=runtime.replace(batch_size=8))
     assert cls.extractor_ is mean.extractor_
-    assert short.extractor_ is not mean.extractor_ and len(shared) == 2
+    assert short.extractor_ is not mean.extractor_ and other.extractor_ is not mean.extractor_
+    assert len(runtime.shared) == 3
 
 
 def test_unknown_pooling_is_rejected(tiny):
     with pytest.raises(ValueError, match="pooling 'max'"):
-        HiddenStateExtractor(tiny).transform(["x"], "max")
+        HiddenStateExtractor(tiny, CPU).transform(["x"], "max")
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_features_logreg_learns_the_tiny_task(tiny, data, pooling):
     (X, y), (X_val, y_val) = data["train"], data["validation"]
-    model = FeatureLogReg(tiny, LABELS, pooling=pooling, device="cpu")
-    assert model.fit(X, y) is model
-    proba = model.predict_proba(X_val)
+    model = FeatureLogReg(tiny, pooling=pooling)
+    assert model.fit(X, y, runtime=CPU, labels=LABELS) is model
+    proba = model.predict_proba(X_val, runtime=CPU)
     assert proba.shape == (len(X_val), 6)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert (proba.argmax(1) == y_val).mean() > 0.25  # chance is 1/6: random features carry the keyword
@@ -90,17 +90,9 @@ def test_features_logreg_learns_the_tiny_task(tiny, data, pooling):
 
 def test_finetune_trains_with_trainer_and_keeps_its_history(tiny, data):
     (X, y), (X_val, y_val) = data["train"], data["validation"]
-    model = FineTune(
-        tiny,
-        LABELS,
-        num_train_epochs=8,
-        learning_rate=1e-3,
-        batch_size=8,
-        device="cpu",
-        training_args={"warmup_steps": 20},
-    )
-    assert model.fit(X, y, eval_set=(X_val, y_val)) is model
-    proba = model.predict_proba(X_val)
+    model = FineTune(tiny, num_train_epochs=8, learning_rate=1e-3, batch_size=8, training_args={"warmup_steps": 20})
+    assert model.fit(X, y, runtime=CPU, labels=LABELS, eval_set=(X_val, y_val)) is model
+    proba = model.predict_proba(X_val, runtime=CPU)
     assert proba.shape == (len(X_val), 6)
     assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     assert model.model_.config.id2label == dict(enumerate(LABELS))
@@ -115,25 +107,17 @@ def test_finetune_with_length_grouped_batches_is_deterministic_for_a_seed(tiny, 
     (X, y), (X_val, _) = data["train"], data["validation"]
 
     def run():
-        model = FineTune(
-            tiny,
-            LABELS,
-            num_train_epochs=1,
-            learning_rate=5e-3,
-            batch_size=16,
-            group_by_length=True,
-            device="cpu",
-        )
-        return model.fit(X[:64], y[:64]).predict_proba(X_val)
+        model = FineTune(tiny, num_train_epochs=1, learning_rate=5e-3, batch_size=16, group_by_length=True)
+        return model.fit(X[:64], y[:64], runtime=CPU, labels=LABELS).predict_proba(X_val, runtime=CPU)
 
     assert np.array_equal(run(), run())
 
 
 def test_pretrained_maps_head_labels_by_name(tiny_classifier_checkpoint):
     checkpoint = resolve_checkpoint(str(tiny_classifier_checkpoint))
-    model = Pretrained(checkpoint, LABELS, device="cpu").fit()
+    model = Pretrained(checkpoint).fit(runtime=CPU, labels=LABELS)
     texts = ["i feel happy", "so scared"]
-    proba = model.predict_proba(texts)
+    proba = model.predict_proba(texts, runtime=CPU)
     raw = class_probabilities(model.model_, model.tokenizer_, texts, 8, torch.device("cpu"))
     head = model.model_.config.id2label
     for column, name in enumerate(LABELS):
@@ -146,15 +130,58 @@ def test_pretrained_head_with_other_labels_is_a_clear_error(tiny_classifier_chec
     with pytest.raises(
         LabelMismatch, match=r"head labels \[.*\] do not match the dataset's \['neg', 'pos'\]"
     ):
-        Pretrained(checkpoint, ["neg", "pos"], device="cpu").fit()
+        Pretrained(checkpoint).fit(runtime=CPU, labels=["neg", "pos"])
 
 
 def test_spec_builds_estimators_with_per_checkpoint_overrides(tiny):
     spec = approach_spec("finetune", per_checkpoint={tiny.id: {"learning_rate": 1e-4}}, num_train_epochs=3)
     assert (spec.id, spec.variant) == ("finetune-3", "3")
-    built = spec.build(tiny, LABELS, device="cpu", extractors={})
+    built = spec.build(tiny)
     assert built.get_params()["learning_rate"] == 1e-4 and built.num_train_epochs == 3
+    assert built.checkpoint is tiny and "checkpoint" not in built.hyperparameters()
     assert approach_spec("features-logreg", pooling="mean").id == "features-logreg-mean"
-    assert approach_spec("most-frequent").build(None, LABELS, device="cpu").labels == LABELS
-    with pytest.raises(ValueError, match="unknown approach 'zero-shot'"):
+    assert isinstance(approach_spec("most-frequent").build(None), MostFrequent)
+    with pytest.raises(ApproachError, match="unknown approach 'zero-shot'; expected one of"):
         approach_spec("zero-shot")
+    with pytest.raises(ApproachError, match="approach 'finetune-0.1'.*unexpected keyword argument 'lr'"):
+        approach_spec("finetune", lr=0.1).build(tiny)
+
+
+def test_estimators_hold_only_hyperparameters_and_clone(tiny):
+    """Run settings come from the runtime: no estimator takes a device, dtype, cache or labels."""
+    for cls in (MostFrequent, FeatureLogReg, FineTune, Pretrained):
+        params = cls().get_params()
+        assert not {"device", "dtype", "cache", "extractors", "labels"} & set(params), cls
+        model = cls(tiny) if "checkpoint" in params else cls()
+        assert clone(model).get_params() == model.get_params()
+
+
+class TfidfLogReg(Approach):
+    def __init__(self, C=1.0):
+        self.C = C
+
+    def fit(self, X, y, **context):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        self.model_ = make_pipeline(TfidfVectorizer(), LogisticRegression(C=self.C)).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X, **context):
+        return self.model_.predict_proba(X)
+
+
+def test_registered_approaches_are_used_like_built_in_ones(data):
+    register_approach("tfidf-logreg-test", expensive=False)(TfidfLogReg)
+    spec = approach_spec("tfidf-logreg-test", C=10.0)
+    assert get_approach("tfidf-logreg-test") is TfidfLogReg and not spec.expensive
+    (X, y), (X_val, y_val) = data["train"], data["validation"]
+    model = spec.build(None).fit(X, y)
+    assert (model.predict_proba(X_val).argmax(1) == y_val).mean() > 0.9  # the keyword task
+    register_approach("tfidf-logreg-test")(TfidfLogReg)  # the same class again (a re-imported suite)
+    with pytest.raises(ApproachError, match="'most-frequent' is already registered"):
+        register_approach("most-frequent")(TfidfLogReg)
+    with pytest.raises(HarnessError, match="must subclass harness.Approach"):
+        register_approach("not-an-estimator")(dict)

@@ -50,13 +50,19 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.approaches import HiddenStateExtractor, Pretrained, approach_spec
+from harness.approaches import approach_spec
+from harness.approaches.features import HiddenStateExtractor
+from harness.approaches.pretrained import Pretrained
 from harness.checkpoints import CheckpointError, CheckpointUnavailable, resolve_checkpoint
 from harness.data import DatasetError, load_dataset, load_hub, load_local
 from harness.evaluation import SplitMissing, evaluate
-from harness.results import PairOutcome
+from harness.errors import HarnessError
+from harness.runtime import Runtime
+from harness.session import PairOutcome
 
 from .conftest import LABELS, NetworkBlocked, make_examples
+
+CPU = Runtime(device="cpu")
 
 
 def one_line_error(error_type, call, *args, **kwargs) -> str:
@@ -64,6 +70,7 @@ def one_line_error(error_type, call, *args, **kwargs) -> str:
         call(*args, **kwargs)
     message = str(error.value)
     assert "\n" not in message
+    assert isinstance(error.value, HarnessError), f"{type(error.value).__name__} is not a HarnessError"
     return message
 
 
@@ -221,7 +228,7 @@ def classifier(tiny_classifier_checkpoint):
 def test_missing_split(classifier):
     dataset = _dataset(train=make_examples(12, 0), test=make_examples(6, 1))
     message = one_line_error(
-        SplitMissing, evaluate, "s", "tiny", dataset, classifier, approach_spec("most-frequent")
+        SplitMissing, evaluate, "s", "tiny", dataset, classifier, approach_spec("most-frequent"), CPU
     )
     assert message == "dataset 'tiny' has no split 'validation'; it has ['test', 'train']"
 
@@ -229,7 +236,7 @@ def test_missing_split(classifier):
 def test_empty_split(classifier):
     dataset = _dataset(train=make_examples(12, 0), validation=[])
     message = one_line_error(
-        DatasetError, evaluate, "s", "tiny", dataset, classifier, approach_spec("most-frequent")
+        DatasetError, evaluate, "s", "tiny", dataset, classifier, approach_spec("most-frequent"), CPU
     )
     assert message == "dataset 'tiny' split 'validation' is empty; expected at least one example"
 
@@ -237,7 +244,7 @@ def test_empty_split(classifier):
 def test_single_class_train_split_is_an_error_for_a_learned_classifier(classifier):
     dataset = _dataset(train=[("i feel glad", "joy")] * 8, validation=make_examples(6, 1))
     spec = approach_spec("features-logreg", pooling="cls")
-    message = one_line_error(DatasetError, evaluate, "s", "tiny", dataset, classifier, spec, device="cpu")
+    message = one_line_error(DatasetError, evaluate, "s", "tiny", dataset, classifier, spec, CPU)
     assert message == (
         "dataset 'tiny' split 'train' has only the class 'joy'; "
         "features-logreg needs at least 2 classes to train"
@@ -246,9 +253,9 @@ def test_single_class_train_split_is_an_error_for_a_learned_classifier(classifie
 
 def test_single_class_train_split_for_most_frequent_and_pretrained(classifier):
     dataset = _dataset(train=[("i feel glad", "joy")] * 8, validation=make_examples(6, 1))
-    baseline = evaluate("s", "tiny", dataset, classifier, approach_spec("most-frequent"))
+    baseline = evaluate("s", "tiny", dataset, classifier, approach_spec("most-frequent"), CPU)
     assert baseline.scored["y_pred"].tolist() == [LABELS.index("joy")] * 6
-    pretrained = evaluate("s", "tiny", dataset, classifier, approach_spec("pretrained"), device="cpu")
+    pretrained = evaluate("s", "tiny", dataset, classifier, approach_spec("pretrained"), CPU)
     assert pretrained.proba.shape == (6, 6)
 
 
@@ -256,7 +263,7 @@ def test_long_texts_are_truncated_and_counted_in_the_record(classifier):
     long_text = " ".join(["happy"] * 100)  # 102 tokens with [CLS]/[SEP]; the tiny model takes 64
     dataset = _dataset(train=make_examples(12, 0), validation=[*make_examples(5, 1), (long_text, "joy")])
     spec = approach_spec("pretrained")
-    evaluation = evaluate("s", "tiny", dataset, classifier, spec, device="cpu")
+    evaluation = evaluate("s", "tiny", dataset, classifier, spec, CPU)
     outcome = PairOutcome("s", classifier.id, spec, evaluation=evaluation)
     record = outcome.record({})
     assert (record["n_truncated"], record["n_examples"]) == (1, 6)
@@ -324,9 +331,9 @@ def test_tokenizer_without_pad_token_pads_with_unk_and_changes_no_output(tokeniz
     tokenizer = checkpoint.load_tokenizer()
     assert (tokenizer.pad_token, tokenizer.eos_token) == ("[UNK]", None)
     texts = ["i feel happy", "so scared and nervous today really", "wow"]
-    extractor = HiddenStateExtractor(checkpoint, device="cpu", batch_size=3)
+    extractor = HiddenStateExtractor(checkpoint, Runtime(device="cpu", batch_size=3))
     batched = extractor.transform(texts, "mean")
-    alone = np.vstack([HiddenStateExtractor(checkpoint, device="cpu").transform([t], "mean") for t in texts])
+    alone = np.vstack([HiddenStateExtractor(checkpoint, CPU).transform([t], "mean") for t in texts])
     assert np.allclose(batched, alone, atol=1e-5)
 
 
@@ -357,7 +364,7 @@ def test_tokenizer_without_pad_token_serves_a_last_token_head(tokenizer_without_
     )
     assert config.pad_token_id is None
     GPT2ForSequenceClassification(config).save_pretrained(directory)
-    model = Pretrained(resolve_checkpoint(str(directory)), LABELS, device="cpu").fit()
+    model = Pretrained(resolve_checkpoint(str(directory))).fit(runtime=CPU, labels=LABELS)
     assert model.model_.config.pad_token_id == model.tokenizer_.pad_token_id
     texts = ["i feel happy", "so scared and nervous today really"]
     alone = np.vstack([model.predict_proba([t]) for t in texts])
@@ -388,7 +395,7 @@ def nan_for_happy(tiny_classifier_checkpoint, tmp_path):
 
 
 def test_non_finite_features_name_the_checkpoint_and_the_text(nan_for_happy):
-    extractor = HiddenStateExtractor(nan_for_happy, device="cpu")
+    extractor = HiddenStateExtractor(nan_for_happy, CPU)
     message = one_line_error(ValueError, extractor.transform, ["so sad", "i feel happy", "happy"], "cls")
     assert message == (
         f"checkpoint '{nan_for_happy.id}': 2 of 3 texts got non-finite cls features (first: text 1); "
@@ -399,7 +406,7 @@ def test_non_finite_features_name_the_checkpoint_and_the_text(nan_for_happy):
 def test_non_finite_probabilities_name_the_pair_and_the_example(nan_for_happy):
     dataset = _dataset(train=make_examples(12, 0), validation=[("so sad", "sadness"), ("happy", "joy")])
     spec = approach_spec("pretrained")
-    message = one_line_error(ValueError, evaluate, "s", "tiny", dataset, nan_for_happy, spec, device="cpu")
+    message = one_line_error(ValueError, evaluate, "s", "tiny", dataset, nan_for_happy, spec, CPU)
     assert message == (
         "pretrained · nan: 1 of 2 examples got non-finite class probabilities (first: example 1); "
         "expected finite numbers"

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from harness import bench
+from harness.commands import bench
 
 METHOD_KEYS = {"texts_per_s", "ratio_vs_seed", "max_abs_diff", "achieved_gflops", "peak_fraction"}
 

@@ -14,6 +14,7 @@ from harness.cache import Cache, CacheWarning, cache_key
 from harness.checkpoints import resolve_checkpoint
 from harness.data import load_dataset
 from harness.evaluation import evaluate
+from harness.runtime import Runtime
 
 
 @pytest.fixture
@@ -125,22 +126,22 @@ def test_cached_evaluation_recomputes_nothing(tmp_path, tiny):
     dataset, tiny_checkpoint = tiny
     spec = approach_spec("features-logreg", pooling="mean")
     cold_cache, warm_cache = Cache(tmp_path), Cache(tmp_path)
-    cold = evaluate("suite", "tiny", dataset, tiny_checkpoint, spec, cache=cold_cache, extractors={})
-    warm = evaluate("suite", "tiny", dataset, tiny_checkpoint, spec, cache=warm_cache, extractors={})
+    cold = evaluate("suite", "tiny", dataset, tiny_checkpoint, spec, Runtime(cache=cold_cache))
+    warm = evaluate("suite", "tiny", dataset, tiny_checkpoint, spec, Runtime(cache=warm_cache))
     assert not cold.cached and warm.cached
     assert [kind for kind, _ in cold_cache.stores] == ["features", "features", "predictions"]  # train, eval
     assert warm_cache.stores == [] and [kind for kind, _ in warm_cache.hits] == ["predictions"]
     np.testing.assert_array_equal(cold.proba, warm.proba)
-    assert json.dumps(cold.metrics) == json.dumps(warm.metrics)
+    assert json.dumps(cold.scored["metrics"]) == json.dumps(warm.scored["metrics"])
     assert warm.timings["fit"] == cold.timings["fit"]  # the measured time, not the cache read's
 
 
 def test_a_parameter_change_misses_and_features_are_reused(tmp_path, tiny):
     dataset, tiny_checkpoint = tiny
     cache = Cache(tmp_path)
-    evaluate("s", "tiny", dataset, tiny_checkpoint, approach_spec("features-logreg"), cache=cache)
+    evaluate("s", "tiny", dataset, tiny_checkpoint, approach_spec("features-logreg"), Runtime(cache=cache))
     other = Cache(tmp_path)
-    ev = evaluate("s", "tiny", dataset, tiny_checkpoint, approach_spec("features-logreg", C=0.5), cache=other)
+    ev = evaluate("s", "tiny", dataset, tiny_checkpoint, approach_spec("features-logreg", C=0.5), Runtime(cache=other))
     assert not ev.cached
     assert [kind for kind, _ in other.hits] == ["features", "features"]  # train and eval texts
     assert [kind for kind, _ in other.stores] == ["predictions"]
@@ -150,7 +151,7 @@ def test_finetuned_model_is_cached_as_safetensors(tmp_path, tiny):
     dataset, tiny_checkpoint = tiny
     spec = approach_spec("finetune", num_train_epochs=1, batch_size=16)
     cache = Cache(tmp_path)
-    first = evaluate("s", "tiny", dataset, tiny_checkpoint, spec, cache=cache)
+    first = evaluate("s", "tiny", dataset, tiny_checkpoint, spec, Runtime(cache=cache))
     (model_key,) = [key for kind, key in cache.stores if kind == "finetune"]
     entry = cache.entry_path("finetune", model_key)
     assert (entry / "model.safetensors").is_file() and not list(entry.glob("*.bin"))
@@ -159,7 +160,18 @@ def test_finetuned_model_is_cached_as_safetensors(tmp_path, tiny):
         if pred.is_dir():
             (pred / "manifest.json").unlink()
     again = Cache(tmp_path)
-    second = evaluate("s", "tiny", dataset, tiny_checkpoint, spec, cache=again)
+    second = evaluate("s", "tiny", dataset, tiny_checkpoint, spec, Runtime(cache=again))
     assert ("finetune", model_key) in again.hits
     np.testing.assert_allclose(first.proba, second.proba, atol=1e-6)
     assert second.history == first.history
+
+
+def test_cache_keys_cover_the_runtime_settings(tmp_path):
+    """One place builds keys: every runtime setting that changes a result changes the key."""
+    runtime = Runtime(device="cpu", cache=Cache(tmp_path))
+    key = runtime.cache_key("features", texts="t")
+    assert key == runtime.replace().cache_key("features", texts="t")
+    for changed in (runtime.replace(dtype="bf16"), runtime.replace(batch_size=8)):
+        assert changed.cache_key("features", texts="t") != key
+    assert runtime.cache_key("predictions", texts="t") != key
+    assert runtime.cache_key("features", texts="u") != key

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from harness import approach_spec
+from harness import Runtime, approach_spec
 from harness.checkpoints import resolve_checkpoint
 from harness.data import load_local
 from harness.evaluation import evaluate
@@ -12,7 +12,7 @@ from .conftest import LABELS
 
 def fine_tuned(dataset, checkpoint, seed: int):
     spec = approach_spec("finetune", num_train_epochs=1, learning_rate=5e-3, batch_size=16, seed=seed)
-    return evaluate("tiny", "tiny-emotion", dataset, checkpoint, spec, device="cpu")
+    return evaluate("tiny", "tiny-emotion", dataset, checkpoint, spec, Runtime(device="cpu"))
 
 
 def losses(history: list[dict]) -> list[dict]:
@@ -30,7 +30,7 @@ def test_fine_tuning_twice_with_one_seed_gives_identical_metrics(tiny_checkpoint
     assert first.estimator is not second.estimator and first.estimator.seed == 7
     assert losses(first.history) == losses(second.history)
     assert np.array_equal(first.proba, second.proba)
-    assert first.metrics == second.metrics  # accuracy, F1, their bootstrap CIs, ECE, Brier: exactly
+    assert first.scored["metrics"] == second.scored["metrics"]  # accuracy, F1, their bootstrap CIs, ECE, Brier: exactly
     for part in ("calibration", "label_suspects", "worst", "best"):
         assert first.scored[part] == second.scored[part]
     other_seed = fine_tuned(dataset, checkpoint, seed=8)

@@ -92,3 +92,80 @@ def test_data_dir_comes_from_the_environment(suite, dataset_dir, monkeypatch):
     monkeypatch.setenv("HARNESS_DATA_DIR", str(dataset_dir.parent))
     result = suite.runpytest("--report-dir=out", "--device=cpu", "-k", "most-frequent")
     result.assert_outcomes(passed=2, skipped=2)
+
+
+DECLARATIVE = '''
+from harness import Approach, approach_spec, register_approach
+
+
+@register_approach("tfidf-logreg", expensive=True)
+class TfidfLogReg(Approach):
+    def __init__(self, C=1.0):
+        self.C = C
+
+    def fit(self, X, y, **context):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        self.model_ = make_pipeline(TfidfVectorizer(), LogisticRegression(C=self.C)).fit(X, y)
+        return self
+
+    def predict_proba(self, X, **context):
+        return self.model_.predict_proba(X)
+
+
+DATASET = "tiny-emotion"
+CHECKPOINTS = [{checkpoint!r}]
+APPROACHES = [approach_spec("most-frequent"), approach_spec("tfidf-logreg", C=10.0)]
+GATES = {{"most-frequent": {{"accuracy": 0.1}}, "tfidf-logreg-10.0": {{"accuracy": {threshold}}}}}
+
+
+def test_quality(evaluation, gate):
+    gate(evaluation)
+'''
+
+
+def test_declarative_suite_with_a_custom_approach_is_cached_reported_and_gated(
+    pytester, tiny_checkpoint, dataset_dir, tmp_path
+):
+    """DATASET/CHECKPOINTS/APPROACHES/GATES parametrize the suite; a suite's own approach is a pair
+    like the built-in ones: evaluated, cached (a second run reads it back), reported, baseline-gated."""
+    pytester.makepyfile(test_declared=DECLARATIVE.format(checkpoint=str(tiny_checkpoint), threshold=0.5))
+    args = ["--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu"]
+    args += [f"--cache-dir={tmp_path / 'cache'}"]
+    result = pytester.runpytest(*args, "--update-baseline")
+    result.assert_outcomes(passed=2)
+    doc = json.loads((pytester.path / "out" / "declared.json").read_text())
+    tfidf = next(p for p in doc["pairs"] if p["approach"]["id"] == "tfidf-logreg-10.0")
+    assert tfidf["approach"]["params"] == {"C": 10.0} and tfidf["metrics"]["accuracy"] > 0.9
+    assert tfidf["gates"] == [{"metric": "accuracy", "threshold": 0.5, "value": tfidf["metrics"]["accuracy"],
+                               "passed": True}]
+    assert "tfidf-logreg-10.0" in (pytester.path / "out" / "declared.md").read_text()
+    baseline = json.loads((pytester.path / "baselines" / "declared.json").read_text())
+    assert {p["approach"] for p in baseline["pairs"]} == {"most-frequent", "tfidf-logreg-10.0"}
+
+    again = pytester.runpytest(*args)  # checked against the baseline; predictions from the cache
+    again.assert_outcomes(passed=2)
+    doc = json.loads((pytester.path / "out" / "declared.json").read_text())
+    tfidf = next(p for p in doc["pairs"] if p["approach"]["id"] == "tfidf-logreg-10.0")
+    assert tfidf["cached"] is True and tfidf["baseline"]["status"] == "ok"
+
+    pytester.makepyfile(test_declared=DECLARATIVE.format(checkpoint=str(tiny_checkpoint), threshold=0.999))
+    failing = pytester.runpytest(*args)
+    failing.assert_outcomes(passed=1, failed=1)
+    failing.stdout.fnmatch_lines(["*tfidf-logreg-10.0 · tiny-bert* · accuracy * < 0.999*"])
+
+
+def test_importing_the_plugin_imports_no_heavy_library():
+    """The plugin loads in every pytest run where harness is installed: it must cost nothing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, harness.plugin, harness\n"
+        "heavy = ('torch', 'transformers', 'datasets', 'sklearn', 'matplotlib', 'pydantic', 'pandas')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

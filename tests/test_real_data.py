@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.approaches import HiddenStateExtractor
+from harness.approaches.features import HiddenStateExtractor
+from harness.runtime import Runtime
 from harness.checkpoints import CheckpointUnavailable, resolve_checkpoint
 from harness.data import load_dataset
 
@@ -50,7 +51,7 @@ def test_minilm_resolves_to_the_installed_mirror(minilm):
 
 def test_minilm_mean_features_are_semantic(minilm):
     texts = ["i feel so happy and glad today", "i am delighted and cheerful", "i am furious and angry at him"]
-    features = HiddenStateExtractor(minilm, device="cpu").transform(texts, "mean")
+    features = HiddenStateExtractor(minilm, Runtime(device="cpu")).transform(texts, "mean")
     assert features.shape == (3, 384)
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
     similarity = unit @ unit.T

@@ -7,6 +7,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ..cache import examples_digest
+from ..errors import NonFiniteOutput
 from ..inference import collect, encode, forward_batches, model_max_length, pad_token_id
 from ..runtime import Runtime
 from .base import Approach
@@ -62,7 +63,7 @@ class HiddenStateExtractor:
         features = self._features[key][pooling]
         bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
         if len(bad):
-            raise ValueError(
+            raise NonFiniteOutput(
                 f"checkpoint {self.checkpoint.id!r}: {len(bad)} of {len(features)} texts got non-finite "
                 f"{pooling} features (first: text {bad[0]}); expected finite hidden states"
             )
