@@ -30,6 +30,7 @@ _SESSION = pytest.StashKey["HarnessSession"]()
 _FRAGMENTS = pytest.StashKey[list]()  # xdist controller: results sent by the workers
 _DOCS = pytest.StashKey[list]()  # the suite results documents written at the end of the run
 _BASELINES = pytest.StashKey[list]()  # baseline files written by --update-baseline
+_PROBLEMS = pytest.StashKey[list]()  # one-line reasons why result files could not be written
 
 
 def pytest_addoption(parser):
@@ -79,6 +80,16 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
+    if getattr(config.option, "device", "auto") not in ("auto", "cpu"):  # asked for: check it once, here
+        from .checkpoints import select_device
+
+        try:
+            select_device(config.option.device)
+        except (HarnessError, ValueError) as e:
+            message = str(e)
+        else:
+            return
+        raise pytest.UsageError(message)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -181,6 +192,24 @@ def approach(request):
     return request.param
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collectstart(collector):
+    """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``harness_speed``)."""
+    if isinstance(collector, pytest.Module) and collector.path.name.startswith("test_"):
+        try:
+            module = collector.obj
+        except Exception:  # noqa: BLE001 - pytest reports the import error itself
+            return
+        if hasattr(module, "CHECKPOINTS") and not hasattr(module, "test_harness_speed"):
+            module.test_harness_speed = test_harness_speed
+
+
+@pytest.mark.expensive
+def test_harness_speed(checkpoint, speed_case, speed):
+    """Throughput and latency of the checkpoint for one (task, device, dtype); measured by the harness."""
+    speed(checkpoint, *speed_case)
+
+
 def pytest_generate_tests(metafunc):
     """Parametrize ``checkpoint`` and ``approach`` from the suite's declarations, unless the suite
     defines those fixtures itself or the test parametrizes them explicitly."""
@@ -197,6 +226,11 @@ def pytest_generate_tests(metafunc):
         if hasattr(module, fixture):  # the suite's own fixture wins
             continue
         metafunc.parametrize(fixture, list(values), indirect=True, ids=str)
+    if "speed_case" in metafunc.fixturenames:
+        from .speed import SpeedSettings
+
+        cases = SpeedSettings.of(module).cases()
+        metafunc.parametrize("speed_case", cases, ids=["-".join(case) for case in cases])
 
 
 @pytest.fixture(scope="session")
@@ -280,10 +314,10 @@ def record_performance(request):
     session = _session(request.config)
     suite = suite_name(request.module)
 
-    def _record(record: dict) -> None:
+    def _record(record: dict):
         record = session.record_performance(suite, record)
         if not (session.settings.benchmark or session.settings.update_baseline):
-            return
+            return record
         tolerance = getattr(request.module, "TIMING_TOLERANCE", TIMING_TOLERANCE)
         try:
             message = session.check_timing(suite, request.module.__file__, record, tolerance)
@@ -291,8 +325,33 @@ def record_performance(request):
             message = str(e)
         if message:
             pytest.fail(message, pytrace=False)
+        return record
 
     return _record
+
+
+@pytest.fixture
+def speed(request, dataset, eval_split, record_performance):
+    """``speed(checkpoint, task, device="cpu", dtype="fp32")``: time the checkpoint on the suite's
+    evaluation texts (``SPEED_TEXTS`` of them, batches of ``SPEED_BATCH_SIZE`` and of 1) with
+    pytest-benchmark, record it with the suite's results and gate it against the baseline."""
+    from .speed import SpeedSettings, measure, unsupported
+
+    session = _session(request.config)
+    settings = SpeedSettings.of(request.module)
+    benchmark = request.getfixturevalue("benchmark")
+
+    def _speed(checkpoint, task: str, device: str = "cpu", dtype: str = "fp32") -> list:
+        reason = unsupported(device, dtype)
+        if reason:
+            pytest.skip(reason)
+        texts = list(dataset[eval_split]["text"][: settings.texts])
+        models = session.runtime.shared.setdefault("speed-models", {})
+        with _one_line_errors():
+            records = measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size, models)
+        return [record_performance(r) for r in records]
+
+    return _speed
 
 
 def _pair(item):
@@ -344,23 +403,43 @@ def pytest_sessionfinish(session):
             return
         fragments.append(fragment)
     if fragments:
-        from .report import append_step_summary, render_suite
-        from .results.baseline import update_file
-        from .results.suite import suite_documents, write_suite
+        config.stash[_DOCS], config.stash[_BASELINES], config.stash[_PROBLEMS] = _write_results(config, fragments)
 
-        report_dir = _report_dir(config)
+
+def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]]:
+    """Each suite's results, report and (with --update-baseline) baseline; a file that cannot be
+    written is a one-line problem for the terminal summary, and the others are still written."""
+    from .report import append_step_summary, render_suite
+    from .results.baseline import update_file
+    from .results.suite import suite_documents, write_suite
+
+    report_dir, problems, baselines = _report_dir(config), [], []
+    try:
         docs = suite_documents(fragments, run_id=uuid.uuid4().hex[:12])
-        for doc in docs:
-            write_suite(report_dir, doc)
-            render_suite(doc, report_dir)
-            append_step_summary(doc)
-        config.stash[_DOCS] = docs
-        if config.option.update_baseline:
-            files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}
-            config.stash[_BASELINES] = [update_file(files[d.suite], d) for d in docs if d.suite in files]
+    except HarnessError as e:
+        return [], [], [f"results not written: {e}"]
+    files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}
+    for doc in docs:
+        for what, write in (
+            ("results", lambda: write_suite(report_dir, doc)),
+            ("report", lambda: render_suite(doc, report_dir)),
+            ("job summary", lambda: append_step_summary(doc)),
+        ):
+            try:
+                write()
+            except (HarnessError, OSError) as e:
+                problems.append(f"{doc.suite}: {what} not written: {e}")
+        if config.option.update_baseline and doc.suite in files:
+            try:
+                baselines.append(update_file(files[doc.suite], doc))
+            except (HarnessError, OSError) as e:
+                problems.append(f"{doc.suite}: baseline not updated: {e}")
+    return docs, baselines, problems
 
 
 def pytest_terminal_summary(terminalreporter, config):
+    for problem in config.stash.get(_PROBLEMS, []):
+        terminalreporter.write_line(f"harness: {problem}", red=True)
     docs = config.stash.get(_DOCS, [])
     if not docs:
         return
