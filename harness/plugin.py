@@ -2,7 +2,8 @@
 
 A suite declares, at module level, ``DATASET`` (a name, hub id or ``./folder``), ``CHECKPOINTS``
 (ids), ``APPROACHES`` (:func:`harness.approach_spec` declarations) and optionally ``GATES``; the
-plugin parametrizes ``checkpoint`` and ``approach`` from them. A suite may instead define the
+plugin parametrizes ``checkpoint`` and ``approach`` from them. ``RUNTIMES`` (and ``RUNTIME_GATES``)
+adds the harness's deployment-runtime test of every pair that runs a transformer (harness/deploy/). A suite may instead define the
 ``dataset``, ``checkpoint`` and ``approach`` fixtures itself. Tests take ``evaluation`` and ``gate``.
 
 Importing this module imports none of torch, transformers, datasets, scikit-learn or matplotlib:
@@ -202,6 +203,8 @@ def pytest_collectstart(collector):
             return
         if hasattr(module, "CHECKPOINTS") and not hasattr(module, "test_harness_speed"):
             module.test_harness_speed = test_harness_speed
+        if hasattr(module, "RUNTIMES") and not hasattr(module, "test_harness_runtime"):
+            module.test_harness_runtime = test_harness_runtime
 
 
 @pytest.mark.expensive
@@ -210,20 +213,29 @@ def test_harness_speed(checkpoint, speed_case, speed):
     speed(checkpoint, *speed_case)
 
 
+@pytest.mark.expensive
+def test_harness_runtime(evaluation, deploy_runtime, runtime_check):
+    """The pair executed by one deployment runtime, against torch-fp32 in the same process; measured by
+    the harness."""
+    runtime_check(evaluation, deploy_runtime)
+
+
 def pytest_generate_tests(metafunc):
     """Parametrize ``checkpoint`` and ``approach`` from the suite's declarations, unless the suite
-    defines those fixtures itself or the test parametrizes them explicitly."""
+    defines those fixtures itself or the test parametrizes them explicitly; ``deploy_runtime`` (with
+    ``approach``, one case per declared runtime of each approach) from ``RUNTIMES``."""
     module = metafunc.module
     explicit = {
         name.strip()
         for marker in metafunc.definition.iter_markers("parametrize")
         for name in (marker.args[0].split(",") if isinstance(marker.args[0], str) else marker.args[0])
     }
+    joint = "deploy_runtime" in metafunc.fixturenames and _parametrize_runtimes(metafunc, explicit)
     for fixture, declared in (("checkpoint", "CHECKPOINTS"), ("approach", "APPROACHES")):
         values = getattr(module, declared, None)
         if values is None or fixture not in metafunc.fixturenames or fixture in explicit:
             continue
-        if hasattr(module, fixture):  # the suite's own fixture wins
+        if hasattr(module, fixture) or (fixture == "approach" and joint):  # the suite's own fixture wins
             continue
         metafunc.parametrize(fixture, list(values), indirect=True, ids=str)
     if "speed_case" in metafunc.fixturenames:
@@ -231,6 +243,67 @@ def pytest_generate_tests(metafunc):
 
         cases = SpeedSettings.of(module).cases()
         metafunc.parametrize("speed_case", cases, ids=["-".join(case) for case in cases])
+
+
+def _parametrize_runtimes(metafunc, explicit: set) -> bool:
+    """Parametrize ``deploy_runtime``: jointly with ``approach`` when the suite declares ``APPROACHES``
+    (True), else over a ``RUNTIMES`` list alone."""
+    from .deploy.gates import declared_runtimes
+
+    module = metafunc.module
+    approaches = getattr(module, "APPROACHES", None)
+    try:
+        if approaches is not None and "approach" not in explicit and not hasattr(module, "approach"):
+            cases = [(spec, name) for spec in approaches for name in declared_runtimes(module, approaches).get(spec.id, [])]
+            metafunc.parametrize(["approach", "deploy_runtime"], cases, indirect=["approach"],
+                                 ids=[f"{spec.id}-{name}" for spec, name in cases])
+            return True
+        names = getattr(module, "RUNTIMES", None) or []
+        if not isinstance(names, (list, tuple)):
+            raise pytest.UsageError(f"{module.__name__}.RUNTIMES: a dict per approach id needs APPROACHES")
+        declared_runtimes(module, [])  # checks the names (a list applies to whatever approach the suite runs)
+        metafunc.parametrize("deploy_runtime", list(names))
+        return False
+    except HarnessError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+@pytest.fixture
+def deploy_runtime(request) -> str:
+    """One deployment runtime of the suite's ``RUNTIMES`` (``torch-int8``, ``onnx-fp32``, …)."""
+    return request.param
+
+
+@pytest.fixture
+def runtime_check(request, dataset, train_split):
+    """``runtime_check(evaluation, runtime)``: measure every declared runtime of the pair once (with the
+    torch-fp32 reference, in this process), then skip with the reason where ``runtime`` cannot run here,
+    or fail on its gates (the suite's ``RUNTIME_GATES`` over the defaults)."""
+    from .deploy.gates import declared_gates, failure_message, runtimes_for
+    from .deploy.measure import MeasureSettings
+
+    session = _session(request.config)
+    module = request.module
+
+    def _check(evaluation, name: str):
+        with _one_line_errors():
+            names = runtimes_for(module, evaluation.approach)
+            if name not in names:
+                pytest.skip(f"{evaluation.label}: no {name} runtime (RUNTIMES declares none for this approach, or "
+                            "it runs no transformer)")
+            train = dataset[train_split]
+            records = session.runtimes(
+                evaluation, names, (list(train["text"]), list(train["label"])), declared_gates(module),
+                MeasureSettings.of(module),
+            )
+        record = next(r for r in records if r.runtime == name)
+        if record.status == "skipped":
+            pytest.skip(record.reason)
+        if record.status == "failed":
+            pytest.fail(failure_message(evaluation.label, record) or f"{evaluation.label} · {record.reason}",
+                        pytrace=False)
+
+    return _check
 
 
 @pytest.fixture(scope="session")
@@ -355,9 +428,11 @@ def speed(request, dataset, eval_split, record_performance):
 
 
 def _pair(item):
+    """(suite, checkpoint, approach) of a test of one pair; None for other tests, and for runtime tests
+    (a runtime's outcome is its own record, not the pair's)."""
     params = getattr(getattr(item, "callspec", None), "params", {})
     checkpoint, spec = params.get("checkpoint"), params.get("approach")
-    if checkpoint is None or not hasattr(spec, "id"):
+    if checkpoint is None or not hasattr(spec, "id") or "deploy_runtime" in params:
         return None
     return suite_name(item.module), str(checkpoint), spec
 

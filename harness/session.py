@@ -11,11 +11,13 @@ from .cache import Cache
 from .checkpoints import CheckpointUnavailable, ResolvedCheckpoint, resolve_checkpoint
 from .data import DataSource, load_dataset, resolve_source
 from .environment import environment
+from .errors import HarnessError
 from .evaluation import Evaluation, evaluate, record_fields
 from .inference import model_max_length
 from .overview import dataset_overview, token_lengths
 from .results import STATUS_ORDER, TimingRecord, baseline
 from .results.model import BaselineResult, GateResult
+from .results.runtimes import RuntimeRecord
 from .runtime import Runtime
 
 
@@ -96,6 +98,7 @@ class HarnessSession:
         self.baseline_files: dict[str, Path] = {}  # suite → its baseline file
         self._baselines: dict[str, baseline.Baseline] = {}
         self._machine = None
+        self._runtimes: dict[tuple[str, str, str], list[RuntimeRecord] | Exception] = {}  # per pair
 
     @property
     def cache(self) -> Cache:
@@ -156,6 +159,22 @@ class HarnessSession:
             limit = model_max_length(tokenizer, checkpoint.config().get("max_position_embeddings"))
             lengths[checkpoint.id] = token_lengths(dataset, tokenizer, limit)
 
+    def runtimes(self, evaluation: Evaluation, names, train, gates, settings) -> list[RuntimeRecord]:
+        """Every runtime in ``names`` of the pair (and the torch-fp32 reference), measured once per run;
+        ``train`` is (texts, label ids) to fit the pair again when its predictions came from the cache."""
+        from .deploy.pair import measure_pair
+
+        key = (evaluation.suite, evaluation.checkpoint.id, evaluation.approach.id)
+        if key not in self._runtimes:
+            try:
+                self._runtimes[key] = measure_pair(evaluation, names, *train, gates, settings)
+            except HarnessError as e:  # every runtime test of the pair fails with it, measured once
+                self._runtimes[key] = e
+        found = self._runtimes[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
     def record_performance(self, suite: str, record: dict | TimingRecord) -> TimingRecord:
         record = record if isinstance(record, TimingRecord) else TimingRecord.model_validate(record)
         self.performance.setdefault(suite, []).append(record)
@@ -207,12 +226,15 @@ class HarnessSession:
         suites: dict[str, dict] = {}
 
         def part(suite: str) -> dict:
-            return suites.setdefault(suite, {"pairs": [], "datasets": {}, "performance": []})
+            return suites.setdefault(suite, {"pairs": [], "datasets": {}, "performance": [], "runtimes": []})
 
         for outcome in self.outcomes.values():
             part(outcome.suite)["pairs"].append(outcome.record(env))
         for suite, records in self.performance.items():
             part(suite)["performance"].extend(r.to_json() for r in records)
+        for (suite, _, _), records in self._runtimes.items():
+            if not isinstance(records, Exception):
+                part(suite)["runtimes"].extend(r.to_json() for r in records)
         for suite, names in self.suite_datasets.items():
             part(suite)["datasets"].update({name: self.overviews[name] for name in names})
         fragment = {

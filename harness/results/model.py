@@ -314,6 +314,7 @@ class SuiteDocument(Model):
     pairs: list[PairRecord]
     performance: list[TimingRecord] = []
     comparisons: list[Comparison] = []
+    runtimes: list[RuntimeRecord] = []  # deployment runtimes of pairs (harness/results/runtimes.py)
 
     def evaluated(self) -> list[PairRecord]:
         return [p for p in self.pairs if p.metrics is not None]
@@ -379,3 +380,8 @@ class BaselineDocument(Model):
                     return [field, i], f"expected one entry per key, got {entry.key} twice"
                 seen.add(entry.key)
         return None
+
+
+from .runtimes import RuntimeRecord  # noqa: E402 - it builds on the types above
+
+SuiteDocument.model_rebuild()

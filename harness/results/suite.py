@@ -9,6 +9,7 @@ from pathlib import Path
 from .compare import compare_records
 from .io import validate, write_json
 from .model import STATUS_ORDER, CacheSummary, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
+from .runtimes import RuntimeRecord
 
 _PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
 
@@ -42,7 +43,7 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
             doc = parts.setdefault(
                 suite,
                 {"environment": fragment["environment"], "cache": {**fragment["cache"], "hits": 0, "stores": 0},
-                 "datasets": {}, "pairs": {}, "performance": []},
+                 "datasets": {}, "pairs": {}, "performance": [], "runtimes": {}},
             )
             for name, overview in part["datasets"].items():
                 overview = validate(overview, DatasetOverview, f"process {number}: datasets.{name}")
@@ -55,6 +56,9 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 seen = doc["pairs"].get(record.key)
                 doc["pairs"][record.key] = merge_pair_records(seen, record) if seen else record
             doc["performance"] += [validate(r, TimingRecord, f"process {number}: performance") for r in part["performance"]]
+            for i, data in enumerate(part.get("runtimes", [])):  # one record per runtime: a pair's first
+                record = validate(data, RuntimeRecord, f"process {number}: {suite}.runtimes[{i}]")
+                doc["runtimes"].setdefault(record.key, record)
             for count in ("hits", "stores"):
                 doc["cache"][count] += fragment["cache"][count]
     documents = []
@@ -71,6 +75,7 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 pairs=pairs,
                 performance=add_speedups(doc["performance"]),
                 comparisons=compare_records(pairs),
+                runtimes=list(doc["runtimes"].values()),
             )
         )
     return documents

@@ -1,0 +1,367 @@
+"""Deployment runtimes: building each one from a :class:`~harness.deploy.graphs.Graph` and running it.
+
+=============  ==============  =====================================================================
+runtime        backend         what runs
+=============  ==============  =====================================================================
+torch-fp32     torch           the fitted model as trained (the reference)
+torch-bf16     torch           weights cast to bfloat16 (CPUs with AVX-512 BF16/AMX, CUDA with bf16)
+torch-fp16     torch           weights cast to float16 (CUDA only)
+torch-int8     torch           ``torch.ao.quantization.quantize_dynamic`` of every ``Linear`` (CPU)
+onnx-fp32      onnxruntime     ``torch.onnx.export`` of the graph, full graph optimizations
+onnx-int8      onnxruntime     ``onnxruntime.quantization.quantize_dynamic`` of that export (CPU)
+=============  ==============  =====================================================================
+
+Each runtime is built from an artefact on disk, and the time that takes is its load time: the
+fitted model saved with ``save_pretrained`` (safetensors) for the torch runtimes (torch-int8
+quantizes it on load; its size is its quantized ``state_dict``), the ONNX file for ONNX Runtime. ONNX
+files are cached like fine-tuned models, keyed by the fitted weights and the export settings.
+ONNX Runtime gets as many intra-op threads as torch has, so both use the same cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import HarnessError
+from .graphs import Graph
+
+OPSET = 18
+EXPORTER = "dynamo"  # torch.onnx.export(dynamo=True): torch.export-based, torch's default since 2.9
+QUANTIZATION = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False}
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
+ONNX_EXTRA = "pip install 'harness[onnx]'"
+MB = 2**20
+
+
+class RuntimeUnavailable(HarnessError, RuntimeError):
+    """A runtime that cannot be built here (a missing package, an unsupported device)."""
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    name: str
+    backend: str  # torch | onnxruntime
+    dtype: str  # fp32 | bf16 | fp16 | int8
+
+    def unsupported(self, device: torch.device) -> str | None:
+        """Why this runtime cannot run on ``device`` here, or None."""
+        from ..inference import dtype_supported
+
+        if self.backend == "onnxruntime":
+            missing = [name for name in ONNX_PACKAGES if not _installed(name)]
+            if missing:
+                return f"{self.name} needs {', '.join(missing)}: {ONNX_EXTRA}"
+            if device.type == "cuda" and self.dtype == "int8":
+                return f"{self.name}: ONNX Runtime's dynamic int8 kernels run on CPU only"
+            if device.type == "cuda" and "CUDAExecutionProvider" not in _providers():
+                return f"{self.name}: onnxruntime has no CUDA provider here (install onnxruntime-gpu)"
+            return None
+        if self.dtype == "int8":
+            if device.type != "cpu":
+                return f"{self.name}: dynamic int8 quantization runs on CPU only"
+            if torch.backends.quantized.engine in (None, "none"):
+                return f"{self.name}: this torch build has no quantized engine"
+            return None
+        if not dtype_supported(self.dtype, device):
+            return f"{self.name}: {self.dtype} is not supported natively on {device.type} here"
+        return None
+
+
+RUNTIMES = {
+    spec.name: spec
+    for spec in (
+        RuntimeSpec("torch-fp32", "torch", "fp32"),
+        RuntimeSpec("torch-bf16", "torch", "bf16"),
+        RuntimeSpec("torch-fp16", "torch", "fp16"),
+        RuntimeSpec("torch-int8", "torch", "int8"),
+        RuntimeSpec("onnx-fp32", "onnxruntime", "fp32"),
+        RuntimeSpec("onnx-int8", "onnxruntime", "int8"),
+    )
+}
+
+
+def _installed(module: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(module) is not None
+
+
+def _providers() -> list[str]:
+    import onnxruntime
+
+    return onnxruntime.get_available_providers()
+
+
+Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) -> outputs
+
+
+@dataclass
+class Built:
+    """A ready runtime: its predictor and what building it cost."""
+
+    spec: RuntimeSpec
+    predictor: Predictor
+    device: str
+    size_bytes: int
+    n_parameters: int
+    load_s: float
+    export_s: float | None = None
+    artefact_cached: bool | None = None
+    provider: str | None = None
+    note: str | None = None
+
+
+def torch_predictor(module: torch.nn.Module, device: torch.device) -> Predictor:
+    def predict(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            ids = torch.from_numpy(input_ids).to(device)
+            mask = torch.from_numpy(attention_mask).to(device)
+            return module(ids, mask).float().cpu().numpy()
+
+    return predict
+
+
+def onnx_predictor(session) -> Predictor:
+    output = session.get_outputs()[0].name
+
+    def predict(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return session.run([output], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+
+    return predict
+
+
+def n_parameters(module: torch.nn.Module) -> int:
+    """Weights of a module, dynamically quantized ``Linear`` layers included (their weights are packed)."""
+    from torch.ao.nn.quantized import dynamic
+
+    count = sum(p.numel() for p in module.parameters())
+    for layer in module.modules():
+        if isinstance(layer, dynamic.Linear):
+            weight, bias = layer._weight_bias()
+            count += weight.numel() + (bias.numel() if bias is not None else 0)
+    return count
+
+
+def _files_size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file() and p.suffix != ".json")
+
+
+def quantize_linear(module: torch.nn.Module) -> torch.nn.Module:
+    """``quantize_dynamic`` of every ``Linear`` to int8 (its deprecation notice is not the user's business)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class Builder:
+    """Builds the runtimes of one graph; artefacts go to ``workdir`` (temporary) or the runtime's cache."""
+
+    def __init__(self, graph: Graph, device: torch.device, workdir: Path, runtime):
+        self.graph = graph
+        self.device = device
+        self.workdir = Path(workdir)
+        self.runtime = runtime  # harness.runtime.Runtime: where exported artefacts are cached
+        self._saved: dict[str, Path] = {}
+        self._fingerprint: str | None = None
+
+    def build(self, spec: RuntimeSpec) -> Built:
+        return self._build_onnx(spec) if spec.backend == "onnxruntime" else self._build_torch(spec)
+
+    # torch
+
+    def _saved_dir(self, dtype: str) -> Path:
+        """The fitted model saved (safetensors) in ``dtype``: the artefact torch runtimes load."""
+        if dtype not in self._saved:
+            directory = self.workdir / f"torch-{dtype}"
+            model = self.graph.model
+            if dtype != "fp32":
+                from ..inference import DTYPES
+
+                model = _cpu_copy(model).to(DTYPES[dtype])
+            model.save_pretrained(directory)
+            self._saved[dtype] = directory
+        return self._saved[dtype]
+
+    def _build_torch(self, spec: RuntimeSpec) -> Built:
+        from ..inference import DTYPES
+
+        stored = "fp32" if spec.dtype == "int8" else spec.dtype
+        directory = self._saved_dir(stored)
+        started = time.perf_counter()
+        model = self.graph.auto_class.from_pretrained(directory, trust_remote_code=False, dtype=DTYPES[stored])
+        module = self.graph.wrap(model).eval()
+        if spec.dtype == "int8":
+            module = quantize_linear(module)
+        module = module.to(self.device)
+        load_s = time.perf_counter() - started
+        size = _files_size(directory)
+        note = None
+        if spec.dtype == "int8":
+            path = self.workdir / "torch-int8.pt"
+            torch.save(module.state_dict(), path)
+            size = path.stat().st_size
+            note = "loaded as fp32, quantized on load; size: its int8 state_dict"
+        return Built(spec, torch_predictor(module, self.device), str(self.device), size, n_parameters(module),
+                     load_s, note=note)
+
+    # ONNX Runtime
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = self.graph.fingerprint()
+        return self._fingerprint
+
+    def _export_parts(self) -> dict:
+        from importlib import metadata
+
+        return {
+            "model": self.fingerprint(),
+            "exporter": EXPORTER,
+            "opset": OPSET,
+            "onnx_versions": {name: metadata.version(name) for name in ONNX_PACKAGES},
+            "export_code": _code_digest(),
+        }
+
+    def _artefact(self, kind: str, parts: dict, build: Callable[[Path], dict]) -> tuple[Path, dict, bool]:
+        """(directory, meta, cached) of an artefact: from the runtime's cache, else built in ``workdir``."""
+        built = []
+
+        def build_once(directory: Path) -> dict:
+            built.append(directory)
+            return build(directory)
+
+        entry = self.runtime.cached_entry(kind, parts, build_once) if self.runtime is not None else None
+        if entry is None:
+            directory = self.workdir / kind
+            directory.mkdir(parents=True, exist_ok=True)
+            return directory, build(directory), False
+        directory, meta = entry
+        return directory, meta, not built
+
+    def onnx_fp32(self) -> tuple[Path, dict, bool]:
+        def build(directory: Path) -> dict:
+            started = time.perf_counter()
+            export_onnx(self.graph, directory / "model.onnx")
+            return {"export_s": time.perf_counter() - started, "exporter": EXPORTER, "opset": OPSET}
+
+        return self._artefact("onnx-export", self._export_parts(), build)
+
+    def onnx_int8(self) -> tuple[Path, dict, bool]:
+        source, source_meta, _ = self.onnx_fp32()
+
+        def build(directory: Path) -> dict:
+            started = time.perf_counter()
+            quantize_onnx(source / "model.onnx", directory / "model.onnx")
+            return {"export_s": source_meta["export_s"] + time.perf_counter() - started}
+
+        return self._artefact("onnx-int8", {**self._export_parts(), "quantization": QUANTIZATION}, build)
+
+    def _build_onnx(self, spec: RuntimeSpec) -> Built:
+        import onnx
+        import onnxruntime as ort
+
+        directory, meta, cached = self.onnx_int8() if spec.dtype == "int8" else self.onnx_fp32()
+        path = directory / "model.onnx"
+        provider = "CUDAExecutionProvider" if self.device.type == "cuda" else "CPUExecutionProvider"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.log_severity_level = 3  # errors only
+        started = time.perf_counter()
+        session = ort.InferenceSession(str(path), options, providers=[provider])
+        load_s = time.perf_counter() - started
+        weights = onnx.load(str(path), load_external_data=False).graph.initializer
+        count = sum(int(np.prod(t.dims)) for t in weights)
+        size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file() and p.name != "manifest.json")
+        return Built(spec, onnx_predictor(session), str(self.device), size, count, load_s,
+                     export_s=meta["export_s"], artefact_cached=cached, provider=provider,
+                     note=f"{meta.get('exporter', EXPORTER)} exporter, opset {meta.get('opset', OPSET)}")
+
+
+def _cpu_copy(model):
+    import copy
+
+    return copy.deepcopy(model).to("cpu").float()
+
+
+def example_inputs(graph: Graph) -> tuple[torch.Tensor, torch.Tensor]:
+    """A padded batch of two texts to trace with: padding must be in the traced graph (a trace of
+    unpadded inputs may drop the attention mask, and then padded batches silently differ)."""
+    from ..inference import encode, pad, pad_token_id
+
+    texts = ["an example sentence that is long enough to be padded against", "short"]
+    encoded = encode(graph.tokenizer, texts, graph.max_length)
+    return pad(encoded.input_ids, pad_token_id(graph.tokenizer))
+
+
+def export_onnx(graph: Graph, path: Path) -> None:
+    """``torch.onnx.export`` of the graph's module (fp32, CPU) with dynamic batch and sequence axes."""
+    module = graph.wrap(_cpu_copy(graph.model)).eval()
+    input_ids, attention_mask = example_inputs(graph)
+    dynamic = {0: "batch", 1: "sequence"}
+    with warnings.catch_warnings(), _quiet():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (input_ids, attention_mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["output"],
+            opset_version=OPSET,
+            dynamo=True,
+            dynamic_shapes={"input_ids": dynamic, "attention_mask": dynamic},
+            external_data=False,
+            verbose=False,
+        )
+
+
+def quantize_onnx(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of the weights of an ONNX model (activations quantized at run time)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _quiet():
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=getattr(QuantType, QUANTIZATION["weight_type"]),
+            per_channel=QUANTIZATION["per_channel"],
+            reduce_range=QUANTIZATION["reduce_range"],
+        )
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporter's progress lines and the quantizer's logging (the root logger's warnings)."""
+    level = logging.root.level
+    logging.root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.root.setLevel(level)
+
+
+def _code_digest() -> str:
+    """sha256 of the code that builds artefacts: an export made by other code is not reused."""
+    digest = hashlib.sha256()
+    for name in ("backends.py", "graphs.py"):
+        path = Path(__file__).parent / name
+        digest.update(path.name.encode() + b"\x00" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def temporary_workdir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="harness-runtimes-")

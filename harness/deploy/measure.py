@@ -1,0 +1,252 @@
+"""Measuring every runtime of one fitted pair side by side, in one process, against ``torch-fp32``.
+
+1. Each runtime is built from its artefact (load time) and predicts the whole evaluation split at
+   the batch size (accuracy, weighted F1, agreement with the reference's predictions, max |Δp|);
+   the resident memory it adds while loading and predicting is sampled (peak memory).
+2. Speed, in ``rounds`` interleaved rounds (every runtime once per round, the order reversed every
+   other round, so a busy neighbour slows all of them alike): a pass over ``speed_texts`` texts at
+   the batch size (texts/s, the best round counts) and ``latency_texts`` texts one at a time
+   (per-text latency, percentiles over all rounds). Both time the whole path: tokenization,
+   padding, the model and the probabilities.
+3. Speed is reported as ratios to the reference measured in the same rounds; a runtime whose speed
+   gate fails is measured again (with the reference) before the gate is decided.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..inference import encode, length_sorted_batches, pad, pad_token_id
+from ..results.runtimes import REFERENCE, RuntimeRecord
+from .backends import RUNTIMES, Builder, Built, temporary_workdir
+from .gates import SPEED_GATES, check
+from .graphs import Graph
+
+SPEED_TEXTS = 256
+LATENCY_TEXTS = 64
+ROUNDS = 3
+BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How runtimes are measured; a suite's ``RUNTIME_BATCH_SIZE``, ``RUNTIME_SPEED_TEXTS``,
+    ``RUNTIME_LATENCY_TEXTS`` and ``RUNTIME_ROUNDS`` override the defaults."""
+
+    batch_size: int = BATCH_SIZE
+    speed_texts: int = SPEED_TEXTS
+    latency_texts: int = LATENCY_TEXTS
+    rounds: int = ROUNDS
+
+    @classmethod
+    def of(cls, module) -> MeasureSettings:
+        return cls(
+            batch_size=getattr(module, "RUNTIME_BATCH_SIZE", BATCH_SIZE),
+            speed_texts=getattr(module, "RUNTIME_SPEED_TEXTS", SPEED_TEXTS),
+            latency_texts=getattr(module, "RUNTIME_LATENCY_TEXTS", LATENCY_TEXTS),
+            rounds=getattr(module, "RUNTIME_ROUNDS", ROUNDS),
+        )
+
+
+class PeakMemory:
+    """Resident memory added since entering, at its peak (sampled every millisecond), in MiB."""
+
+    def __enter__(self):
+        import psutil
+
+        self._process = psutil.Process()
+        self._start = self._peak = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.001):
+            self._peak = max(self._peak, self._process.memory_info().rss)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._process.memory_info().rss)
+        return False
+
+    @property
+    def added_mb(self) -> float:
+        return (self._peak - self._start) / 2**20
+
+
+def predict(built: Built, graph: Graph, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """Module outputs through the head for ``texts``, in their order: tokenize, length-sorted
+    batches padded to their own longest text, the runtime's predictor, the graph's head."""
+    encoded = encode(graph.tokenizer, texts, graph.max_length)
+    pad_id = pad_token_id(graph.tokenizer)
+    out = None
+    for index in length_sorted_batches(encoded.lengths, batch_size):
+        ids, mask = pad([encoded.input_ids[i] for i in index], pad_id)
+        proba = graph.head(built.predictor(ids.numpy(), mask.numpy()))
+        if out is None:
+            out = np.empty((len(texts), proba.shape[1]), dtype=np.float64)
+        out[index] = proba
+    return out
+
+
+def latencies_ms(built: Built, graph: Graph, texts: Sequence[str]) -> list[float]:
+    """Milliseconds per text, one text at a time, end to end."""
+    samples = []
+    for text in texts:
+        started = time.perf_counter()
+        predict(built, graph, [text], 1)
+        samples.append(1000 * (time.perf_counter() - started))
+    return samples
+
+
+@dataclass
+class Timing:
+    texts_per_s: list[float] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
+
+    @property
+    def best_texts_per_s(self) -> float:
+        return max(self.texts_per_s)
+
+    @property
+    def p50(self) -> float:
+        return float(np.percentile(self.latency_ms, 50))
+
+
+def time_rounds(runtimes: dict[str, Built], graph: Graph, texts, settings: MeasureSettings,
+                timings: dict[str, Timing], rounds: int) -> None:
+    """``rounds`` interleaved rounds of throughput and batch-1 latency for every runtime."""
+    speed_texts = list(texts[: settings.speed_texts])
+    latency_texts = list(texts[: settings.latency_texts])
+    names = list(runtimes)
+    for number in range(rounds):
+        order = names if number % 2 == 0 else names[::-1]
+        for name in order:
+            started = time.perf_counter()
+            predict(runtimes[name], graph, speed_texts, settings.batch_size)
+            timings[name].texts_per_s.append(len(speed_texts) / (time.perf_counter() - started))
+        for name in order:
+            timings[name].latency_ms += latencies_ms(runtimes[name], graph, latency_texts)
+
+
+def measure_runtimes(
+    graph: Graph,
+    describe: dict,
+    names: Sequence[str],
+    texts: Sequence[str],
+    y_true: np.ndarray,
+    labels: list[str],
+    device,
+    runtime,
+    settings: MeasureSettings = MeasureSettings(),
+    gates: dict[str, dict] | None = None,
+    columns=None,
+) -> list[RuntimeRecord]:
+    """A record per runtime in ``names`` (the reference first, always measured): skipped ones carry
+    the reason; measured ones their scores, costs, speed and gates (``gates``: name → thresholds).
+
+    ``describe`` gives the records' ``suite``, ``checkpoint``, ``approach`` (id) and ``split``; ``columns``
+    maps head outputs to label columns (``columns(proba) -> proba``)."""
+    import torch
+
+    device = torch.device(device)
+    gates = gates or {}
+    names = [REFERENCE, *(n for n in names if n != REFERENCE)]
+    records: dict[str, RuntimeRecord] = {}
+    runtimes: dict[str, Built] = {}
+    outputs: dict[str, tuple[np.ndarray, float]] = {}
+    with temporary_workdir() as workdir:
+        builder = Builder(graph, device, workdir, runtime)
+        for name in names:
+            spec = RUNTIMES[name]
+            base = {**describe, "runtime": name, "backend": spec.backend, "dtype": spec.dtype,
+                    "device": str(device)}
+            reason = spec.unsupported(device)
+            if reason:
+                records[name] = RuntimeRecord(**base, status="skipped", reason=reason)
+                continue
+            try:
+                with PeakMemory() as memory:
+                    built = builder.build(spec)
+                    predict(built, graph, texts[: settings.batch_size], settings.batch_size)  # warm-up
+                    proba = predict(built, graph, texts, settings.batch_size)
+            except Exception as e:  # noqa: BLE001 - an export that fails is this runtime's result, not the table's
+                if name == REFERENCE:
+                    raise
+                first = (str(e).strip().splitlines() or [""])[0][:300]
+                records[name] = RuntimeRecord(**base, status="failed", reason=f"{name}: {type(e).__name__}: {first}")
+                continue
+            runtimes[name] = built
+            outputs[name] = (columns(proba) if columns else proba, memory.added_mb)
+        timings = {name: Timing() for name in runtimes}
+        time_rounds(runtimes, graph, texts, settings, timings, settings.rounds)
+        reference_proba = outputs[REFERENCE][0]
+        for name, built in runtimes.items():
+            records[name] = _gated(_record(built, describe, outputs[name], reference_proba, y_true, labels,
+                                           timings, settings), gates.get(name, {}))
+        slow = [name for name in runtimes if name != REFERENCE and _failed_speed(records[name])]
+        if slow:  # a busy neighbour is not a regression: measure again before failing
+            again = {name: runtimes[name] for name in (REFERENCE, *slow)}
+            time_rounds(again, graph, texts, settings, timings, settings.rounds)
+            for name in again:
+                records[name] = _gated(_record(runtimes[name], describe, outputs[name], reference_proba, y_true,
+                                               labels, timings, settings), gates.get(name, {}))
+    return [records[name] for name in names]
+
+
+def _gated(record: RuntimeRecord, thresholds: dict) -> RuntimeRecord:
+    """The record with its gates checked and its status set from them."""
+    record.gates = check(record, thresholds)
+    record.status = "passed" if all(gate.passed for gate in record.gates) else "failed"
+    return record
+
+
+def _failed_speed(record: RuntimeRecord) -> bool:
+    return any(not gate.passed and gate.metric in SPEED_GATES for gate in record.gates)
+
+
+def _record(built: Built, describe: dict, output: tuple[np.ndarray, float], reference: np.ndarray, y_true,
+            labels, timings: dict[str, Timing], settings: MeasureSettings) -> RuntimeRecord:
+    from sklearn.metrics import f1_score
+
+    proba, memory_mb = output
+    predicted = proba.argmax(axis=1)
+    accuracy = float((predicted == y_true).mean())
+    timing, base = timings[built.spec.name], timings[REFERENCE]
+    return RuntimeRecord(
+        **describe,
+        runtime=built.spec.name,
+        status="passed",
+        backend=built.spec.backend,
+        dtype=built.spec.dtype,
+        device=built.device,
+        provider=built.provider,
+        n_examples=len(y_true),
+        batch_size=settings.batch_size,
+        accuracy=accuracy,
+        f1_weighted=float(
+            f1_score(y_true, predicted, labels=range(len(labels)), average="weighted", zero_division=0)
+        ),
+        accuracy_drop=float((reference.argmax(axis=1) == y_true).mean()) - accuracy,
+        agreement=float((predicted == reference.argmax(axis=1)).mean()),
+        max_proba_diff=float(np.abs(proba - reference).max()),
+        size_mb=built.size_bytes / 2**20,
+        n_parameters=built.n_parameters,
+        latency_ms={"p50": timing.p50, "p95": float(np.percentile(timing.latency_ms, 95))},
+        texts_per_s=timing.best_texts_per_s,
+        speedup=timing.best_texts_per_s / base.best_texts_per_s,
+        latency_speedup=base.p50 / timing.p50,
+        peak_memory_mb=max(memory_mb, 0.0),
+        load_s=built.load_s,
+        export_s=built.export_s,
+        artefact_cached=built.artefact_cached,
+        rounds=len(timing.texts_per_s),
+        note=built.note,
+    )
