@@ -195,7 +195,8 @@ def approach(request):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collectstart(collector):
-    """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``harness_speed``)."""
+    """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``harness_speed``), and with
+    ``RUNTIMES`` its deployment-runtime test (``harness_runtime``)."""
     if isinstance(collector, pytest.Module) and collector.path.name.startswith("test_"):
         try:
             module = collector.obj
@@ -203,7 +204,8 @@ def pytest_collectstart(collector):
             return
         if hasattr(module, "CHECKPOINTS") and not hasattr(module, "test_harness_speed"):
             module.test_harness_speed = test_harness_speed
-        if hasattr(module, "RUNTIMES") and not hasattr(module, "test_harness_runtime"):
+        declares = hasattr(module, "RUNTIMES") and hasattr(module, "CHECKPOINTS")
+        if declares and not hasattr(module, "test_harness_runtime"):
             module.test_harness_runtime = test_harness_runtime
 
 

@@ -16,6 +16,10 @@ Every time includes tokenization. GFLOP/s count the useful work (:func:`harness.
 on unpadded lengths), against a GEMM peak measured here. ``--sweep N`` adds timing records for
 batch sizes 1…128 on N texts, CPU and CUDA side by side; ``--accuracy`` fits logistic regression on
 mean-pooled train features in each dtype and prints validation accuracy.
+
+``--runtimes`` measures deployment runtimes instead (:mod:`harness.commands.bench_runtimes`): a fitted
+pair run by torch fp32/bf16/int8 and ONNX Runtime fp32/int8, accuracy, agreement, size and speed
+against torch-fp32.
 """
 
 from __future__ import annotations
@@ -53,15 +57,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--split", default="validation", help="the split whose texts are timed")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument(
-        "--batch-size", type=int, default=BATCH_SIZE, help="the harness's batch size"
+        "--batch-size", type=int, default=None, help=f"the harness's batch size (default {BATCH_SIZE}; "
+        "--runtimes: the suite's RUNTIME_BATCH_SIZE, else 32)"
     )
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N texts of each split")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N texts of each split "
+                        "(--runtimes: of the evaluation split, after the fit)")
     parser.add_argument("--sweep", type=int, default=0, metavar="N", help="batch-size sweep on N texts")
     parser.add_argument(
         "--accuracy", action="store_true", help="validation accuracy of fp32 vs low precision"
     )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the figures as JSON")
-    return parser.parse_args(argv)
+    runtimes = parser.add_argument_group("deployment runtimes (--runtimes)")
+    runtimes.add_argument("--runtimes", action="store_true", help="measure a fitted pair's deployment runtimes")
+    runtimes.add_argument("--suite", type=Path, default=None, help="take approaches and RUNTIMES from this suite")
+    runtimes.add_argument("--approach", default=None, help="approach id (default: the suite's, else finetune)")
+    runtimes.add_argument("--runtime", action="append", default=None, help="runtime name (repeatable; default: "
+                          "the suite's RUNTIMES, else all)")
+    runtimes.add_argument("--cache-dir", default=None, help="cache (default: $HARNESS_CACHE_DIR, ~/.cache/harness)")
+    runtimes.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads")
+    args = parser.parse_args(argv)
+    if not args.runtimes and args.batch_size is None:
+        args.batch_size = BATCH_SIZE
+    return args
 
 
 def seed_features(model, tokenizer, texts, device) -> np.ndarray:
@@ -306,6 +323,10 @@ def main(argv=None) -> int:
 
     datasets.disable_progress_bars()
     args = parse_args(argv)
+    if args.runtimes:
+        from .bench_runtimes import main as runtimes_main
+
+        return runtimes_main(args)
     doc = run(args)
     print(render(doc))
     if args.json is not None:

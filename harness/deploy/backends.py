@@ -191,7 +191,8 @@ class Builder:
                 from ..inference import DTYPES
 
                 model = _cpu_copy(model).to(DTYPES[dtype])
-            model.save_pretrained(directory)
+            with _quiet():
+                model.save_pretrained(directory)
             self._saved[dtype] = directory
         return self._saved[dtype]
 
@@ -200,13 +201,14 @@ class Builder:
 
         stored = "fp32" if spec.dtype == "int8" else spec.dtype
         directory = self._saved_dir(stored)
-        started = time.perf_counter()
-        model = self.graph.auto_class.from_pretrained(directory, trust_remote_code=False, dtype=DTYPES[stored])
-        module = self.graph.wrap(model).eval()
-        if spec.dtype == "int8":
-            module = quantize_linear(module)
-        module = module.to(self.device)
-        load_s = time.perf_counter() - started
+        with _quiet():
+            started = time.perf_counter()
+            model = self.graph.auto_class.from_pretrained(directory, trust_remote_code=False, dtype=DTYPES[stored])
+            module = self.graph.wrap(model).eval()
+            if spec.dtype == "int8":
+                module = quantize_linear(module)
+            module = module.to(self.device)
+            load_s = time.perf_counter() - started
         size = _files_size(directory)
         note = None
         if spec.dtype == "int8":
@@ -344,14 +346,24 @@ def quantize_onnx(source: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence the exporter's progress lines and the quantizer's logging (the root logger's warnings)."""
-    level = logging.root.level
-    logging.root.setLevel(logging.ERROR)
+    """Silence progress bars and logging of saving, loading, exporting and quantizing (the exporter's
+    and quantizer's warnings about optional packages and pre-processing are not the user's business)."""
+    from transformers.utils import logging as hf_logging
+
+    loggers = [logging.root, logging.getLogger("torch.onnx"), logging.getLogger("onnxscript")]
+    levels = [logger.level for logger in loggers]
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             yield
     finally:
-        logging.root.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _code_digest() -> str:

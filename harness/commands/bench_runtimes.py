@@ -1,0 +1,171 @@
+"""``harness bench --runtimes``: a fitted pair run by every deployment runtime, side by side.
+
+The pair is fitted (or read from the cache) the way a suite fits it: with ``--suite FILE`` its
+dataset, approaches, ``RUNTIMES``, ``RUNTIME_GATES`` and runtime settings come from that suite module
+(``--approach`` picks approaches by id); without one, ``finetune`` with its default hyperparameters
+and every runtime. Then :mod:`harness.deploy` measures the runtimes against torch-fp32 in this process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from ..results.runtimes import REFERENCE, RuntimeRecord
+
+FIGURES = ("texts_per_s", "accuracy", "f1_weighted", "agreement", "max_proba_diff", "size_mb", "n_parameters",
+           "peak_memory_mb", "load_s")
+
+
+def load_suite(path: Path):
+    """The suite module at ``path`` (its declarations; its tests do not run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"harness bench: --suite {path}: no such file")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]]]:
+    """(suite module or None, [(approach spec, runtime names)]) that ``args`` asks for."""
+    from ..approaches import approach_spec
+    from ..deploy.backends import RUNTIMES
+    from ..deploy.gates import declared_runtimes
+
+    chosen = args.runtime or None
+    if args.suite is None:
+        return None, [(approach_spec(args.approach or "finetune"), chosen or list(RUNTIMES))]
+    module = load_suite(args.suite)
+    specs = list(getattr(module, "APPROACHES", []))
+    declared = declared_runtimes(module, specs)
+    pairs = [
+        (spec, chosen or declared[spec.id])
+        for spec in specs
+        if spec.id in declared and (args.approach is None or spec.id == args.approach)
+    ]
+    if not pairs:
+        raise SystemExit(f"harness bench: {args.suite} declares no runtimes for {args.approach or 'any approach'}")
+    return module, pairs
+
+
+def ratios(record: RuntimeRecord, reference: RuntimeRecord) -> dict:
+    """The runtime's figures and their ratios to torch-fp32 (speed: higher is faster; size: lower is smaller)."""
+    if not record.measured:
+        return {"status": record.status, "reason": record.reason}
+    return {
+        "status": record.status,
+        **{name: getattr(record, name) for name in FIGURES},
+        "latency_ms_p50": record.latency_ms["p50"],
+        "latency_ms_p95": record.latency_ms["p95"],
+        "texts_per_s_ratio": record.speedup,
+        "latency_p50_ratio": record.latency_speedup,
+        "size_ratio": record.size_mb / reference.size_mb,
+        "accuracy_drop": record.accuracy_drop,
+        "gates": [g.to_json() for g in record.gates],
+        "record": record.to_json(),
+    }
+
+
+def run(args) -> dict:
+    """Fit (or load) each pair and measure its runtimes; the JSON document."""
+    import torch
+
+    from ..cache import Cache
+    from ..checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
+    from ..data import load_dataset
+    from ..deploy.gates import declared_gates
+    from ..deploy.measure import MeasureSettings
+    from ..deploy.pair import measure_pair
+    from ..errors import HarnessError
+    from ..evaluation import evaluate
+    from ..runtime import Runtime
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    module, pairs = pairs_to_measure(args)
+    settings = MeasureSettings.of(module) if module is not None else MeasureSettings()
+    if args.batch_size:
+        settings = MeasureSettings(args.batch_size, settings.speed_texts, settings.latency_texts, settings.rounds)
+    dataset_name = getattr(module, "DATASET", args.dataset) if module is not None else args.dataset
+    try:
+        checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
+        dataset = load_dataset(dataset_name, args.data_dir)
+    except CheckpointUnavailable as e:
+        raise SystemExit(str(e)) from None
+    if args.limit is not None:
+        dataset[args.split] = dataset[args.split].select(range(min(args.limit, len(dataset[args.split]))))
+    device = select_device(args.device)
+    runtime = Runtime(device=str(device), cache=Cache(args.cache_dir))
+    gates = declared_gates(module) if module is not None else {}
+    suite = module.__name__.removeprefix("test_") if module is not None else "bench"
+    train = dataset["train"]
+    doc = {
+        "checkpoint": args.checkpoint,
+        "dataset": dataset_name,
+        "split": args.split,
+        "n_texts": len(dataset[args.split]),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "settings": settings.__dict__,
+        "pairs": [],
+    }
+    for spec, names in pairs:
+        try:
+            evaluation = evaluate(suite, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split)
+            records = measure_pair(evaluation, names, list(train["text"]), np.asarray(train["label"]), gates,
+                                   settings)
+        except HarnessError as e:
+            raise SystemExit(f"harness bench: {e}") from None
+        reference = next(r for r in records if r.runtime == REFERENCE)
+        doc["pairs"].append({
+            "approach": spec.id,
+            "pair_accuracy": evaluation.metrics.accuracy,
+            "runtimes": {r.runtime: ratios(r, reference) for r in records},
+        })
+    return doc
+
+
+def render(doc: dict) -> str:
+    """The figures as plain-text tables, one per pair."""
+    from tabulate import tabulate
+
+    lines = [
+        f"{doc['checkpoint']} · {doc['dataset']}/{doc['split']} · {doc['n_texts']} texts · {doc['device']} "
+        f"({doc['torch_threads']} threads) · batch {doc['settings']['batch_size']} · "
+        f"{doc['settings']['rounds']} rounds"
+    ]
+    headers = ["runtime", "accuracy", "agreement", "max |Δp|", "size MiB", "× size", "texts/s", "× texts/s",
+               "p50 ms", "p95 ms", "× p50", "memory MiB", "load s", "gates"]
+    for pair in doc["pairs"]:
+        rows, skipped = [], []
+        for name, m in pair["runtimes"].items():
+            if "texts_per_s" not in m:
+                skipped.append(f"  {m['status']}: {m['reason']}")
+                continue
+            failed = [g for g in m["gates"] if not g["passed"]]
+            rows.append([
+                name, f"{m['accuracy']:.4f}", f"{100 * m['agreement']:.2f}%", f"{m['max_proba_diff']:.1e}",
+                f"{m['size_mb']:.1f}", f"{m['size_ratio']:.2f}", f"{m['texts_per_s']:.1f}",
+                f"{m['texts_per_s_ratio']:.2f}", f"{m['latency_ms_p50']:.2f}", f"{m['latency_ms_p95']:.2f}",
+                f"{m['latency_p50_ratio']:.2f}", f"{m['peak_memory_mb']:.0f}", f"{m['load_s']:.2f}",
+                "passed" if not failed else "; ".join(f"{g['metric']} {g['value']:.4g}" for g in failed),
+            ])
+        lines += ["", f"{pair['approach']} (pair accuracy {pair['pair_accuracy']:.4f})",
+                  tabulate(rows, headers, disable_numparse=True), *skipped]
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    import json
+
+    doc = run(args)
+    print(render(doc))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return 0
+
