@@ -3,8 +3,9 @@
 A suite declares, at module level, ``DATASET`` (a name, hub id or ``./folder``), ``CHECKPOINTS``
 (ids), ``APPROACHES`` (:func:`harness.approach_spec` declarations) and optionally ``GATES``; the
 plugin parametrizes ``checkpoint`` and ``approach`` from them. ``RUNTIMES`` (and ``RUNTIME_GATES``)
-adds the harness's deployment-runtime test of every pair that runs a transformer (harness/deploy/). A suite may instead define the
-``dataset``, ``checkpoint`` and ``approach`` fixtures itself. Tests take ``evaluation`` and ``gate``.
+adds the harness's deployment-runtime test of each pair that runs a transformer (harness/deploy/).
+A suite may instead define the ``dataset``, ``checkpoint`` and ``approach`` fixtures itself. Tests
+take ``evaluation`` and ``gate``.
 
 Importing this module imports none of torch, transformers, datasets, scikit-learn or matplotlib:
 the plugin loads in every pytest run of an environment where the harness is installed.
@@ -256,7 +257,8 @@ def _parametrize_runtimes(metafunc, explicit: set) -> bool:
     approaches = getattr(module, "APPROACHES", None)
     try:
         if approaches is not None and "approach" not in explicit and not hasattr(module, "approach"):
-            cases = [(spec, name) for spec in approaches for name in declared_runtimes(module, approaches).get(spec.id, [])]
+            declared = declared_runtimes(module, approaches)
+            cases = [(spec, name) for spec in approaches for name in declared.get(spec.id, [])]
             metafunc.parametrize(["approach", "deploy_runtime"], cases, indirect=["approach"],
                                  ids=[f"{spec.id}-{name}" for spec, name in cases])
             return True
@@ -291,8 +293,10 @@ def runtime_check(request, dataset, train_split):
         with _one_line_errors():
             names = runtimes_for(module, evaluation.approach)
             if name not in names:
-                pytest.skip(f"{evaluation.label}: no {name} runtime (RUNTIMES declares none for this approach, or "
-                            "it runs no transformer)")
+                pytest.skip(
+                    f"{evaluation.label}: no {name} runtime (RUNTIMES declares none for this approach, or it "
+                    "runs no transformer)"
+                )
             train = dataset[train_split]
             records = session.runtimes(
                 evaluation, names, (list(train["text"]), list(train["label"])), declared_gates(module),

@@ -47,7 +47,9 @@ def dataset(dataset_dir):
 def evaluation(dataset, tiny_classifier_checkpoint):
     """The tiny published-head pair, evaluated (nothing to train: its runtimes are what is tested)."""
     checkpoint = resolve_checkpoint(str(tiny_classifier_checkpoint))
-    return evaluate("tiny", "tiny-emotion", dataset, checkpoint, approach_spec("pretrained"), Runtime(cache=Cache()))
+    return evaluate(
+        "tiny", "tiny-emotion", dataset, checkpoint, approach_spec("pretrained"), Runtime(cache=Cache())
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +113,14 @@ def test_skip_reasons_name_what_is_missing(monkeypatch):
     )
     monkeypatch.undo()
     cuda = torch.device("cuda")
-    assert backends.RUNTIMES["torch-int8"].unsupported(cuda) == "torch-int8: dynamic int8 quantization runs on CPU only"
-    assert backends.RUNTIMES["onnx-int8"].unsupported(cuda) == "onnx-int8: ONNX Runtime's dynamic int8 kernels run on CPU only"
+    assert (
+        backends.RUNTIMES["torch-int8"].unsupported(cuda)
+        == "torch-int8: dynamic int8 quantization runs on CPU only"
+    )
+    assert (
+        backends.RUNTIMES["onnx-int8"].unsupported(cuda)
+        == "onnx-int8: ONNX Runtime's dynamic int8 kernels run on CPU only"
+    )
 
 
 def test_exported_artefacts_are_cached_by_fitted_weights(evaluation, tmp_path):
@@ -127,14 +135,25 @@ def test_exported_artefacts_are_cached_by_fitted_weights(evaluation, tmp_path):
     assert graph.fingerprint() != type(graph).fingerprint(changed)
 
 
-def test_a_runtime_that_fails_to_build_is_a_failed_record_and_the_others_are_measured(evaluation, monkeypatch):
+def test_a_runtime_that_fails_to_build_is_a_failed_record_and_the_others_are_measured(
+    evaluation, monkeypatch
+):
     def broken(self, spec):
         raise RuntimeError("exporter crashed\nsecond line")
 
     monkeypatch.setattr(Builder, "_build_onnx", broken)
     graph = graph_of(evaluation.estimator, evaluation.label)
-    out = measure_runtimes(graph, {"suite": "s", "checkpoint": "c", "approach": "a"}, ["torch-int8", "onnx-fp32"],
-                           evaluation.texts, evaluation.y_true, evaluation.labels, "cpu", None, SMALL)
+    out = measure_runtimes(
+        graph,
+        {"suite": "s", "checkpoint": "c", "approach": "a"},
+        ["torch-int8", "onnx-fp32"],
+        evaluation.texts,
+        evaluation.y_true,
+        evaluation.labels,
+        "cpu",
+        None,
+        SMALL,
+    )
     by_name = {r.runtime: r for r in out}
     assert by_name["onnx-fp32"].status == "failed"
     assert by_name["onnx-fp32"].reason == "onnx-fp32: RuntimeError: exporter crashed"
@@ -143,9 +162,18 @@ def test_a_runtime_that_fails_to_build_is_a_failed_record_and_the_others_are_mea
 
 def test_a_failing_speed_gate_is_measured_again_before_it_fails(evaluation):
     graph = graph_of(evaluation.estimator, evaluation.label)
-    out = measure_runtimes(graph, {"suite": "s", "checkpoint": "c", "approach": "a"}, ["torch-int8"],
-                           evaluation.texts, evaluation.y_true, evaluation.labels, "cpu", None, SMALL,
-                           gates={"torch-int8": {"speedup": 1000.0}})
+    out = measure_runtimes(
+        graph,
+        {"suite": "s", "checkpoint": "c", "approach": "a"},
+        ["torch-int8"],
+        evaluation.texts,
+        evaluation.y_true,
+        evaluation.labels,
+        "cpu",
+        None,
+        SMALL,
+        gates={"torch-int8": {"speedup": 1000.0}},
+    )
     int8 = out[1]
     assert int8.rounds == 2 * SMALL.rounds and out[0].rounds == 2 * SMALL.rounds
     assert int8.status == "failed"
@@ -153,14 +181,27 @@ def test_a_failing_speed_gate_is_measured_again_before_it_fails(evaluation):
 
 
 def _record(**values) -> RuntimeRecord:
-    base = {"suite": "s", "checkpoint": "c", "approach": "finetune", "runtime": "onnx-int8", "status": "passed",
-            "accuracy_drop": 0.0, "agreement": 1.0, "max_proba_diff": 0.0, "speedup": 2.0, "latency_speedup": 1.5,
-            "texts_per_s": 10.0}
+    base = {
+        "suite": "s",
+        "checkpoint": "c",
+        "approach": "finetune",
+        "runtime": "onnx-int8",
+        "status": "passed",
+        "accuracy_drop": 0.0,
+        "agreement": 1.0,
+        "max_proba_diff": 0.0,
+        "speedup": 2.0,
+        "latency_speedup": 1.5,
+        "texts_per_s": 10.0,
+    }
     return RuntimeRecord(**{**base, **values})
 
 
 def test_gates_default_to_one_point_of_accuracy_and_97_percent_agreement():
-    assert [(g.metric, g.passed) for g in check(_record(), {})] == [("accuracy_drop", True), ("agreement", True)]
+    assert [(g.metric, g.passed) for g in check(_record(), {})] == [
+        ("accuracy_drop", True),
+        ("agreement", True),
+    ]
     dropped = _record(accuracy_drop=0.011, agreement=0.969)
     assert [g.passed for g in check(dropped, {})] == [False, False]
     dropped.gates = check(dropped, {})
@@ -170,9 +211,15 @@ def test_gates_default_to_one_point_of_accuracy_and_97_percent_agreement():
     assert [g.passed for g in check(_record(accuracy_drop=0.011), {"accuracy_drop": 0.02})] == [True, True]
     speed = check(_record(), {"speedup": 2.5, "latency_speedup": 1.5, "max_proba_diff": 1e-4})
     assert {g.metric: g.passed for g in speed} == {
-        "accuracy_drop": True, "agreement": True, "speedup": False, "latency_speedup": True, "max_proba_diff": True
+        "accuracy_drop": True,
+        "agreement": True,
+        "speedup": False,
+        "latency_speedup": True,
+        "max_proba_diff": True,
     }
-    assert check(_record(runtime="torch-fp32"), {"speedup": 2.0}) == []  # the reference is not gated on itself
+    assert (
+        check(_record(runtime="torch-fp32"), {"speedup": 2.0}) == []
+    )  # the reference is not gated on itself
 
 
 def _module(**declarations):
@@ -180,26 +227,46 @@ def _module(**declarations):
 
 
 def test_runtime_declarations_list_dict_and_one_line_errors():
-    specs = [approach_spec("most-frequent"), approach_spec("finetune"), approach_spec("features-logreg", pooling="cls")]
+    specs = [
+        approach_spec("most-frequent"),
+        approach_spec("finetune"),
+        approach_spec("features-logreg", pooling="cls"),
+    ]
     as_list = _module(RUNTIMES=["torch-fp32", "onnx-int8"])
     assert declared_runtimes(as_list, specs) == {
-        "finetune": ["torch-fp32", "onnx-int8"], "features-logreg-cls": ["torch-fp32", "onnx-int8"]
+        "finetune": ["torch-fp32", "onnx-int8"],
+        "features-logreg-cls": ["torch-fp32", "onnx-int8"],
     }
-    assert runtimes_for(as_list, specs[0]) == [] and runtimes_for(as_list, specs[1]) == ["torch-fp32", "onnx-int8"]
+    assert runtimes_for(as_list, specs[0]) == [] and runtimes_for(as_list, specs[1]) == [
+        "torch-fp32",
+        "onnx-int8",
+    ]
     as_dict = _module(RUNTIMES={"finetune": ["torch-int8"]})
     assert declared_runtimes(as_dict, specs) == {"finetune": ["torch-int8"]}
     assert runtimes_for(as_dict, specs[2]) == []
     assert declared_runtimes(_module(), specs) == {}
     for declarations, message in (
         ({"RUNTIMES": ["onnx-int4"]}, "test_suite.RUNTIMES: unknown runtime 'onnx-int4'; expected some of "),
-        ({"RUNTIMES": {"finetune-3": ["onnx-fp32"]}}, "test_suite.RUNTIMES: approach 'finetune-3' is not declared"),
-        ({"RUNTIMES": {"most-frequent": ["onnx-fp32"]}},
-         "test_suite.RUNTIMES: approach 'most-frequent' runs no transformer; runtimes need one"),
-        ({"RUNTIMES": "onnx-fp32"}, "test_suite.RUNTIMES: expected a list of runtime names or a dict per approach id"),
+        (
+            {"RUNTIMES": {"finetune-3": ["onnx-fp32"]}},
+            "test_suite.RUNTIMES: approach 'finetune-3' is not declared",
+        ),
+        (
+            {"RUNTIMES": {"most-frequent": ["onnx-fp32"]}},
+            "test_suite.RUNTIMES: approach 'most-frequent' runs no transformer; runtimes need one",
+        ),
+        (
+            {"RUNTIMES": "onnx-fp32"},
+            "test_suite.RUNTIMES: expected a list of runtime names or a dict per approach id",
+        ),
     ):
-        with pytest.raises(RuntimeDeclarationError, match="^" + message.replace("(", r"\(").replace("[", r"\[")):
+        with pytest.raises(
+            RuntimeDeclarationError, match="^" + message.replace("(", r"\(").replace("[", r"\[")
+        ):
             declared_runtimes(_module(**declarations), specs)
-    with pytest.raises(RuntimeDeclarationError, match=r"^test_suite.RUNTIME_GATES\['onnx-int8'\]: unknown gate 'accuracy'"):
+    with pytest.raises(
+        RuntimeDeclarationError, match=r"^test_suite.RUNTIME_GATES\['onnx-int8'\]: unknown gate 'accuracy'"
+    ):
         declared_gates(_module(RUNTIME_GATES={"onnx-int8": {"accuracy": 0.9}}))
 
 
@@ -216,12 +283,22 @@ def test_features_graph_pools_like_the_extractor(tiny_checkpoint, dataset):
 
     checkpoint = resolve_checkpoint(str(tiny_checkpoint))
     train, held_out = dataset["train"], dataset["validation"]
-    estimator = FeatureLogReg(checkpoint, pooling="mean").fit(list(train["text"]), np.asarray(train["label"]),
-                                                               runtime=Runtime(), labels=LABELS)
+    estimator = FeatureLogReg(checkpoint, pooling="mean").fit(
+        list(train["text"]), np.asarray(train["label"]), runtime=Runtime(), labels=LABELS
+    )
     graph = graph_of(estimator, "features-logreg-mean · tiny")
     assert isinstance(graph.module(), Pooled) and graph.output == "pooled-mean"
-    out = measure_runtimes(graph, {"suite": "s", "checkpoint": "c", "approach": "a"}, ["torch-int8"],
-                           list(held_out["text"]), np.asarray(held_out["label"]), LABELS, "cpu", None, SMALL)
+    out = measure_runtimes(
+        graph,
+        {"suite": "s", "checkpoint": "c", "approach": "a"},
+        ["torch-int8"],
+        list(held_out["text"]),
+        np.asarray(held_out["label"]),
+        LABELS,
+        "cpu",
+        None,
+        SMALL,
+    )
     expected = estimator.predict_proba(list(held_out["text"]), runtime=Runtime()).argmax(axis=1)
     assert out[0].accuracy == pytest.approx(float((expected == np.asarray(held_out["label"])).mean()))
 
@@ -241,9 +318,12 @@ def test_finetune_graph_is_the_fitted_model(tiny_classifier_checkpoint):
 
 def test_records_go_into_the_suite_document_and_the_report(records):
     data = [r.to_json() for r in records.values()]
-    fragment = {"environment": {}, "cache": {"root": None, "mode": "use", "hits": 0, "stores": 0},
-                "suites": {"tiny": {"pairs": [], "datasets": {}, "performance": [], "runtimes": data}},
-                "baseline_files": {}}
+    fragment = {
+        "environment": {},
+        "cache": {"root": None, "mode": "use", "hits": 0, "stores": 0},
+        "suites": {"tiny": {"pairs": [], "datasets": {}, "performance": [], "runtimes": data}},
+        "baseline_files": {},
+    }
     doc = suite_documents([fragment, fragment], run_id="r")[0]  # two processes, one record per runtime
     assert [r.runtime for r in doc.runtimes] == list(records)
     again = validate(json.loads(json.dumps(doc.to_json())), SuiteDocument)
@@ -258,7 +338,9 @@ def test_records_go_into_the_suite_document_and_the_report(records):
 
 def test_report_section_escapes_names_and_embeds_the_plot(records):
     hostile = [r.model_copy(update={"checkpoint": "<script>alert(1)</script>|x"}) for r in records.values()]
-    hostile[-1] = hostile[-1].model_copy(update={"status": "skipped", "reason": "<b>no</b>", "texts_per_s": None})
+    hostile[-1] = hostile[-1].model_copy(
+        update={"status": "skipped", "reason": "<b>no</b>", "texts_per_s": None}
+    )
     html = runtime_section_html({"runtimes": [r.to_json() for r in hostile]})
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;no&lt;/b&gt;" in html
     assert html.count('src="data:image/png;base64,') == 1
@@ -270,24 +352,55 @@ def test_bench_runtimes_writes_figures_and_ratios(tiny_classifier_checkpoint, da
     from harness.commands.bench import main
 
     out = tmp_path / "bench.json"
-    code = main(["--runtimes", "--checkpoint", str(tiny_classifier_checkpoint), "--dataset", str(dataset_dir),
-                 "--approach", "pretrained", "--runtime", "torch-int8", "--runtime", "torch-fp16",
-                 "--batch-size", "8", "--device", "cpu", "--json", str(out)])
+    code = main(
+        [
+            "--runtimes",
+            "--checkpoint",
+            str(tiny_classifier_checkpoint),
+            "--dataset",
+            str(dataset_dir),
+            "--approach",
+            "pretrained",
+            "--runtime",
+            "torch-int8",
+            "--runtime",
+            "torch-fp16",
+            "--batch-size",
+            "8",
+            "--limit",
+            "12",
+            "--device",
+            "cpu",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     doc = json.loads(out.read_text())
+    assert doc["n_texts"] == 12 and doc["pairs"][0]["runtimes"]["torch-int8"]["record"]["n_examples"] == 12
     runtimes = doc["pairs"][0]["runtimes"]
     assert list(runtimes) == ["torch-fp32", "torch-int8", "torch-fp16"]
     int8 = runtimes["torch-int8"]
-    for key in ("texts_per_s", "latency_ms_p50", "accuracy", "agreement", "size_mb", "texts_per_s_ratio",
-                "latency_p50_ratio", "size_ratio"):
+    for key in (
+        "texts_per_s",
+        "latency_ms_p50",
+        "accuracy",
+        "agreement",
+        "size_mb",
+        "texts_per_s_ratio",
+        "latency_p50_ratio",
+        "size_ratio",
+    ):
         assert isinstance(int8[key], float), key
     assert runtimes["torch-fp32"]["texts_per_s_ratio"] == 1.0 and int8["size_ratio"] < 1
-    assert runtimes["torch-fp16"] == {"status": "skipped", "reason": "torch-fp16: fp16 is not supported natively "
-                                                                      "on cpu here"}
+    assert runtimes["torch-fp16"] == {
+        "status": "skipped",
+        "reason": "torch-fp16: fp16 is not supported natively on cpu here",
+    }
     assert "torch-int8" in capsys.readouterr().out
 
 
-SUITE = '''
+SUITE = """
 import pytest
 from harness import approach_spec
 
@@ -298,17 +411,19 @@ def dataset(harness):
 CHECKPOINTS = [{checkpoint!r}]
 APPROACHES = [approach_spec("most-frequent"), approach_spec("pretrained")]
 RUNTIMES = {{"pretrained": ["torch-int8", "torch-fp16", "onnx-fp32"]}}
-RUNTIME_GATES = {{"onnx-fp32": {{"agreement": 0.999, "max_proba_diff": 1e-4}}, "torch-int8": {{"agreement": 1.01}}}}
+RUNTIME_GATES = {{"onnx-fp32": {{"agreement": 0.999, "max_proba_diff": 1e-4}},
+                 "torch-int8": {{"agreement": 1.01}}}}
 RUNTIME_BATCH_SIZE, RUNTIME_SPEED_TEXTS, RUNTIME_LATENCY_TEXTS, RUNTIME_ROUNDS = 8, 16, 4, 1
 SPEED_SETTINGS = []
 
 def test_quality(evaluation, gate):
     gate(evaluation)
-'''
+"""
 
 
-def test_a_suite_declares_runtimes_and_gets_one_test_per_runtime(pytester, tiny_classifier_checkpoint, dataset_dir,
-                                                                  monkeypatch):
+def test_a_suite_declares_runtimes_and_gets_one_test_per_runtime(
+    pytester, tiny_classifier_checkpoint, dataset_dir, monkeypatch
+):
     """RUNTIMES adds the harness's runtime test per (pair, runtime); a runtime that cannot run here is
     skipped with the reason, a failed gate fails with one line, and the records reach the suite file."""
     import harness.report
@@ -316,18 +431,24 @@ def test_a_suite_declares_runtimes_and_gets_one_test_per_runtime(pytester, tiny_
     for name in ("render_suite", "report_paths"):  # the report is not this test's subject
         monkeypatch.setattr(harness.report, name, lambda doc, out: [])
     pytester.makepyfile(test_declared=SUITE.format(checkpoint=str(tiny_classifier_checkpoint)))
-    result = pytester.runpytest("--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out",
-                                "--device=cpu", "-rs", "-v")
-    result.stdout.fnmatch_lines([
-        "*test_harness_runtime?pretrained-torch-int8-*FAILED*",
-        "*test_harness_runtime?pretrained-torch-fp16-*SKIPPED*",
-        "*test_harness_runtime?pretrained-onnx-fp32-*PASSED*",
-        "*pretrained · tiny-bert-classifier* · torch-int8 · agreement 1 < 1.01*",
-        "*torch-fp16: fp16 is not supported natively on cpu here*",
-    ])
+    result = pytester.runpytest(
+        "--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu", "-rs", "-v"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_harness_runtime?pretrained-torch-int8-*FAILED*",
+            "*test_harness_runtime?pretrained-torch-fp16-*SKIPPED*",
+            "*test_harness_runtime?pretrained-onnx-fp32-*PASSED*",
+            "*pretrained · tiny-bert-classifier* · torch-int8 · agreement 1 < 1.01*",
+            "*torch-fp16: fp16 is not supported natively on cpu here*",
+        ]
+    )
     doc = json.loads((pytester.path / "out" / "declared.json").read_text())
     assert [(r["runtime"], r["status"]) for r in doc["runtimes"]] == [
-        ("torch-fp32", "passed"), ("torch-int8", "failed"), ("torch-fp16", "skipped"), ("onnx-fp32", "passed")
+        ("torch-fp32", "passed"),
+        ("torch-int8", "failed"),
+        ("torch-fp16", "skipped"),
+        ("onnx-fp32", "passed"),
     ]
     pretrained = next(p for p in doc["pairs"] if p["approach"]["id"] == "pretrained")
     assert pretrained["status"] == "passed"  # a runtime's gate is the runtime's outcome, not the pair's

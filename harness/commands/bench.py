@@ -68,12 +68,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the figures as JSON")
     runtimes = parser.add_argument_group("deployment runtimes (--runtimes)")
-    runtimes.add_argument("--runtimes", action="store_true", help="measure a fitted pair's deployment runtimes")
-    runtimes.add_argument("--suite", type=Path, default=None, help="take approaches and RUNTIMES from this suite")
-    runtimes.add_argument("--approach", default=None, help="approach id (default: the suite's, else finetune)")
-    runtimes.add_argument("--runtime", action="append", default=None, help="runtime name (repeatable; default: "
-                          "the suite's RUNTIMES, else all)")
-    runtimes.add_argument("--cache-dir", default=None, help="cache (default: $HARNESS_CACHE_DIR, ~/.cache/harness)")
+    runtimes.add_argument("--runtimes", action="store_true", help="measure a fitted pair's runtimes")
+    runtimes.add_argument("--suite", type=Path, default=None, help="approaches and RUNTIMES from this suite")
+    runtimes.add_argument("--approach", default=None, help="approach id (default: the suite's, or finetune)")
+    runtimes.add_argument(
+        "--runtime", action="append", default=None, help="runtime (repeatable; default: RUNTIMES, else all)"
+    )
+    runtimes.add_argument("--cache-dir", default=None, help="default: $HARNESS_CACHE_DIR, ~/.cache/harness")
     runtimes.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads")
     args = parser.parse_args(argv)
     if not args.runtimes and args.batch_size is None:

@@ -8,6 +8,7 @@ and every runtime. Then :mod:`harness.deploy` measures the runtimes against torc
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -15,8 +16,17 @@ import numpy as np
 
 from ..results.runtimes import REFERENCE, RuntimeRecord
 
-FIGURES = ("texts_per_s", "accuracy", "f1_weighted", "agreement", "max_proba_diff", "size_mb", "n_parameters",
-           "peak_memory_mb", "load_s")
+FIGURES = (
+    "texts_per_s",
+    "accuracy",
+    "f1_weighted",
+    "agreement",
+    "max_proba_diff",
+    "size_mb",
+    "n_parameters",
+    "peak_memory_mb",
+    "load_s",
+)
 
 
 def load_suite(path: Path):
@@ -48,12 +58,14 @@ def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]
         if spec.id in declared and (args.approach is None or spec.id == args.approach)
     ]
     if not pairs:
-        raise SystemExit(f"harness bench: {args.suite} declares no runtimes for {args.approach or 'any approach'}")
+        raise SystemExit(
+            f"harness bench: {args.suite} declares no runtimes for {args.approach or 'any approach'}"
+        )
     return module, pairs
 
 
 def ratios(record: RuntimeRecord, reference: RuntimeRecord) -> dict:
-    """The runtime's figures and their ratios to torch-fp32 (speed: higher is faster; size: lower is smaller)."""
+    """The runtime's figures and ratios to torch-fp32 (speed: higher is faster; size: lower is smaller)."""
     if not record.measured:
         return {"status": record.status, "reason": record.reason}
     return {
@@ -79,7 +91,7 @@ def run(args) -> dict:
     from ..data import load_dataset
     from ..deploy.gates import declared_gates
     from ..deploy.measure import MeasureSettings
-    from ..deploy.pair import measure_pair
+    from ..deploy.pair import ensure_fitted, measure_pair
     from ..errors import HarnessError
     from ..evaluation import evaluate
     from ..runtime import Runtime
@@ -89,25 +101,25 @@ def run(args) -> dict:
     module, pairs = pairs_to_measure(args)
     settings = MeasureSettings.of(module) if module is not None else MeasureSettings()
     if args.batch_size:
-        settings = MeasureSettings(args.batch_size, settings.speed_texts, settings.latency_texts, settings.rounds)
+        settings = MeasureSettings(
+            args.batch_size, settings.speed_texts, settings.latency_texts, settings.rounds
+        )
     dataset_name = getattr(module, "DATASET", args.dataset) if module is not None else args.dataset
     try:
         checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
         dataset = load_dataset(dataset_name, args.data_dir)
     except CheckpointUnavailable as e:
         raise SystemExit(str(e)) from None
-    if args.limit is not None:
-        dataset[args.split] = dataset[args.split].select(range(min(args.limit, len(dataset[args.split]))))
     device = select_device(args.device)
     runtime = Runtime(device=str(device), cache=Cache(args.cache_dir))
     gates = declared_gates(module) if module is not None else {}
     suite = module.__name__.removeprefix("test_") if module is not None else "bench"
-    train = dataset["train"]
+    train_texts, train_y = list(dataset["train"]["text"]), np.asarray(dataset["train"]["label"])
     doc = {
         "checkpoint": args.checkpoint,
         "dataset": dataset_name,
         "split": args.split,
-        "n_texts": len(dataset[args.split]),
+        "n_texts": min(len(dataset[args.split]), args.limit or len(dataset[args.split])),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "settings": settings.__dict__,
@@ -115,17 +127,26 @@ def run(args) -> dict:
     }
     for spec, names in pairs:
         try:
-            evaluation = evaluate(suite, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split)
-            records = measure_pair(evaluation, names, list(train["text"]), np.asarray(train["label"]), gates,
-                                   settings)
+            evaluation = evaluate(
+                suite, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split
+            )
+            ensure_fitted(evaluation, train_texts, train_y)  # on the whole split: the fit the suite makes
+            measured = evaluation
+            if args.limit is not None:  # then only the first texts are scored and timed
+                measured = dataclasses.replace(
+                    evaluation, texts=evaluation.texts[: args.limit], y_true=evaluation.y_true[: args.limit]
+                )
+            records = measure_pair(measured, names, train_texts, train_y, gates, settings)
         except HarnessError as e:
             raise SystemExit(f"harness bench: {e}") from None
         reference = next(r for r in records if r.runtime == REFERENCE)
-        doc["pairs"].append({
-            "approach": spec.id,
-            "pair_accuracy": evaluation.metrics.accuracy,
-            "runtimes": {r.runtime: ratios(r, reference) for r in records},
-        })
+        doc["pairs"].append(
+            {
+                "approach": spec.id,
+                "pair_accuracy": evaluation.metrics.accuracy,
+                "runtimes": {r.runtime: ratios(r, reference) for r in records},
+            }
+        )
     return doc
 
 
@@ -138,8 +159,22 @@ def render(doc: dict) -> str:
         f"({doc['torch_threads']} threads) · batch {doc['settings']['batch_size']} · "
         f"{doc['settings']['rounds']} rounds"
     ]
-    headers = ["runtime", "accuracy", "agreement", "max |Δp|", "size MiB", "× size", "texts/s", "× texts/s",
-               "p50 ms", "p95 ms", "× p50", "memory MiB", "load s", "gates"]
+    headers = [
+        "runtime",
+        "accuracy",
+        "agreement",
+        "max |Δp|",
+        "size MiB",
+        "× size",
+        "texts/s",
+        "× texts/s",
+        "p50 ms",
+        "p95 ms",
+        "× p50",
+        "memory MiB",
+        "load s",
+        "gates",
+    ]
     for pair in doc["pairs"]:
         rows, skipped = [], []
         for name, m in pair["runtimes"].items():
@@ -147,15 +182,30 @@ def render(doc: dict) -> str:
                 skipped.append(f"  {m['status']}: {m['reason']}")
                 continue
             failed = [g for g in m["gates"] if not g["passed"]]
-            rows.append([
-                name, f"{m['accuracy']:.4f}", f"{100 * m['agreement']:.2f}%", f"{m['max_proba_diff']:.1e}",
-                f"{m['size_mb']:.1f}", f"{m['size_ratio']:.2f}", f"{m['texts_per_s']:.1f}",
-                f"{m['texts_per_s_ratio']:.2f}", f"{m['latency_ms_p50']:.2f}", f"{m['latency_ms_p95']:.2f}",
-                f"{m['latency_p50_ratio']:.2f}", f"{m['peak_memory_mb']:.0f}", f"{m['load_s']:.2f}",
-                "passed" if not failed else "; ".join(f"{g['metric']} {g['value']:.4g}" for g in failed),
-            ])
-        lines += ["", f"{pair['approach']} (pair accuracy {pair['pair_accuracy']:.4f})",
-                  tabulate(rows, headers, disable_numparse=True), *skipped]
+            rows.append(
+                [
+                    name,
+                    f"{m['accuracy']:.4f}",
+                    f"{100 * m['agreement']:.2f}%",
+                    f"{m['max_proba_diff']:.1e}",
+                    f"{m['size_mb']:.1f}",
+                    f"{m['size_ratio']:.2f}",
+                    f"{m['texts_per_s']:.1f}",
+                    f"{m['texts_per_s_ratio']:.2f}",
+                    f"{m['latency_ms_p50']:.2f}",
+                    f"{m['latency_ms_p95']:.2f}",
+                    f"{m['latency_p50_ratio']:.2f}",
+                    f"{m['peak_memory_mb']:.0f}",
+                    f"{m['load_s']:.2f}",
+                    "passed" if not failed else "; ".join(f"{g['metric']} {g['value']:.4g}" for g in failed),
+                ]
+            )
+        lines += [
+            "",
+            f"{pair['approach']} (pair accuracy {pair['pair_accuracy']:.4f})",
+            tabulate(rows, headers, disable_numparse=True),
+            *skipped,
+        ]
     return "\n".join(lines)
 
 
@@ -168,4 +218,3 @@ def main(args) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0
-

@@ -159,7 +159,7 @@ def _files_size(directory: Path) -> int:
 
 
 def quantize_linear(module: torch.nn.Module) -> torch.nn.Module:
-    """``quantize_dynamic`` of every ``Linear`` to int8 (its deprecation notice is not the user's business)."""
+    """``quantize_dynamic`` of every ``Linear`` to int8 (its deprecation notice is not the user's)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
@@ -203,7 +203,9 @@ class Builder:
         directory = self._saved_dir(stored)
         with _quiet():
             started = time.perf_counter()
-            model = self.graph.auto_class.from_pretrained(directory, trust_remote_code=False, dtype=DTYPES[stored])
+            model = self.graph.auto_class.from_pretrained(
+                directory, trust_remote_code=False, dtype=DTYPES[stored]
+            )
             module = self.graph.wrap(model).eval()
             if spec.dtype == "int8":
                 module = quantize_linear(module)
@@ -216,8 +218,15 @@ class Builder:
             torch.save(module.state_dict(), path)
             size = path.stat().st_size
             note = "loaded as fp32, quantized on load; size: its int8 state_dict"
-        return Built(spec, torch_predictor(module, self.device), str(self.device), size, n_parameters(module),
-                     load_s, note=note)
+        return Built(
+            spec,
+            torch_predictor(module, self.device),
+            str(self.device),
+            size,
+            n_parameters(module),
+            load_s,
+            note=note,
+        )
 
     # ONNX Runtime
 
@@ -238,7 +247,8 @@ class Builder:
         }
 
     def _artefact(self, kind: str, parts: dict, build: Callable[[Path], dict]) -> tuple[Path, dict, bool]:
-        """(directory, meta, cached) of an artefact: from the runtime's cache, else built in ``workdir``."""
+        """(directory, meta, cached) of an artefact: from the runtime's cache, else built in ``workdir``.
+        The one place this package uses the cache (``Runtime.cached_entry``, keys built there)."""
         built = []
 
         def build_once(directory: Path) -> dict:
@@ -288,9 +298,18 @@ class Builder:
         weights = onnx.load(str(path), load_external_data=False).graph.initializer
         count = sum(int(np.prod(t.dims)) for t in weights)
         size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file() and p.name != "manifest.json")
-        return Built(spec, onnx_predictor(session), str(self.device), size, count, load_s,
-                     export_s=meta["export_s"], artefact_cached=cached, provider=provider,
-                     note=f"{meta.get('exporter', EXPORTER)} exporter, opset {meta.get('opset', OPSET)}")
+        return Built(
+            spec,
+            onnx_predictor(session),
+            str(self.device),
+            size,
+            count,
+            load_s,
+            export_s=meta["export_s"],
+            artefact_cached=cached,
+            provider=provider,
+            note=f"{meta.get('exporter', EXPORTER)} exporter, opset {meta.get('opset', OPSET)}",
+        )
 
 
 def _cpu_copy(model):

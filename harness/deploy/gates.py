@@ -16,8 +16,13 @@ from __future__ import annotations
 from ..errors import HarnessError
 from ..results.runtimes import REFERENCE, RuntimeGate, RuntimeRecord
 
-BOUNDS = {"accuracy_drop": "max", "agreement": "min", "max_proba_diff": "max", "speedup": "min",
-          "latency_speedup": "min"}
+BOUNDS = {
+    "accuracy_drop": "max",
+    "agreement": "min",
+    "max_proba_diff": "max",
+    "speedup": "min",
+    "latency_speedup": "min",
+}
 DEFAULTS = {"accuracy_drop": 0.01, "agreement": 0.97}
 SPEED_GATES = ("speedup", "latency_speedup")
 
@@ -65,9 +70,13 @@ def declared_runtimes(module, specs) -> dict[str, list[str]]:
     if isinstance(declared, dict):
         for key, names in declared.items():
             if key not in ids:
-                raise RuntimeDeclarationError(f"{where}: approach {key!r} is not declared; expected one of {sorted(ids)}")
+                raise RuntimeDeclarationError(
+                    f"{where}: approach {key!r} is not declared; expected one of {sorted(ids)}"
+                )
             if not runs_transformer(ids[key].name):
-                raise RuntimeDeclarationError(f"{where}: approach {key!r} runs no transformer; runtimes need one")
+                raise RuntimeDeclarationError(
+                    f"{where}: approach {key!r} runs no transformer; runtimes need one"
+                )
             _check_names(where, names)
         return {key: list(names) for key, names in declared.items()}
     if not isinstance(declared, (list, tuple)):
@@ -91,7 +100,9 @@ def _check_names(where: str, names) -> None:
 
     unknown = [name for name in names if name not in RUNTIMES]
     if unknown:
-        raise RuntimeDeclarationError(f"{where}: unknown runtime {unknown[0]!r}; expected some of {list(RUNTIMES)}")
+        raise RuntimeDeclarationError(
+            f"{where}: unknown runtime {unknown[0]!r}; expected some of {list(RUNTIMES)}"
+        )
 
 
 def declared_gates(module) -> dict[str, dict]:
@@ -102,9 +113,12 @@ def declared_gates(module) -> dict[str, dict]:
     where = f"{module.__name__}.RUNTIME_GATES"
     for name, limits in gates.items():
         if name not in RUNTIMES:
-            raise RuntimeDeclarationError(f"{where}: unknown runtime {name!r}; expected some of {list(RUNTIMES)}")
+            raise RuntimeDeclarationError(
+                f"{where}: unknown runtime {name!r}; expected some of {list(RUNTIMES)}"
+            )
         unknown = sorted(set(limits) - set(BOUNDS))
         if unknown:
-            raise RuntimeDeclarationError(f"{where}[{name!r}]: unknown gate {unknown[0]!r}; expected some of {list(BOUNDS)}")
+            raise RuntimeDeclarationError(
+                f"{where}[{name!r}]: unknown gate {unknown[0]!r}; expected some of {list(BOUNDS)}"
+            )
     return gates
-

@@ -66,7 +66,9 @@ class Graph:
     auto_class: type  # loads ``model`` back from ``save_pretrained``
     tokenizer: object
     max_length: int
-    head: Callable[[np.ndarray], np.ndarray]  # module outputs -> class probabilities (label order, or classes_)
+    head: Callable[
+        [np.ndarray], np.ndarray
+    ]  # module outputs -> class probabilities (label order, or classes_)
     output: str  # what the module returns: "logits", "pooled-cls" or "pooled-mean"
 
     def module(self) -> torch.nn.Module:
@@ -106,11 +108,12 @@ def runs_transformer(approach_name: str) -> bool:
 
 def graph_of(estimator, label: str) -> Graph:
     """The graph of a fitted estimator; a one-line error for an approach without one."""
-    adapter = _ADAPTERS.get(getattr(estimator, "name", None))
+    name = getattr(estimator, "name", type(estimator).__name__)
+    adapter = _ADAPTERS.get(name)
     if adapter is None:
         raise GraphError(
-            f"{label}: approach {getattr(estimator, 'name', type(estimator).__name__)!r} runs no transformer; "
-            f"deployment runtimes need one of {sorted(_ADAPTERS)}"
+            f"{label}: approach {name!r} runs no transformer; deployment runtimes need one of "
+            f"{sorted(_ADAPTERS)}"
         )
     return adapter(estimator)
 
@@ -126,8 +129,15 @@ def _finetune(estimator) -> Graph:
     from transformers import AutoModelForSequenceClassification
 
     model = estimator.model_.eval()
-    return Graph(model, Logits, AutoModelForSequenceClassification, estimator.tokenizer_, estimator.max_length_,
-                 softmax, "logits")
+    return Graph(
+        model,
+        Logits,
+        AutoModelForSequenceClassification,
+        estimator.tokenizer_,
+        estimator.max_length_,
+        softmax,
+        "logits",
+    )
 
 
 @register_graph("pretrained")

@@ -120,8 +120,14 @@ class Timing:
         return float(np.percentile(self.latency_ms, 50))
 
 
-def time_rounds(runtimes: dict[str, Built], graph: Graph, texts, settings: MeasureSettings,
-                timings: dict[str, Timing], rounds: int) -> None:
+def time_rounds(
+    runtimes: dict[str, Built],
+    graph: Graph,
+    texts,
+    settings: MeasureSettings,
+    timings: dict[str, Timing],
+    rounds: int,
+) -> None:
     """``rounds`` interleaved rounds of throughput and batch-1 latency for every runtime."""
     speed_texts = list(texts[: settings.speed_texts])
     latency_texts = list(texts[: settings.latency_texts])
@@ -166,8 +172,13 @@ def measure_runtimes(
         builder = Builder(graph, device, workdir, runtime)
         for name in names:
             spec = RUNTIMES[name]
-            base = {**describe, "runtime": name, "backend": spec.backend, "dtype": spec.dtype,
-                    "device": str(device)}
+            base = {
+                **describe,
+                "runtime": name,
+                "backend": spec.backend,
+                "dtype": spec.dtype,
+                "device": str(device),
+            }
             reason = spec.unsupported(device)
             if reason:
                 records[name] = RuntimeRecord(**base, status="skipped", reason=reason)
@@ -181,7 +192,9 @@ def measure_runtimes(
                 if name == REFERENCE:
                     raise
                 first = (str(e).strip().splitlines() or [""])[0][:300]
-                records[name] = RuntimeRecord(**base, status="failed", reason=f"{name}: {type(e).__name__}: {first}")
+                records[name] = RuntimeRecord(
+                    **base, status="failed", reason=f"{name}: {type(e).__name__}: {first}"
+                )
                 continue
             runtimes[name] = built
             outputs[name] = (columns(proba) if columns else proba, memory.added_mb)
@@ -189,15 +202,28 @@ def measure_runtimes(
         time_rounds(runtimes, graph, texts, settings, timings, settings.rounds)
         reference_proba = outputs[REFERENCE][0]
         for name, built in runtimes.items():
-            records[name] = _gated(_record(built, describe, outputs[name], reference_proba, y_true, labels,
-                                           timings, settings), gates.get(name, {}))
+            records[name] = _gated(
+                _record(built, describe, outputs[name], reference_proba, y_true, labels, timings, settings),
+                gates.get(name, {}),
+            )
         slow = [name for name in runtimes if name != REFERENCE and _failed_speed(records[name])]
         if slow:  # a busy neighbour is not a regression: measure again before failing
             again = {name: runtimes[name] for name in (REFERENCE, *slow)}
             time_rounds(again, graph, texts, settings, timings, settings.rounds)
             for name in again:
-                records[name] = _gated(_record(runtimes[name], describe, outputs[name], reference_proba, y_true,
-                                               labels, timings, settings), gates.get(name, {}))
+                records[name] = _gated(
+                    _record(
+                        runtimes[name],
+                        describe,
+                        outputs[name],
+                        reference_proba,
+                        y_true,
+                        labels,
+                        timings,
+                        settings,
+                    ),
+                    gates.get(name, {}),
+                )
     return [records[name] for name in names]
 
 
@@ -212,8 +238,16 @@ def _failed_speed(record: RuntimeRecord) -> bool:
     return any(not gate.passed and gate.metric in SPEED_GATES for gate in record.gates)
 
 
-def _record(built: Built, describe: dict, output: tuple[np.ndarray, float], reference: np.ndarray, y_true,
-            labels, timings: dict[str, Timing], settings: MeasureSettings) -> RuntimeRecord:
+def _record(
+    built: Built,
+    describe: dict,
+    output: tuple[np.ndarray, float],
+    reference: np.ndarray,
+    y_true,
+    labels,
+    timings: dict[str, Timing],
+    settings: MeasureSettings,
+) -> RuntimeRecord:
     from sklearn.metrics import f1_score
 
     proba, memory_mb = output

@@ -1,4 +1,4 @@
-"""The runtimes of one evaluated pair: fit it again where its predictions came from the cache, then measure."""
+"""The runtimes of one evaluated pair: fitted again where its predictions came from the cache, measured."""
 
 from __future__ import annotations
 
@@ -20,8 +20,13 @@ def ensure_fitted(evaluation, train_texts: Sequence[str], train_y: np.ndarray):
     try:
         check_is_fitted(estimator)
     except NotFittedError:
-        estimator.fit(list(train_texts), np.asarray(train_y), runtime=evaluation.runtime, labels=evaluation.labels,
-                      eval_set=(evaluation.texts, evaluation.y_true))
+        estimator.fit(
+            list(train_texts),
+            np.asarray(train_y),
+            runtime=evaluation.runtime,
+            labels=evaluation.labels,
+            eval_set=(evaluation.texts, evaluation.y_true),
+        )
     return estimator
 
 
@@ -31,7 +36,7 @@ def measure_pair(
     train_texts: Sequence[str],
     train_y: np.ndarray,
     gates: dict[str, dict] | None = None,
-    settings: MeasureSettings = MeasureSettings(),
+    settings: MeasureSettings | None = None,
 ) -> list[RuntimeRecord]:
     """One record per runtime of ``names`` (and the ``torch-fp32`` reference) for the evaluated pair."""
     from ..checkpoints import select_device
@@ -43,15 +48,19 @@ def measure_pair(
     n_labels = len(evaluation.labels)
     return measure_runtimes(
         graph,
-        {"suite": evaluation.suite, "checkpoint": evaluation.checkpoint.id, "approach": evaluation.approach.id,
-         "split": evaluation.split},
+        {
+            "suite": evaluation.suite,
+            "checkpoint": evaluation.checkpoint.id,
+            "approach": evaluation.approach.id,
+            "split": evaluation.split,
+        },
         names,
         evaluation.texts,
         evaluation.y_true,
         evaluation.labels,
         select_device(evaluation.runtime.device),
         evaluation.runtime,
-        settings,
+        settings or MeasureSettings(),
         gates,
         columns=lambda proba: label_columns(proba, estimator, len(proba), n_labels, evaluation.label),
     )

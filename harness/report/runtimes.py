@@ -74,7 +74,9 @@ def _gates(record: RuntimeRecord) -> str:
     failed = [g for g in record.gates if not g.passed]
     if not failed:
         return f"passed ({len(record.gates)})"
-    return "; ".join(f"{g.metric} {g.value:.4g} {'<' if g.bound == 'min' else '>'} {g.limit:.4g}" for g in failed)
+    return "; ".join(
+        f"{g.metric} {g.value:.4g} {'<' if g.bound == 'min' else '>'} {g.limit:.4g}" for g in failed
+    )
 
 
 def row(record: RuntimeRecord) -> list[str]:
@@ -105,7 +107,8 @@ def row(record: RuntimeRecord) -> list[str]:
 def _context(records: list[RuntimeRecord]) -> str:
     first = next((r for r in records if r.measured), records[0])
     return (
-        f"{first.split or 'evaluation'} split, {_number(first.n_examples, 'd')} texts, device {first.device}, "
+        f"{first.split or 'evaluation'} split, {_number(first.n_examples, 'd')} texts, "
+        f"device {first.device}, "
         f"batch {_number(first.batch_size, 'd')}, {_number(first.rounds, 'd')} timing rounds"
     )
 

@@ -1,4 +1,4 @@
-"""Typed runtime records: one fitted pair executed by one deployment runtime (docs/results.md, "Runtime record").
+"""Typed runtime records: a fitted pair executed by one deployment runtime (docs/results.md: Runtime record).
 
 A record says what was run (``runtime``: ``torch-fp32``, ``torch-int8``, ``onnx-int8``, …; its
 backend, dtype and device), what it scored on the evaluation split, how far it is from the
