@@ -73,6 +73,13 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
+    if config.option.device != "auto":  # a device that does not exist is one line, before any test
+        from .checkpoints import DeviceUnavailable, select_device
+
+        try:
+            select_device(config.option.device)
+        except DeviceUnavailable as e:
+            raise pytest.UsageError(str(e)) from None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -120,13 +127,12 @@ def suite_name(module) -> str:
 def _one_line_errors():
     """Bad data or checkpoints fail the test with their one-line message, not a traceback."""
     from .approaches import LabelMismatch
-    from .checkpoints import CheckpointError, CheckpointUnavailable
-    from .data import DatasetError
+    from .errors import HarnessError
     from .evaluation import SplitMissing
 
     try:
         yield
-    except (DatasetError, SplitMissing, CheckpointError, CheckpointUnavailable, LabelMismatch) as e:
+    except (HarnessError, SplitMissing, LabelMismatch) as e:  # HarnessError: datasets, checkpoints, devices
         pytest.fail(str(e), pytrace=False)
 
 
@@ -145,10 +151,11 @@ class Harness:
         """The resolved checkpoint, or a skip whose reason says how to provide it."""
         from .checkpoints import CheckpointUnavailable
 
-        try:
-            return self._session.resolve(checkpoint_id)
-        except CheckpointUnavailable as e:
-            pytest.skip(str(e))
+        with _one_line_errors():
+            try:
+                return self._session.resolve(checkpoint_id)
+            except CheckpointUnavailable as e:
+                pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")

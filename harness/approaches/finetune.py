@@ -121,10 +121,10 @@ class FineTune(Approach):
         labels = list(self.labels)
         model = self.checkpoint.load_model(
             AutoModelForSequenceClassification,
+            new_head=True,
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
-            ignore_mismatched_sizes=True,
         )
         strategy = "epoch" if eval_set is not None else "no"
         output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
