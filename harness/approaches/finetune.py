@@ -84,16 +84,18 @@ class FineTune(Approach):
         """Train once per cache key; later runs load the saved (safetensors) model and history."""
         from transformers import AutoModelForSequenceClassification
 
-        trained = {}
+        def train():
+            model, history = self._train(X, y, eval_set)
+            return model, {"history": history}
 
-        def build(directory):
-            trained["model"], history = self._train(X, y, eval_set)
-            trained["model"].save_pretrained(directory)
-            return {"history": history}
-
-        directory, meta = self.cache.entry("finetune", self._cache_key(X, y, eval_set), build)
-        model = trained.get("model") or AutoModelForSequenceClassification.from_pretrained(
-            directory, trust_remote_code=False
+        model, meta = self.cache.get(
+            "finetune",
+            self._cache_key(X, y, eval_set),
+            train,
+            save=lambda model, directory: model.save_pretrained(directory),
+            load=lambda directory: AutoModelForSequenceClassification.from_pretrained(
+                directory, trust_remote_code=False
+            ),
         )
         return model, meta["history"]
 
