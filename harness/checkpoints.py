@@ -291,7 +291,7 @@ def _hub_config(checkpoint_id: str) -> str:
     return ""
 
 
-def is_path(checkpoint_id: str) -> bool:
+def _is_path(checkpoint_id: str) -> bool:
     """Whether the id names a local directory explicitly: ``./x``, ``../x``, ``/abs/x``, ``~/x``."""
     return checkpoint_id in (".", "..") or checkpoint_id.startswith(("./", "../", "/", "~"))
 
@@ -322,8 +322,9 @@ def _in_model_dir(checkpoint_id: str, model_dir: str | Path) -> ResolvedCheckpoi
 
 
 def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) -> ResolvedCheckpoint:
-    """Find ``checkpoint_id``; raise :class:`CheckpointUnavailable` with a one-line reason."""
-    if is_path(checkpoint_id):
+    """Find ``checkpoint_id``: :class:`CheckpointUnavailable` (one line) when it is not there,
+    :class:`CheckpointError` when the id would leave the model directory."""
+    if _is_path(checkpoint_id):
         return _local(checkpoint_id)
     if ".." in PurePosixPath(checkpoint_id).parts:
         raise CheckpointError(
