@@ -80,16 +80,13 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
-    if getattr(config.option, "device", "auto") not in ("auto", "cpu"):  # asked for: check it once, here
-        from .checkpoints import select_device
+    if config.option.device != "auto":  # a device that does not exist is one line, before any test
+        from .checkpoints import DeviceUnavailable, select_device
 
         try:
             select_device(config.option.device)
-        except (HarnessError, ValueError) as e:
-            message = str(e)
-        else:
-            return
-        raise pytest.UsageError(message)
+        except DeviceUnavailable as e:
+            raise pytest.UsageError(str(e)) from None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -160,10 +157,11 @@ class Harness:
         """The resolved checkpoint, or a skip whose reason says how to provide it."""
         from .checkpoints import CheckpointUnavailable
 
-        try:
-            return self._session.resolve(checkpoint_id)
-        except CheckpointUnavailable as e:
-            pytest.skip(str(e))
+        with _one_line_errors():
+            try:
+                return self._session.resolve(checkpoint_id)
+            except CheckpointUnavailable as e:
+                pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")

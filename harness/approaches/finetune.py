@@ -60,6 +60,8 @@ class FineTune(Approach):
         )
 
     def fit(self, X, y, *, runtime=None, labels=(), eval_set=None):
+        from transformers import AutoModelForSequenceClassification
+
         runtime = runtime or Runtime()
         self.labels_ = list(labels) or [str(i) for i in range(int(np.max(y)) + 1)]
         self.device_ = runtime.torch_device()
@@ -74,24 +76,21 @@ class FineTune(Approach):
             "train": examples_digest(X, y),
             "eval": examples_digest(*eval_set) if eval_set is not None else None,
         }
-        trained = {}
 
-        def build(directory):
-            trained["model"], history = self._train(X, y, eval_set, runtime)
-            trained["model"].save_pretrained(directory)
-            return {"history": history}
+        def train():
+            model, history = self._train(X, y, eval_set, runtime)
+            return model, {"history": history}
 
-        entry = runtime.cached_entry("finetune", parts, build)
-        if entry is None:
-            model, self.history_ = self._train(X, y, eval_set, runtime)
-        else:
-            from transformers import AutoModelForSequenceClassification
-
-            directory, meta = entry
-            model = trained.get("model") or AutoModelForSequenceClassification.from_pretrained(
+        model, meta, _ = runtime.cached(
+            "finetune",
+            parts,
+            train,
+            save=lambda model, directory: model.save_pretrained(directory),
+            load=lambda directory: AutoModelForSequenceClassification.from_pretrained(
                 directory, trust_remote_code=False
-            )
-            self.history_ = meta["history"]
+            ),
+        )
+        self.history_ = meta["history"]
         self.model_ = model.to(self.device_).eval()
         return self
 
@@ -109,10 +108,10 @@ class FineTune(Approach):
         labels = self.labels_
         model = self.checkpoint.load_model(
             AutoModelForSequenceClassification,
+            new_head=True,
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
-            ignore_mismatched_sizes=True,
         )
         strategy = "epoch" if eval_set is not None else "no"
         output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
