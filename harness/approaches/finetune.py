@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 
 from ..cache import examples_digest
-from ..inference import class_probabilities, model_max_length
+from ..inference import bounded_texts, class_probabilities, model_max_length
 from ..runtime import Runtime
 from .base import Approach
 from .registry import register_approach
@@ -52,7 +52,8 @@ class FineTune(Approach):
     def _tokenized(self, texts, labels):
         import datasets
 
-        data = datasets.Dataset.from_dict({"text": list(texts), "label": list(map(int, labels))})
+        texts = bounded_texts(self.tokenizer_, texts, self.max_length_)  # a huge text: a prefix of it
+        data = datasets.Dataset.from_dict({"text": texts, "label": list(map(int, labels))})
         return data.map(
             lambda batch: self.tokenizer_(batch["text"], truncation=True, max_length=self.max_length_),
             batched=True,
