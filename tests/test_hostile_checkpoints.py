@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
 import harness
-from harness.approaches import Pretrained
+from harness.approaches.pretrained import Pretrained
 from harness.cache import Cache, CacheWarning
 from harness.checkpoints import (
     CheckpointError,
@@ -192,7 +192,7 @@ def test_no_weight_is_silently_randomly_initialised(
 
 def test_pretrained_approach_refuses_a_checkpoint_without_head_weights(variants):
     checkpoint = resolve_checkpoint(str(variants["classifier without head"]))
-    assert one_line(CheckpointError, Pretrained(checkpoint, LABELS, device="cpu").fit) == (
+    assert one_line(CheckpointError, Pretrained(checkpoint).fit, labels=LABELS) == (
         f"checkpoint '{checkpoint.id}': 2 weights of BertForSequenceClassification would be randomly "
         f"initialised (first: 'classifier.bias' is missing from its files); expected every weight of the "
         f"model in {checkpoint.location}"

@@ -285,7 +285,7 @@ def test_huge_text_in_the_token_length_overview(tokenizer):
 
 def test_huge_text_in_fine_tuning_data(tokenizer):
     counting = CountingTokenizer(tokenizer)
-    estimator = FineTune(labels=LABELS)
+    estimator = FineTune()
     estimator.tokenizer_, estimator.max_length_ = counting, 64
     tokenized = estimator._tokenized(["i feel sad", HUGE], [0, 1])
     assert tokenized["input_ids"][0] == tokenizer("i feel sad")["input_ids"]
