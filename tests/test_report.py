@@ -10,23 +10,29 @@ import pytest
 
 from harness.__main__ import COMMANDS
 from harness.__main__ import main as harness_main
-from harness.report import append_step_summary, leaderboard_markdown, load_suite, render_suite
+from harness.report import append_step_summary, leaderboard_markdown, render_suite
 from harness.report.cli import main as report_main
-from harness.report.content import TEXT_LIMIT
+from harness.report.content import FULL_TEXT_LIMIT, TEXT_LIMIT
 from harness.report.figures import confusion_matrix, data_uri
 from harness.report.markdown import escape
+from harness.results import SuiteDocument, validate
 
 from .report_fixture import HOSTILE_TEXTS, SKIP_REASON, hostile_document, minimal_document, suite_document
 
-SECTIONS = ["Dataset overview", "Leaderboard", "Pairs", "Comparisons", "Performance"]
+SECTIONS = ["Summary", "Leaderboard", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance"]
+FORWARD_PASS = ("finetune", "pretrained")
 
 
 def without_render_time(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if "Rendered:" not in line)
 
 
-def render(doc, directory):
-    md, html = render_suite(doc, directory)
+def typed(doc: dict) -> SuiteDocument:
+    return validate(doc, SuiteDocument, "test document")
+
+
+def render(doc: dict, directory):
+    md, html = render_suite(typed(doc), directory)
     return md.read_text(encoding="utf-8"), html.read_text(encoding="utf-8")
 
 
@@ -142,8 +148,10 @@ def test_every_section_is_present(full):
     assert [h for h in headings if "·" in h] == [escape(title(p)) for p in evaluated(doc)]
     tree = Tree(html)
     assert [a["id"] for tag, a in tree.tags if tag == "section"] == [
-        "dataset-overview",
+        "summary",
         "leaderboard",
+        "run",
+        "dataset-overview",
         "pairs",
         "comparisons",
         "performance",
@@ -185,7 +193,8 @@ def test_leaderboard_rows_match_the_document_and_mark_the_best_values(full):
         fit = f"{pair['timings']['fit']:.2f}"
         assert row[column["fit s"]] == (f"**{fit}**" if pair["timings"]["fit"] == fastest_fit else fit)
         speed = pair["n_examples"] / pair["timings"]["predict"]
-        assert row[column["predict texts/s"]].strip("*") == f"{speed:,.0f}"
+        shown = f"{speed:,.0f}" if pair["approach"]["name"] in FORWARD_PASS else "—"
+        assert row[column["predict texts/s"]].strip("*") == shown
         gates = row[column["gates"]]
         assert ("✗" in gates) == (not all(g["passed"] for g in pair["gates"]))
     ranked = [float(r[column["accuracy"]].strip("*")) for r in rows]
@@ -327,7 +336,7 @@ def test_a_run_where_nothing_was_evaluated(tmp_path):
     doc = minimal_document()
     doc["pairs"] = [p for p in doc["pairs"] if not p["metrics"]]
     md, html = render(doc, tmp_path)
-    assert md.count("No pair was evaluated.") == 2 and html.count("No pair was evaluated.") == 2
+    assert md.count("No pair was evaluated.") == 3 and html.count("No pair was evaluated.") == 3
     assert SKIP_REASON in md and SKIP_REASON in html
 
 
@@ -362,6 +371,7 @@ def test_hostile_text_is_inert_in_html(hostile):
     assert {tag for tag, _ in tree.tags} <= {
         *"html head meta title style body header nav main section article h1 h2 h3 h4 p".split(),
         *"dl dt dd ol li a strong div table thead tbody tr th td figure figcaption img".split(),
+        *"details summary".split(),
     }
     for table in tree.tables:
         widths = {len(row) for row in table["rows"]}
@@ -371,9 +381,8 @@ def test_hostile_text_is_inert_in_html(hostile):
     assert HOSTILE_TEXTS[0] in texts and HOSTILE_TEXTS[1] in texts  # shown as text, whole
     assert "naïve café — 😀 👩\u200d👩\u200d👧 日本語のテキスト" in texts
     long = next(c for c in cells if c["text"].startswith("long x"))
-    assert (
-        long["text"].endswith("…") and len(long["text"]) == TEXT_LIMIT and long["title"] == HOSTILE_TEXTS[4]
-    )
+    assert long["text"].endswith("…") and len(long["text"]) == TEXT_LIMIT
+    assert long["title"] == HOSTILE_TEXTS[4][: FULL_TEXT_LIMIT - 1] + "…"
     assert "line one line two line three line four line five" in texts
 
 
@@ -396,7 +405,7 @@ def test_rerendering_the_saved_json_reproduces_both_files(full, tmp_path):
 
 def test_python_m_harness_report_in_a_fresh_process_gives_the_same_bytes(tmp_path):
     doc = minimal_document()
-    expected = [p.read_bytes() for p in render_suite(doc, tmp_path / "in-process")]
+    expected = [p.read_bytes() for p in render_suite(typed(doc), tmp_path / "in-process")]
     saved = tmp_path / "emotion.json"
     saved.write_text(json.dumps(doc), encoding="utf-8")
     out = tmp_path / "cli"
@@ -413,30 +422,79 @@ def test_python_m_harness_report_in_a_fresh_process_gives_the_same_bytes(tmp_pat
         assert without_render_time(got.decode()) == without_render_time(want.decode())
 
 
+def evaluated_pair(doc: dict) -> dict:
+    return next(p for p in doc["pairs"] if p["metrics"])
+
+
+def with_nan_accuracy() -> str:
+    doc = minimal_document()
+    evaluated_pair(doc)["metrics"]["accuracy"] = float("nan")
+    return json.dumps(doc)  # writes the non-standard constant NaN
+
+
+def with_gold_id(label_id: int) -> str:
+    doc = suite_document()
+    evaluated_pair(doc)["predictions"]["gold"][3] = label_id
+    return json.dumps(doc)
+
+
+def with_n_examples(n: int) -> str:
+    doc = minimal_document()
+    evaluated_pair(doc)["n_examples"] = n
+    return json.dumps(doc)
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (None, "no such file"),
+        (None, ": no such file"),
+        ("{not json", ":1:2: invalid JSON (Expecting property name enclosed in double quotes)"),
+        ("", ":1:1: invalid JSON (Expecting value)"),
+        ('{"kind": "something else"}', ": kind: expected 'harness.suite', got \"something else\""),
+        ('{"kind": "harness.suite", "schema_version": 7}', ": written by schema 7, this is 1;"),
         (
-            "{not json",
-            "not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)",
+            '{"kind": "harness.suite", "suite": "s", "run_id": "r", "environment": {}, "pairs": [3]}',
+            ": pairs[0]: expected an object, got 3",
         ),
-        ('{"kind": "something else"}', "not a suite results file (expected kind 'harness.suite'"),
-        ('{"kind": "harness.suite", "schema_version": 7}', "schema_version 7 is not supported, expected 1"),
+        ("[1, 2]", ": (top level): expected an object, got [1, 2]"),
+        ("[" * 100_000 + "]" * 100_000, ": nested too deeply; expected a results document"),
+        (with_nan_accuracy(), ": NaN is not a number JSON allows; expected finite numbers"),
+        (with_gold_id(-1), ": pairs[0].predictions.gold[3]: expected a number at least 0, got -1"),
+        (with_gold_id(6), ": pairs[0].predictions.gold[3]: expected a label id below 6 (labels), got 6"),
         (
-            '{"kind": "harness.suite", "schema_version": 1, "suite": "s", "pairs": [3]}',
-            "pairs[0] is not an object",
+            with_n_examples(10**400),
+            ": pairs[0].n_examples: expected a number at most 9007199254740992, got 1000",
         ),
+    ],
+    ids=[
+        "missing",
+        "not-json",
+        "empty",
+        "other-kind",
+        "newer-schema",
+        "pair-not-object",
+        "top-level-array",
+        "nested-100000-deep",
+        "nan-accuracy",
+        "gold-minus-1",
+        "gold-past-labels",
+        "n-examples-10**400",
     ],
 )
 def test_a_bad_results_file_gives_a_one_line_error_naming_it(tmp_path, capsys, content, expected):
     path = tmp_path / "emotion.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")
-    assert harness_main(["report", str(path)]) == 1
+    assert report_main([str(path)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"harness report: {path}: ") and expected in err
-    assert not list(tmp_path.glob("*.md"))
+    assert err.count("\n") == 1 and err.startswith(f"harness report: {path}{expected}"), err
+    assert len(err) < 300
+    assert not list(tmp_path.glob("*.md")) and not list(tmp_path.glob("*.html"))
+
+
+def test_the_dispatcher_runs_the_report_command(tmp_path, capsys):
+    assert harness_main(["report", str(tmp_path / "missing.json")]) == 1
+    assert capsys.readouterr().err == f"harness report: {tmp_path / 'missing.json'}: no such file\n"
 
 
 def test_the_error_has_no_traceback_in_a_real_process(tmp_path):
@@ -454,13 +512,6 @@ def test_dispatcher_knows_report_and_compare(capsys):
     assert "usage: python -m harness {report,compare}" in capsys.readouterr().err
 
 
-def test_load_suite_returns_the_document(tmp_path):
-    doc = minimal_document()
-    path = tmp_path / "emotion.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    assert load_suite(path) == json.loads(json.dumps(doc))
-
-
 def test_figures_are_reproducible_pngs_without_software_metadata():
     matrix, labels = [[0.75, 0.25], [0.1, 0.9]], ["joy", "anger"]
     first, second = confusion_matrix(matrix, labels), confusion_matrix(matrix, labels)
@@ -475,17 +526,17 @@ def test_step_summary_appends_the_leaderboard(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n", encoding="utf-8")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    doc = suite_document()
+    doc = typed(suite_document())
     assert append_step_summary(doc) == summary
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("earlier step\n## harness: emotion\n")
     assert leaderboard_markdown(doc) in text
     header, *rows = md_tables(text)[0]
-    assert header[:4] == ["#", "checkpoint", "approach", "accuracy"] and len(rows) == len(evaluated(doc))
+    assert header[:4] == ["#", "checkpoint", "approach", "accuracy"] and len(rows) == len(doc.evaluated())
 
 
 def test_step_summary_does_nothing_outside_github(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert append_step_summary(suite_document()) is None
+    assert append_step_summary(typed(suite_document())) is None
     assert not list(tmp_path.iterdir())

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import ReportError, load_suite, render_suite
+from ..results import ResultsError, SuiteDocument, read_json
+from . import render_suite
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,11 +20,18 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="output directory (default: the file's directory)"
     )
     args = parser.parse_args(argv)
+    out = args.out if args.out is not None else args.results.parent
     try:
-        doc = load_suite(args.results)
-    except ReportError as e:
+        paths = render_suite(read_json(args.results, SuiteDocument), out)
+    except ResultsError as e:
         print(f"harness report: {e}", file=sys.stderr)
         return 1
-    for path in render_suite(doc, args.out if args.out is not None else args.results.parent):
+    except OSError as e:
+        print(
+            f"harness report: {e.filename or out}: cannot write the report ({e.strerror or e})",
+            file=sys.stderr,
+        )
+        return 1
+    for path in paths:
         print(path)
     return 0
