@@ -171,13 +171,9 @@ def is_number(value) -> bool:
 
 def num(value, spec: str, best: bool = False) -> Cell:
     """A number right-aligned; a value that is no number (a free-form field) is shown as text."""
-    if (
-        value is not None
-        and not is_number(value)
-        or spec.endswith("d")
-        and isinstance(value, float)
-        and not value.is_integer()
-    ):
+    if value is None:
+        return Cell(MISSING, numeric=True)
+    if not is_number(value) or spec.endswith("d") and isinstance(value, float) and not value.is_integer():
         return plain(value)
     return Cell(fmt(value, spec), numeric=True, best=best)
 
@@ -294,14 +290,15 @@ def leaderboard(doc: SuiteDocument) -> Table | None:
 
 
 def throughput_note(pairs: list[PairRecord]) -> str | None:
-    reasons = {p.approach.id: no_forward_pass(p) for p in pairs if no_forward_pass(p)}
-    if not reasons:
+    """What a dash in the throughput column means, when there is one."""
+    reasons = {p.approach.id: no_forward_pass(p) for p in pairs}
+    why = "; ".join(f"{approach} {reason}" for approach, reason in reasons.items() if reason)
+    if not why:
         return None
-    why = "; ".join(f"{approach} {reason}" for approach, reason in reasons.items())
     return (
-        "predict texts/s is texts / predict seconds, shown only where the predict step ran the model "
-        f"({', '.join(FORWARD_PASS_APPROACHES)}); {MISSING} where the predictions came from no forward pass "
-        f"of the pair's own ({why}). Measured model throughput is in the Performance section."
+        "predict texts/s (texts / predict seconds) is shown only where the predict step runs the model "
+        f"({', '.join(FORWARD_PASS_APPROACHES)}); {MISSING}: no forward pass of the pair's own was timed "
+        f"({why}). Model throughput is measured in the Performance section."
     )
 
 
