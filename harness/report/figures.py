@@ -19,7 +19,8 @@ from .content import ANNOTATED_CLASSES, LISTED_CLASSES, one_line, shortened
 
 DPI = 100
 MAX_INCHES = 12.0
-LABEL_LIMIT = 30
+LABEL_LIMIT = 30  # characters of a class name on an axis
+TITLE_LIMIT = 80
 BOX_KEYS = ("med", "q1", "q3", "whislo", "whishi", "mean")  # the keys Axes.bxp reads
 
 
@@ -40,11 +41,11 @@ def data_uri(png_bytes: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
 
 
-def label(text) -> str:
-    return shortened(one_line(text), LABEL_LIMIT)
+def label(text, limit: int = LABEL_LIMIT) -> str:
+    return shortened(one_line(text), limit)
 
 
-def class_distribution(counts: dict[str, dict[str, int]], title: str = "Frequency of Classes") -> bytes:
+def class_distribution(counts: dict[str, dict[str, int]]) -> bytes:
     """Horizontal bars of texts per class, fewest first, one panel per split (the book's plot).
 
     ``counts`` is split → class → texts, for the classes to draw."""
@@ -55,7 +56,7 @@ def class_distribution(counts: dict[str, dict[str, int]], title: str = "Frequenc
         ordered = sorted(per_class.items(), key=lambda item: item[1])
         ax.barh(range(len(ordered)), [n for _, n in ordered])
         ax.set_yticks(range(len(ordered)), [label(name) for name, _ in ordered])
-        ax.set_title(f"{title} ({label(split)})")
+        ax.set_title(f"Frequency of Classes ({label(split, TITLE_LIMIT)})")
     fig.tight_layout()
     return png(fig)
 
@@ -74,7 +75,7 @@ def token_lengths(checkpoint: str, per_class: dict) -> bytes:
         ax.bxp(stats, showfliers=False, boxprops=black, whiskerprops=black, capprops=black, medianprops=black)
         if len(stats) > 10:
             ax.tick_params(axis="x", labelrotation=90)
-    ax.set_title(f"Tokens Per Text ({label(checkpoint)})")
+    ax.set_title(f"Tokens Per Text ({label(checkpoint, TITLE_LIMIT)})")
     ax.grid(False)
     fig.tight_layout()
     return png(fig)
