@@ -169,9 +169,9 @@ def harness(request) -> Harness:
     return Harness(_session(request.config))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dataset(request, harness):
-    """The suite's ``DATASET``."""
+    """The suite's ``DATASET`` (loaded once per run: the session keeps it by name)."""
     name = getattr(request.module, "DATASET", None)
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__}: declare DATASET = ... or a dataset fixture")
@@ -192,14 +192,17 @@ def approach(request):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collectstart(collector):
-    """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``harness_speed``)."""
+    """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``test_harness_speed``)."""
     if isinstance(collector, pytest.Module) and collector.path.name.startswith("test_"):
         try:
             module = collector.obj
         except Exception:  # noqa: BLE001 - pytest reports the import error itself
             return
         if hasattr(module, "CHECKPOINTS") and not hasattr(module, "test_harness_speed"):
-            module.test_harness_speed = test_harness_speed
+            from .speed import SpeedSettings
+
+            if SpeedSettings.of(module).cases():  # SPEED_SETTINGS = [] opts out
+                module.test_harness_speed = test_harness_speed
 
 
 @pytest.mark.expensive
