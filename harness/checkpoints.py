@@ -5,7 +5,9 @@ Resolution order for an id such as ``sentence-transformers/all-MiniLM-L6-v2``:
 1. an existing local directory (the id is a path);
 2. ``<model_dir>/<id>`` when a model directory is configured (``HARNESS_MODEL_DIR``);
 3. an installed mirror package listed in :data:`MIRRORS`;
-4. the Hugging Face hub (its local cache first; nothing is fetched when ``HF_HUB_OFFLINE=1``).
+4. the Hugging Face hub (its local cache first; nothing is fetched when ``HF_HUB_OFFLINE=1``). The
+   commit it resolves to is pinned: every later load reads that revision, so a revision published
+   during a run is not mixed into it, and cache keys name the weights that were used.
 
 Untrusted checkpoints:
 
@@ -71,6 +73,7 @@ class ResolvedCheckpoint:
     id: str
     location: str
     source: str  # "local" | "model-dir" | "mirror-package" | "hub"
+    revision: str | None = None  # the hub commit every load reads (None: a directory)
 
     @property
     def short_name(self) -> str:
@@ -87,7 +90,7 @@ class ResolvedCheckpoint:
             from huggingface_hub.errors import EntryNotFoundError
 
             try:
-                path = Path(hf_hub_download(self.location, name))
+                path = Path(hf_hub_download(self.location, name, revision=self.revision))
             except EntryNotFoundError:
                 return None
         else:
@@ -113,9 +116,7 @@ class ResolvedCheckpoint:
     def fingerprint(self) -> str:
         """What identifies the weights in cache keys: a hub snapshot's revision, else a hash of the files."""
         if self.source == "hub":
-            from huggingface_hub import hf_hub_download
-
-            return "hub:" + Path(hf_hub_download(self.location, "config.json")).parent.name
+            return f"hub:{self.revision}"
         return "sha256:" + _directory_digest(str(Path(self.location).resolve()))
 
     def load_tokenizer(self):
@@ -123,7 +124,7 @@ class ResolvedCheckpoint:
         from transformers import AutoTokenizer
 
         self._refuse_remote_code()
-        tokenizer = AutoTokenizer.from_pretrained(self.location, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(self.location, revision=self.revision, trust_remote_code=False)
         n_special = len(tokenizer.all_special_tokens)
         if len(tokenizer) <= n_special:
             raise CheckpointError(
@@ -146,7 +147,9 @@ class ResolvedCheckpoint:
         if model_class is None:
             from transformers import AutoModel as model_class
         try:
-            model = model_class.from_pretrained(self.location, trust_remote_code=False, **kwargs)
+            model = model_class.from_pretrained(
+                self.location, revision=self.revision, trust_remote_code=False, **kwargs
+            )
         except pickle.UnpicklingError as e:
             found = re.search(r"Unsupported global: GLOBAL \S+", str(e))
             raise CheckpointError(
@@ -183,20 +186,20 @@ def _mirror_path(checkpoint_id: str) -> tuple[Path | None, str]:
     return Path(getattr(module, mirror.function)()), ""
 
 
-def _hub_config(checkpoint_id: str) -> str:
-    """Fetch (or find in the cache) the checkpoint's config; return '' or why it failed."""
+def _hub_revision(checkpoint_id: str) -> tuple[str | None, str]:
+    """Fetch (or find in the cache) the checkpoint's config: its commit, or ``None`` and why it failed."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        hf_hub_download(checkpoint_id, "config.json")
+        config = Path(hf_hub_download(checkpoint_id, "config.json"))
     except LocalEntryNotFoundError:
-        return "not cached, hub unreachable"
+        return None, "not cached, hub unreachable"
     except HfHubHTTPError as e:
-        return f"hub error: {str(e).splitlines()[0]}"
+        return None, f"hub error: {str(e).splitlines()[0]}"
     except OSError as e:
-        return f"hub error: {e}"
-    return ""
+        return None, f"hub error: {e}"
+    return config.parent.name, ""  # the cache's snapshots/<commit>/config.json
 
 
 def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) -> ResolvedCheckpoint:
@@ -211,9 +214,9 @@ def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) 
     mirror, mirror_reason = _mirror_path(checkpoint_id)
     if mirror is not None:
         return ResolvedCheckpoint(checkpoint_id, str(mirror), "mirror-package")
-    hub_reason = _hub_config(checkpoint_id)
-    if not hub_reason:
-        return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub")
+    revision, hub_reason = _hub_revision(checkpoint_id)
+    if revision is not None:
+        return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub", revision)
     local = f"not in {model_dir}" if model_dir else "no HARNESS_MODEL_DIR"
     raise CheckpointUnavailable(
         f"checkpoint {checkpoint_id!r} cannot be resolved ({local}; {mirror_reason}; hub: {hub_reason}); "
