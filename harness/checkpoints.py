@@ -124,7 +124,9 @@ class ResolvedCheckpoint:
         from transformers import AutoTokenizer
 
         self._refuse_remote_code()
-        tokenizer = AutoTokenizer.from_pretrained(self.location, revision=self.revision, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(
+            self.location, revision=self.revision, trust_remote_code=False
+        )
         n_special = len(tokenizer.all_special_tokens)
         if len(tokenizer) <= n_special:
             raise CheckpointError(

@@ -20,7 +20,8 @@ def loopback_only() -> None:
     original = socket.socket.connect
 
     def connect(sock, address, *args):
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and not ipaddress.ip_address(address[0]).is_loopback:
+        internet = sock.family in (socket.AF_INET, socket.AF_INET6)
+        if internet and not ipaddress.ip_address(address[0]).is_loopback:
             raise ConnectionRefusedError(f"hub_scenario: connection to {address!r} refused; only 127.0.0.1")
         return original(sock, address, *args)
 

@@ -1,4 +1,4 @@
-"""A Hugging Face Hub on 127.0.0.1: the part of its HTTP protocol that ``huggingface_hub`` and ``datasets`` use.
+"""A Hugging Face Hub on 127.0.0.1: the part of its HTTP protocol ``huggingface_hub`` and ``datasets`` use.
 
 Repositories live in memory, one commit per :meth:`LocalHub.publish`; ``main`` names the newest commit.
 Every request is logged (``LocalHub.requests``); :meth:`LocalHub.publish_on` publishes a commit while a
@@ -152,7 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._api(repo_id, endpoint, commit, unquote(rest or ""), query, body)
             elif resolve := RESOLVE.match(url.path):
                 dataset, repo_id, revision, path = resolve.groups()
-                commit = self.local_hub.commit("datasets" if dataset else "models", repo_id, unquote(revision))
+                kind = "datasets" if dataset else "models"
+                commit = self.local_hub.commit(kind, repo_id, unquote(revision))
                 self._file(commit, unquote(path), body)
             else:
                 raise NotOnHub("repo")

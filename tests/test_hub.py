@@ -1,8 +1,9 @@
 """The hub path for real: a local hub on 127.0.0.1 serves a checkpoint and ``dair-ai/emotion``.
 
 The harness runs in a subprocess (tests/hub_scenario.py) with ``HF_ENDPOINT`` pointing at the local hub
-(tests/hub_server.py) and an empty ``HF_HOME``: resolve → load → evaluate → harness cache, online; again
-after the hub publishes a new revision of the checkpoint; and offline from the hub cache with the hub gone.
+(tests/hub_server.py) and an empty ``HF_HOME``: resolve → load → evaluate → harness cache, online (while
+the hub publishes a new revision of the checkpoint); again, on the new revision; and offline from the hub
+cache with the hub gone. Each run is a process of its own, as a user's runs are.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def _emotion_files() -> dict[str, bytes]:
     files = {}
     for split, n, seed in (("train", 120, 0), ("validation", 60, 1)):
         examples = make_examples(n, seed)
-        frame = pd.DataFrame({"text": [t for t, _ in examples], "label": [LABELS.index(l) for _, l in examples]})
+        texts, names = zip(*examples, strict=True)
+        frame = pd.DataFrame({"text": texts, "label": [LABELS.index(name) for name in names]})
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         files[f"split/{split}-00000-of-00001.parquet"] = buffer.getvalue()
@@ -91,6 +93,10 @@ def _run_scenario(hf_home: Path, cache_dirs: list[Path], endpoint: str | None) -
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def _by_pair(run: dict, field: str) -> dict:
+    return {name: pair[field] for name, pair in run["pairs"].items()}
+
+
 @pytest.fixture(scope="module")
 def revisions(tmp_path_factory):
     """The files of two checkpoint revisions: the same tokenizer, different random weights."""
@@ -98,18 +104,25 @@ def revisions(tmp_path_factory):
     return _tiny_bert_files(root / "first", seed=0), _tiny_bert_files(root / "second", seed=1)
 
 
-def test_hub_checkpoint_and_dataset_online_then_new_revision_then_offline(tmp_path, revisions):
+def test_hub_online_then_a_new_revision_then_offline(tmp_path, revisions):
     hf_home, cache = tmp_path / "hf-home", tmp_path / "harness-cache"
     hub = LocalHub()
     first_sha = hub.publish("models", CHECKPOINT, revisions[0])
     data_sha = hub.publish("datasets", DATASET, _emotion_files())
+    # the hub publishes a revision with other weights while the first run downloads the first one's weights
+    first_weights = f"GET /{CHECKPOINT}/resolve/{first_sha}/model.safetensors"
+    hub.publish_on(first_weights, "models", CHECKPOINT, revisions[1])
     with hub:
-        # 1. online: everything comes from the hub; the harness cache stores features and predictions
+        # 1. online: resolved from the hub, loaded and evaluated at the commit it resolved to, all along
         online = _run_scenario(hf_home, [cache], hub.url)
+        second_sha = hub.repos["models", CHECKPOINT][-1].sha
+        assert second_sha != first_sha and not any(second_sha in request for request in hub.requests)
         assert online["source"] == "hub" and online["fingerprint"] == f"hub:{first_sha}"
         assert online["labels"] == LABELS and online["rows"] == {"train": 120, "validation": 60}
-        assert f"GET /{CHECKPOINT}/resolve/{first_sha}/model.safetensors" in hub.requests
-        assert f"GET /datasets/{DATASET}/resolve/{data_sha}/split/train-00000-of-00001.parquet" in hub.requests
+        assert first_weights in hub.requests
+        assert (
+            f"GET /datasets/{DATASET}/resolve/{data_sha}/split/train-00000-of-00001.parquet" in hub.requests
+        )
         (run,) = online["runs"]
         assert run["hits"] == 0 and run["stores"] == 3  # train and eval features, predictions
         assert not run["pairs"]["features-logreg-mean"]["cached"]
@@ -117,8 +130,8 @@ def test_hub_checkpoint_and_dataset_online_then_new_revision_then_offline(tmp_pa
             assert set(pair["metrics"]) >= {"accuracy", "f1_weighted", "f1_macro"}
             assert len(pair["proba"]) == 60
 
-        # 2. a new revision with other weights: a new fingerprint, so the harness cache misses
-        second_sha = hub.publish("models", CHECKPOINT, revisions[1])
+        # 2. the next run resolves the new revision: a new fingerprint, so nothing in the harness cache
+        # answers (none of it was computed with these weights)
         updated = _run_scenario(hf_home, [cache], hub.url)
         assert updated["fingerprint"] == f"hub:{second_sha}"
         assert f"GET /{CHECKPOINT}/resolve/{second_sha}/model.safetensors" in hub.requests
@@ -137,24 +150,5 @@ def test_hub_checkpoint_and_dataset_online_then_new_revision_then_offline(tmp_pa
     assert warm["stores"] == 0 and warm["pairs"]["features-logreg-mean"]["cached"]
     assert cold["hits"] == 0 and not cold["pairs"]["features-logreg-mean"]["cached"]
     for run in (warm, cold):
-        assert run["pairs"] == {
-            name: {**pair, "cached": run["pairs"][name]["cached"]} for name, pair in updated["runs"][0]["pairs"].items()
-        }
-
-
-def test_a_revision_published_during_a_run_is_not_mixed_into_it(tmp_path, revisions):
-    """A run loads the revision it resolved, so its cache keys name the weights it computed with."""
-    hf_home, cache = tmp_path / "hf-home", tmp_path / "harness-cache"
-    hub = LocalHub()
-    first_sha = hub.publish("models", CHECKPOINT, revisions[0])
-    hub.publish("datasets", DATASET, _emotion_files())
-    # the new revision appears while the run downloads the first one's weights
-    hub.publish_on(f"GET /{CHECKPOINT}/resolve/{first_sha}/model.safetensors", "models", CHECKPOINT, revisions[1])
-    with hub:
-        during = _run_scenario(hf_home, [cache], hub.url)
-        after = _run_scenario(hf_home, [cache, tmp_path / "empty-cache"], hub.url)
-    second_sha = hub.repos["models", CHECKPOINT][-1].sha
-    warm, cold = after["runs"]
-    assert warm["hits"] == 0  # nothing the first run computed is keyed by the second revision
-    assert warm["pairs"] == {name: {**pair, "cached": False} for name, pair in cold["pairs"].items()}
-    assert during["fingerprint"] == f"hub:{first_sha}" and after["fingerprint"] == f"hub:{second_sha}"
+        for field in ("proba", "metrics"):
+            assert _by_pair(run, field) == _by_pair(updated["runs"][0], field)
