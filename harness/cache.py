@@ -5,6 +5,10 @@ with each file's sha256, written last. Entries are built in a temporary director
 place (atomic), a file lock per entry keeps concurrent workers from computing the same entry twice,
 and every read verifies the checksums: a corrupt or truncated entry is recomputed with a warning.
 
+In a distributed launch (``torchrun``, ``accelerate launch``) every process runs the same evaluation,
+and a fine-tune needs all of them at once: rank 0 alone locks and writes; the other ranks read an
+intact entry, else compute alongside rank 0 and keep nothing (waiting for rank 0's lock would hang).
+
 The key is a sha256 of everything that changes the result: callers pass it as keyword parts
 (checkpoint fingerprint, data fingerprint, parameters, dtype, device, versions, code).
 """
@@ -29,6 +33,11 @@ MANIFEST = "manifest.json"
 
 class CacheWarning(UserWarning):
     """A cache entry could not be used (corrupt, truncated) and is being recomputed."""
+
+
+def _follows_rank_0() -> bool:
+    """Whether this process is a rank other than 0 of a distributed launch (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0
 
 
 def default_root() -> Path:
@@ -121,6 +130,8 @@ class Cache:
         """The entry's directory and ``meta``, built by ``build(directory) -> meta`` when missing."""
         if not self.enabled:
             raise RuntimeError("the cache is off; compute without it")
+        if _follows_rank_0():
+            return self._follow(kind, key, build)
         from filelock import FileLock
 
         lock_path = self.entry_path(kind, key).with_suffix(".lock")
@@ -135,6 +146,18 @@ class Cache:
             else:
                 self.hits.append((kind, key))
         return self.entry_path(kind, key), manifest["meta"]
+
+    def _follow(self, kind: str, key: str, build: Callable[[Path], dict | None]) -> tuple[Path, dict]:
+        """:meth:`entry` on a rank other than 0: read an intact entry, else build it (rank 0 builds it
+        too) in a temporary directory that is removed; callers use what ``build`` left in memory."""
+        fresh = self.mode == "refresh" and (kind, key) not in self._refreshed
+        manifest = None if fresh else self._verified(kind, key)
+        if manifest is not None:
+            self.hits.append((kind, key))
+            return self.entry_path(kind, key), manifest["meta"]
+        self._refreshed.add((kind, key))
+        with tempfile.TemporaryDirectory(prefix="harness-cache-") as directory:
+            return Path(directory), build(Path(directory)) or {}
 
     def arrays(
         self, kind: str, key: str, compute: Callable[[], tuple[dict[str, np.ndarray], dict]]
