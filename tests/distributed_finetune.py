@@ -1,8 +1,8 @@
 """One fine-tune run by several processes: ``torchrun --nproc_per_node 2 distributed_finetune.py ...``.
 
-Arguments: CHECKPOINT_DIR DATA_DIR OUT_DIR [CACHE_DIR]. Every rank runs the same harness evaluation
-(finetune, through :func:`harness.evaluation.evaluate`; with the harness cache at CACHE_DIR when given)
-and writes what it got to ``OUT_DIR/rank<RANK>.json``. tests/test_distributed.py starts it.
+Arguments: CHECKPOINT_DIR DATA_DIR OUT_DIR CACHE_DIR. Every rank runs the same harness evaluation
+(finetune, through :func:`harness.evaluation.evaluate`, with the harness cache at CACHE_DIR) and writes
+what it got to ``OUT_DIR/rank<RANK>.json``. tests/test_distributed.py starts it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 
-def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str | None = None) -> None:
+def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str) -> None:
     from harness.approaches import approach_spec
     from harness.cache import Cache
     from harness.checkpoints import resolve_checkpoint
@@ -25,6 +25,7 @@ def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str | None
     spec = approach_spec(
         "finetune", num_train_epochs=7, learning_rate=2e-3, batch_size=4, training_args=constant
     )
+    cache = Cache(cache_dir)
     evaluation = evaluate(
         "distributed",
         "tiny",
@@ -32,7 +33,7 @@ def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str | None
         resolve_checkpoint(checkpoint_dir),
         spec,
         device="cpu",
-        cache=Cache(cache_dir) if cache_dir else None,
+        cache=cache,
     )
     result = {
         "world_size": int(os.environ["WORLD_SIZE"]),
@@ -41,6 +42,7 @@ def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str | None
         "y_true": evaluation.y_true.tolist(),
         "history": evaluation.history,
         "cached": evaluation.cached,
+        "cache": cache.stats(),
     }
     Path(out_dir, f"rank{os.environ['RANK']}.json").write_text(json.dumps(result))
 

@@ -55,6 +55,8 @@ def test_two_processes_fine_tune_one_model_and_share_the_cache(tmp_path, tiny_ch
     cold = _torchrun(tiny_checkpoint, data, cache, tmp_path / "cold")
     first, second = cold
     assert first["world_size"] == 2 and not first["cached"]
+    # rank 0 wrote the fine-tuned model and the predictions; rank 1 computed them alongside, wrote nothing
+    assert [(rank["cache"]["hits"], rank["cache"]["stores"]) for rank in cold] == [(0, 2), (0, 0)]
     assert {"accuracy", "f1_weighted", "f1_macro"} <= set(first["metrics"])
     assert all(0 <= first["metrics"][m] <= 1 for m in ("accuracy", "f1_weighted", "f1_macro"))
     assert len(first["proba"]) == len(first["y_true"]) == 60
@@ -69,5 +71,6 @@ def test_two_processes_fine_tune_one_model_and_share_the_cache(tmp_path, tiny_ch
     assert best["eval_loss"] == pytest.approx(_cross_entropy(first), rel=1e-3)
 
     warm = _torchrun(tiny_checkpoint, data, cache, tmp_path / "warm")
-    assert all(rank["cached"] for rank in warm)
+    assert all(rank["cached"] for rank in warm)  # no rank trained: a rank training alone would hang
+    assert [(rank["cache"]["hits"], rank["cache"]["stores"]) for rank in warm] == [(1, 0), (1, 0)]
     assert [rank["proba"] for rank in warm] == [first["proba"]] * 2
