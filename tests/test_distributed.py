@@ -1,8 +1,8 @@
 """One fine-tune run by two processes (``torchrun --nproc_per_node 2``, gloo on CPU), through the harness.
 
 tests/distributed_finetune.py runs the same :func:`harness.evaluation.evaluate` on every rank, with the
-harness cache; every rank must end with the same model, predictions and history, and a warm run must
-answer from the cache on every rank (a rank that trains alone would wait for the other forever).
+harness cache; every rank must end with the same model and predictions, and a warm run must answer
+from the cache on every rank (a rank that trained alone would wait for the other forever).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,20 +38,15 @@ def _torchrun(checkpoint, data, cache, out: Path) -> list[dict]:
 
 
 def _cross_entropy(result: dict) -> float:
-    return -sum(math.log(p[y]) for p, y in zip(result["proba"], result["y_true"], strict=True)) / len(
-        result["y_true"]
-    )
+    """The mean negative log-probability of the true labels."""
+    pairs = zip(result["proba"], result["y_true"], strict=True)
+    return -sum(math.log(proba[label]) for proba, label in pairs) / len(result["y_true"])
 
 
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed next to this Python")
 def test_two_processes_fine_tune_one_model_and_share_the_cache(tmp_path, tiny_checkpoint, dataset_dir):
-    data = tmp_path / "data"
-    data.mkdir()
-    for split in ("train", "validation"):
-        shutil.copy(dataset_dir / f"{split}.txt", data)
     cache = tmp_path / "cache"
-
-    cold = _torchrun(tiny_checkpoint, data, cache, tmp_path / "cold")
+    cold = _torchrun(tiny_checkpoint, dataset_dir, cache, tmp_path / "cold")
     first, second = cold
     assert first["world_size"] == 2 and not first["cached"]
     # rank 0 wrote the fine-tuned model and the predictions; rank 1 computed them alongside, wrote nothing
@@ -70,7 +64,7 @@ def test_two_processes_fine_tune_one_model_and_share_the_cache(tmp_path, tiny_ch
     assert best["eval_accuracy"] == first["metrics"]["accuracy"]
     assert best["eval_loss"] == pytest.approx(_cross_entropy(first), rel=1e-3)
 
-    warm = _torchrun(tiny_checkpoint, data, cache, tmp_path / "warm")
+    warm = _torchrun(tiny_checkpoint, dataset_dir, cache, tmp_path / "warm")
     assert all(rank["cached"] for rank in warm)  # no rank trained: a rank training alone would hang
     assert [(rank["cache"]["hits"], rank["cache"]["stores"]) for rank in warm] == [(1, 0), (1, 0)]
     assert [rank["proba"] for rank in warm] == [first["proba"]] * 2
