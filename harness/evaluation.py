@@ -193,7 +193,9 @@ def record_fields(ev: Evaluation) -> dict:
         "dataset": ev.dataset,
         "dataset_source": ev.dataset_source,
         "checkpoint_source": (
-            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location} if ev.checkpoint else None
+            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision}
+            if ev.checkpoint
+            else None
         ),
         "train_split": ev.train_split,
         "split": ev.split,

@@ -19,6 +19,7 @@ def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str) -> No
     from harness.checkpoints import resolve_checkpoint
     from harness.data import load_local
     from harness.evaluation import evaluate
+    from harness.runtime import Runtime
 
     # a constant learning rate reaches 100% accuracy at epoch 6: the kept (first best) epoch is not the last
     constant = {"warmup_steps": 20, "lr_scheduler_type": "constant_with_warmup"}
@@ -32,12 +33,11 @@ def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str) -> No
         load_local(data_dir),
         resolve_checkpoint(checkpoint_dir),
         spec,
-        device="cpu",
-        cache=cache,
+        Runtime(device="cpu", cache=cache),
     )
     result = {
         "world_size": int(os.environ["WORLD_SIZE"]),
-        "metrics": evaluation.metrics,
+        "metrics": evaluation.scored["metrics"],
         "proba": evaluation.proba.tolist(),
         "y_true": evaluation.y_true.tolist(),
         "history": evaluation.history,

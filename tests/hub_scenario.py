@@ -34,6 +34,7 @@ def main(checkpoint_id: str, cache_dirs: list[str]) -> dict:
     from harness.checkpoints import resolve_checkpoint
     from harness.data import load_dataset
     from harness.evaluation import evaluate
+    from harness.runtime import Runtime
 
     checkpoint = resolve_checkpoint(checkpoint_id)
     dataset = load_dataset("emotion")
@@ -42,9 +43,9 @@ def main(checkpoint_id: str, cache_dirs: list[str]) -> dict:
         cache = Cache(cache_dir)
         pairs = {}
         for spec in (approach_spec("most-frequent"), approach_spec("features-logreg", pooling="mean")):
-            evaluation = evaluate("hub", "emotion", dataset, checkpoint, spec, cache=cache, device="cpu")
+            evaluation = evaluate("hub", "emotion", dataset, checkpoint, spec, Runtime(device="cpu", cache=cache))
             pairs[spec.id] = {
-                "metrics": evaluation.metrics,
+                "metrics": evaluation.scored["metrics"],
                 "proba": evaluation.proba.tolist(),
                 "cached": evaluation.cached,
             }
