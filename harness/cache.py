@@ -12,6 +12,10 @@ cannot be written (a read-only or full file system) does not fail the run: intac
 read, results that are not there are computed and returned without being stored, with one
 :class:`CacheWarning`, and nothing half-written is left behind.
 
+In a distributed launch (``torchrun``, ``accelerate launch``) every process runs the same evaluation,
+and a fine-tune needs all of them at once: rank 0 alone locks and writes; the other ranks read an
+intact entry, else compute alongside rank 0 and keep nothing (waiting for rank 0's lock would hang).
+
 The key is a sha256 of everything that changes the result: callers pass it as keyword parts
 (checkpoint fingerprint, data fingerprint, parameters, dtype, device, versions, code).
 """
@@ -41,6 +45,11 @@ T = TypeVar("T")
 
 class CacheWarning(UserWarning):
     """A cache entry could not be used (corrupt, truncated) or stored; the result is computed."""
+
+
+def _follows_rank_0() -> bool:
+    """Whether this process is a rank other than 0 of a distributed launch (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0
 
 
 def default_root() -> Path:
@@ -202,6 +211,8 @@ class Cache:
         (read-only, full) the computed value is returned unstored, with one warning."""
         if not self.enabled:
             return compute()
+        if _follows_rank_0():
+            return self._follow(kind, key, compute, load)
         with contextlib.ExitStack() as held:
             lock_path = self.entry_path(kind, key).with_suffix(".lock")
             unwritable = None
@@ -222,6 +233,17 @@ class Cache:
             elif self._store(kind, key, value, meta, save):
                 self.stores.append((kind, key))
             return value, meta
+
+    def _follow(self, kind: str, key: str, compute: Callable[[], tuple[T, dict]], load: Callable[[Path], T]):
+        """:meth:`get` on a rank other than 0: read an intact entry, else compute alongside rank 0 (which
+        stores it) and keep nothing; waiting for rank 0's lock would hang the collective."""
+        fresh = self.mode == "refresh" and (kind, key) not in self._refreshed
+        manifest = None if fresh else self._verified(kind, key)
+        if manifest is not None:
+            self.hits.append((kind, key))
+            return load(self.entry_path(kind, key)), manifest["meta"]
+        self._refreshed.add((kind, key))
+        return compute()
 
     def arrays(
         self, kind: str, key: str, compute: Callable[[], tuple[dict[str, np.ndarray], dict]]

@@ -13,6 +13,8 @@ working directory never shadows it):
 
 The result records where the files are (``source``, and ``location``: the absolute real path of
 the directory, or the hub id).
+   The commit a hub checkpoint resolves to is pinned: every later load reads that revision, so a
+   revision published during a run is not mixed into it, and cache keys name the weights used.
 
 Untrusted checkpoints:
 
@@ -86,6 +88,7 @@ class ResolvedCheckpoint:
     id: str
     location: str
     source: str  # "local" | "model-dir" | "mirror-package" | "hub"
+    revision: str | None = None  # the hub commit every load reads (None: a directory)
 
     @property
     def short_name(self) -> str:
@@ -102,7 +105,7 @@ class ResolvedCheckpoint:
             from huggingface_hub.errors import EntryNotFoundError
 
             try:
-                path = Path(hf_hub_download(self.location, name))
+                path = Path(hf_hub_download(self.location, name, revision=self.revision))
             except EntryNotFoundError:
                 return None
         else:
@@ -128,9 +131,7 @@ class ResolvedCheckpoint:
     def fingerprint(self) -> str:
         """What identifies the weights in cache keys: a hub snapshot's revision, else a hash of the files."""
         if self.source == "hub":
-            from huggingface_hub import hf_hub_download
-
-            return "hub:" + Path(hf_hub_download(self.location, "config.json")).parent.name
+            return f"hub:{self.revision}"
         return "sha256:" + _directory_digest(str(Path(self.location).resolve()))
 
     def load_tokenizer(self):
@@ -139,7 +140,7 @@ class ResolvedCheckpoint:
 
         self._refuse_remote_code()
         try:
-            tokenizer = AutoTokenizer.from_pretrained(self.location, trust_remote_code=False)
+            tokenizer = AutoTokenizer.from_pretrained(self.location, revision=self.revision, trust_remote_code=False)
         except Exception as e:  # noqa: BLE001  tokenizers raises bare Exception on a malformed file
             raise CheckpointError(
                 f"checkpoint {self.id!r}: its tokenizer cannot be built from {self.location} "
@@ -185,6 +186,7 @@ class ResolvedCheckpoint:
         try:
             model, info = model_class.from_pretrained(
                 self.location,
+                revision=self.revision,
                 trust_remote_code=False,
                 ignore_mismatched_sizes=True,  # reported in info and checked below, not raised
                 output_loading_info=True,
@@ -273,22 +275,22 @@ def _mirror_path(checkpoint_id: str) -> tuple[Path | None, str]:
     return Path(getattr(module, mirror.function)()), ""
 
 
-def _hub_config(checkpoint_id: str) -> str:
-    """Fetch (or find in the cache) the checkpoint's config; return '' or why it failed."""
+def _hub_revision(checkpoint_id: str) -> tuple[str | None, str]:
+    """Fetch (or find in the cache) the checkpoint's config: its commit, or ``None`` and why it failed."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
     try:
-        hf_hub_download(checkpoint_id, "config.json")
+        config = Path(hf_hub_download(checkpoint_id, "config.json"))
     except LocalEntryNotFoundError:
-        return "not cached, hub unreachable"
+        return None, "not cached, hub unreachable"
     except HFValidationError:
-        return "not a valid hub id"
+        return None, "not a valid hub id"
     except HfHubHTTPError as e:
-        return f"hub error: {str(e).splitlines()[0]}"
+        return None, f"hub error: {str(e).splitlines()[0]}"
     except OSError as e:
-        return f"hub error: {e}"
-    return ""
+        return None, f"hub error: {e}"
+    return config.parent.name, ""  # the cache's snapshots/<commit>/config.json
 
 
 def _is_path(checkpoint_id: str) -> bool:
@@ -338,9 +340,9 @@ def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) 
     mirror, mirror_reason = _mirror_path(checkpoint_id)
     if mirror is not None:
         return ResolvedCheckpoint(checkpoint_id, str(mirror.resolve()), "mirror-package")
-    hub_reason = _hub_config(checkpoint_id)
-    if not hub_reason:
-        return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub")
+    revision, hub_reason = _hub_revision(checkpoint_id)
+    if revision is not None:
+        return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub", revision)
     local = f"not in {model_dir}" if model_dir else "no HARNESS_MODEL_DIR"
     raise CheckpointUnavailable(
         f"checkpoint {checkpoint_id!r} cannot be resolved ({local}; {mirror_reason}; hub: {hub_reason}); "

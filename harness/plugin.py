@@ -403,7 +403,7 @@ def pytest_sessionfinish(session):
             config.workeroutput["harness"] = fragment
             return
         fragments.append(fragment)
-    if fragments:
+    if fragments and int(os.environ.get("RANK", "0")) == 0:  # under torchrun rank 0 alone writes the files
         config.stash[_DOCS], config.stash[_BASELINES], config.stash[_PROBLEMS] = _write_results(config, fragments)
 
 

@@ -5,6 +5,10 @@ epoch on ``eval_set`` and keep the best epoch (by accuracy). Batches are padded 
 A runtime dtype ``bf16``/``fp16`` trains with mixed precision (``TrainingArguments(bf16=True)`` /
 ``fp16=True``: autocast, fp32 master weights) and predicts under the same autocast; the runtime's
 batch size is the prediction batch size. The trained model is cached (safetensors).
+
+Under ``torchrun`` / ``accelerate launch`` every process trains the one model (``batch_size`` per
+process) and keeps the same epoch: the best epoch's weights are kept in memory, not in a Trainer
+checkpoint that only process 0 would write, in its own temporary directory.
 """
 
 from __future__ import annotations
@@ -23,6 +27,28 @@ from .registry import register_approach
 
 def _accuracy(prediction) -> dict[str, float]:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+
+def _best_epoch_keeper():
+    """A ``TrainerCallback`` that keeps the best epoch's weights (made here: transformers loads lazily)."""
+    from transformers import TrainerCallback
+
+    class KeepBestEpoch(TrainerCallback):
+        """Keeps a copy of the weights of the epoch with the best eval accuracy (the first of equals);
+        every process sees the same gathered accuracy, so every process keeps the same epoch."""
+
+        def __init__(self):
+            self.accuracy, self.weights = -1.0, None
+
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+            if metrics["eval_accuracy"] > self.accuracy:
+                self.accuracy = metrics["eval_accuracy"]
+                self.weights = {
+                    name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()
+                }
+
+    return KeepBestEpoch()
+
 
 
 @register_approach("finetune")
@@ -114,7 +140,7 @@ class FineTune(Approach):
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
         )
-        strategy = "epoch" if eval_set is not None else "no"
+        best = _best_epoch_keeper()
         output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
         try:
             args = TrainingArguments(
@@ -124,13 +150,12 @@ class FineTune(Approach):
                 per_device_train_batch_size=self.batch_size,
                 per_device_eval_batch_size=self.batch_size,
                 weight_decay=self.weight_decay,
-                eval_strategy=strategy,
-                save_strategy=strategy,
-                load_best_model_at_end=eval_set is not None,
-                metric_for_best_model="accuracy",
-                save_total_limit=1,
-                save_only_model=True,
+                eval_strategy="epoch" if eval_set is not None else "no",
+                save_strategy="no",
                 logging_strategy="epoch",
+                # the heads' loss is a batch mean: scaling it by the number of processes (transformers'
+                # default) would multiply the gradients and the logged losses by it
+                average_tokens_across_devices=False,
                 train_sampling_strategy="group_by_length" if self.group_by_length else "random",
                 use_cpu=self.device_.type == "cpu",
                 bf16=runtime.dtype == "bf16",
@@ -147,8 +172,11 @@ class FineTune(Approach):
                 processing_class=self.tokenizer_,
                 data_collator=DataCollatorWithPadding(self.tokenizer_),
                 compute_metrics=_accuracy,
+                callbacks=[best],
             )
             trainer.train()
+            if best.weights is not None:
+                trainer.model.load_state_dict(best.weights)
         finally:
             shutil.rmtree(output_dir, ignore_errors=True)
         return trainer.model, [entry for entry in trainer.state.log_history if "epoch" in entry]

@@ -173,6 +173,7 @@ class PairRecord(Model):
     baseline: BaselineResult | None = None
     runtime: dict | None = None
     dataset: str | None = None
+    dataset_source: dict | None = None  # {kind: local|hub|dataset, location}
     checkpoint_source: CheckpointSource | None = None
     train_split: str | None = None
     n_truncated: Count | None = None
