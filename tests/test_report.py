@@ -469,12 +469,12 @@ def with_n_examples(n: int) -> str:
         ),
         ("[1, 2]", ": (top level): expected an object, got [1, 2]"),
         ("[" * 100_000 + "]" * 100_000, ": nested too deeply; expected a results document"),
-        (with_nan_accuracy(), ": NaN is not a number JSON allows; expected finite numbers"),
+        (with_nan_accuracy(), ": pairs[0].metrics.accuracy: expected a finite number, got NaN"),
         (with_gold_id(-1), ": pairs[0].predictions.gold[3]: expected a number at least 0, got -1"),
         (with_gold_id(6), ": pairs[0].predictions.gold[3]: expected a label id below 6 (labels), got 6"),
         (
             with_n_examples(10**400),
-            ": pairs[0].n_examples: expected a number at most 9007199254740992, got 1000",
+            ": pairs[0].n_examples: expected a number at most 9007199254740992 or null, got 1000",
         ),
     ],
     ids=[
