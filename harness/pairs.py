@@ -84,13 +84,16 @@ def load_suite(path: str | Path) -> Suite:
     )
 
 
+PLURAL = {"checkpoint": "checkpoints", "approach": "approaches"}
+
+
 def _choose(wanted: str | None, options: dict, what: str, suite: Suite):
     """The option named ``wanted``; the only one when none is named."""
     if wanted is None:
         if len(options) == 1:
             return next(iter(options.values()))
         raise SuiteError(
-            f"{suite.path} declares {len(options)} {what}s; choose one with --{what} (one of {list(options)})"
+            f"{suite.path} declares {len(options)} {PLURAL[what]}; choose one with --{what} (one of {list(options)})"
         )
     if wanted not in options:
         raise SuiteError(f"{suite.path}: no {what} {wanted!r}; expected one of {list(options)}")

@@ -88,8 +88,8 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
                         help="compute dtype (the suite's approach may override it, as in a pytest run)")
 
 
-def open_pair(args):
-    """The :class:`~harness.pairs.Pair` the options name."""
+def open_pair(args, suite: Path):
+    """The :class:`~harness.pairs.Pair` of the suite file ``suite`` that the options name."""
     from ..pairs import Pair, PairSettings, load_suite
 
     settings = PairSettings(
@@ -101,7 +101,7 @@ def open_pair(args):
         train_split=args.train_split,
         eval_split=args.eval_split,
     )
-    return Pair(load_suite(args.suite), args.checkpoint, args.approach, settings)
+    return Pair(load_suite(suite), args.checkpoint, args.approach, settings)
 
 
 # -- writing --
@@ -483,7 +483,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         check_out(args.out)
-        pair = open_pair(args)
+        pair = open_pair(args, args.suite)
         if pair.spec.name not in EXPORTABLE:
             raise ExportError(f"{pair.spec.id}: export writes {' or '.join(EXPORTABLE)} pairs")
         evaluation = pair.evaluate()

@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: one per line of stdin)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     add_pair_options(parser)
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # texts may follow the options
 
 
 def read_texts(args, stdin) -> list[str]:
@@ -71,7 +71,7 @@ def classify(args, texts: list[str]) -> tuple[list[str], np.ndarray]:
         except ValueError as e:
             raise PredictError(str(e)) from None
         return exported.labels, exported.predict_proba(texts, runtime)
-    pair = open_pair(args)
+    pair = open_pair(args, args.target)
     return pair.labels, pair.predict_proba(pair.fit(), texts)
 
 
