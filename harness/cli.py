@@ -10,7 +10,7 @@ COMMANDS = {
     "compare": "compare the pairs of two suite results files example by example (McNemar, bootstrap)",
     "bench": "time feature extraction against the usual ways of running the model",
     "predict": "classify texts with a fitted pair (an exported directory, or a suite's pair from the cache)",
-    "export": "write a fitted finetune or features-logreg pair as a transformers/joblib directory + model card",
+    "export": "write a fitted finetune or features-logreg pair as a directory transformers/joblib load",
 }
 
 

@@ -55,6 +55,7 @@ def load_suite(path: str | Path) -> Suite:
     name = path.stem.removeprefix("test_")
     spec = importlib.util.spec_from_file_location(f"harness_suite_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as for any import: its classes and dataclasses find their module
     sys.path.insert(0, str(path.parent.resolve()))  # as pytest does: the suite may import its neighbours
     try:
         spec.loader.exec_module(module)
@@ -93,7 +94,8 @@ def _choose(wanted: str | None, options: dict, what: str, suite: Suite):
         if len(options) == 1:
             return next(iter(options.values()))
         raise SuiteError(
-            f"{suite.path} declares {len(options)} {PLURAL[what]}; choose one with --{what} (one of {list(options)})"
+            f"{suite.path} declares {len(options)} {PLURAL[what]}; choose one with --{what} "
+            f"(one of {list(options)})"
         )
     if wanted not in options:
         raise SuiteError(f"{suite.path}: no {what} {wanted!r}; expected one of {list(options)}")
@@ -101,7 +103,7 @@ def _choose(wanted: str | None, options: dict, what: str, suite: Suite):
 
 
 def _approach_id(wanted: str | None, suite: Suite) -> str | None:
-    """An approach id as given, or the id of the one approach of that name (``finetune-0.001`` for ``finetune``)."""
+    """An approach id as given, or the id of the only approach of that name (``finetune-0.001``)."""
     named = [a.id for a in suite.approaches if a.name == wanted]
     return named[0] if len(named) == 1 and wanted not in {a.id for a in suite.approaches} else wanted
 
@@ -118,7 +120,9 @@ def _split(given: str | None, fixture: str, default: str, suite: Suite) -> str:
 class Pair:
     """One (checkpoint, approach) of a suite, with its data and runtime; :meth:`fit` and :meth:`evaluate`."""
 
-    def __init__(self, suite: Suite, checkpoint_id: str | None, approach_id: str | None, settings: PairSettings):
+    def __init__(
+        self, suite: Suite, checkpoint_id: str | None, approach_id: str | None, settings: PairSettings
+    ):
         from .cache import Cache
         from .checkpoints import resolve_checkpoint
         from .data import load_dataset, resolve_source
@@ -126,8 +130,9 @@ class Pair:
 
         self.suite = suite
         checkpoint_id = _choose(checkpoint_id, {c: c for c in suite.checkpoints}, "checkpoint", suite)
-        self.spec: ApproachSpec = _choose(_approach_id(approach_id, suite), {a.id: a for a in suite.approaches},
-                                          "approach", suite)
+        self.spec: ApproachSpec = _choose(
+            _approach_id(approach_id, suite), {a.id: a for a in suite.approaches}, "approach", suite
+        )
         self.train_split = _split(settings.train_split, "train_split", "train", suite)
         self.eval_split = _split(settings.eval_split, "eval_split", "validation", suite)
         self.checkpoint = resolve_checkpoint(checkpoint_id, settings.model_dir)
@@ -201,4 +206,3 @@ class Pair:
         proba = label_columns(raw, estimator, len(texts), len(self.labels), self.what)
         check_finite(proba, self.what)
         return proba
-

@@ -1,4 +1,4 @@
-"""``harness export`` and ``harness predict`` on a generated suite: a tiny BERT, a tiny dataset, a real cache."""
+"""``harness export`` and ``harness predict`` on a generated suite: tiny BERT, tiny dataset, a real cache."""
 
 from __future__ import annotations
 
@@ -80,10 +80,14 @@ def test_finetune_export_loads_in_transformers_offline_and_scores_the_same(finet
     from transformers import AutoModelForSequenceClassification, pipeline
 
     written = manifest(finetune_dir)
-    assert (finetune_dir / "model.safetensors").is_file() and not (finetune_dir / "pytorch_model.bin").exists()
+    assert (finetune_dir / "model.safetensors").is_file() and not (
+        finetune_dir / "pytorch_model.bin"
+    ).exists()
     model = AutoModelForSequenceClassification.from_pretrained(finetune_dir, trust_remote_code=False)
     assert model.config.id2label == dict(enumerate(written["labels"]))
-    assert written["labels"] == sorted(["sadness", "joy", "love", "anger", "fear", "surprise"])  # the dataset's
+    assert written["labels"] == sorted(
+        ["sadness", "joy", "love", "anger", "fear", "surprise"]
+    )  # the dataset's
     texts, gold = validation(dataset_dir)
     classifier = pipeline("text-classification", model=str(finetune_dir), top_k=None)
     outputs = classifier(texts, truncation=True)
@@ -161,7 +165,9 @@ def test_features_export_loads_with_joblib_and_transformers(features_dir, suite_
         hidden = encoder(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).float()
     proba = classifier.predict_proba(((hidden * mask).sum(1) / mask.sum(1)).numpy())
-    by_joblib = [dict(zip([written["labels"][c] for c in classifier.classes_], row, strict=True)) for row in proba]
+    by_joblib = [
+        dict(zip([written["labels"][c] for c in classifier.classes_], row, strict=True)) for row in proba
+    ]
     from_export = predicted([str(features_dir), *TEXTS], capsys)  # rebuilt from safetensors, no pickle
     from_suite = predicted(pair_args(suite_file, cache_dir, "features-logreg-mean") + TEXTS, capsys)
     for joblib_row, a, b in zip(by_joblib, from_export, from_suite, strict=True):
@@ -177,11 +183,18 @@ def test_predict_reads_one_text_per_stdin_line(finetune_dir, capsys):
 
 def test_push_to_hub_offline_says_so_in_one_line(suite_file, cache_dir, tmp_path, capsys):
     out = tmp_path / "pushed"
-    argv = [*pair_args(suite_file, cache_dir, "features-logreg-mean"), "--out", str(out), "--push-to-hub", "me/x"]
+    argv = [
+        *pair_args(suite_file, cache_dir, "features-logreg-mean"),
+        "--out",
+        str(out),
+        "--push-to-hub",
+        "me/x",
+    ]
     assert export.main(argv) == 1
     err = capsys.readouterr().err  # after the progress bars of loading and saving the encoder
     assert err.endswith(
-        f"\nharness export: cannot reach the Hugging Face Hub (HF_HUB_OFFLINE is set); the export is in {out}\n"
+        "\nharness export: cannot reach the Hugging Face Hub (HF_HUB_OFFLINE is set); "
+        f"the export is in {out}\n"
     )
     assert (out / export.MANIFEST).is_file()
 
@@ -206,8 +219,12 @@ class Unauthorized(http.server.BaseHTTPRequestHandler):
 def push_in_subprocess(endpoint: str, directory) -> str:
     """``push_to_hub`` in a fresh interpreter (huggingface_hub reads HF_ENDPOINT on import)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": endpoint, "HF_TOKEN": "hf_not_a_real_token"}
-    code = "import sys; from harness.commands.export import push_to_hub; print(push_to_hub(sys.argv[1], 'me/x'))"
-    run = subprocess.run([sys.executable, "-c", code, str(directory)], env=env, capture_output=True, text=True)
+    code = (
+        "import sys; from harness.commands.export import push_to_hub; print(push_to_hub(sys.argv[1], 'me/x'))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(directory)], env=env, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     return run.stdout
 
@@ -225,16 +242,24 @@ def test_push_to_hub_failures_are_one_line_without_the_token(tmp_path):
         closed.close()
     assert refused.startswith("cannot reach the Hugging Face Hub (") and refused.count("\n") == 1
     assert refused.endswith(f"; the export is in {tmp_path}\n")
-    assert unauthorized.startswith("the Hugging Face Hub refused the upload to me/x (") and "401" in unauthorized
+    assert (
+        unauthorized.startswith("the Hugging Face Hub refused the upload to me/x (") and "401" in unauthorized
+    )
     assert unauthorized.count("\n") == 1 and "hf_not_a_real_token" not in unauthorized
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--approach", "nope"], "no approach 'nope'; expected one of ['most-frequent', 'features-logreg-mean', "),
+        (
+            ["--approach", "nope"],
+            "no approach 'nope'; expected one of ['most-frequent', 'features-logreg-mean', ",
+        ),
         (["--approach", "most-frequent"], "most-frequent: export writes finetune or features-logreg pairs"),
-        (["--approach", "finetune", "--checkpoint", "other/model"], "no checkpoint 'other/model'; expected one of"),
+        (
+            ["--approach", "finetune", "--checkpoint", "other/model"],
+            "no checkpoint 'other/model'; expected one of",
+        ),
         ([], "declares 3 approaches; choose one with --approach"),
     ],
 )
@@ -249,7 +274,8 @@ def test_export_refuses_a_directory_that_is_not_empty(suite_file, cache_dir, tmp
     (tmp_path / "keep.txt").write_text("mine", encoding="utf-8")
     assert export.main([*pair_args(suite_file, cache_dir, "finetune"), "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (
-        f"harness export: --out {tmp_path}: exists and is not an empty directory; expected a new or empty one\n"
+        f"harness export: --out {tmp_path}: exists and is not an empty directory; "
+        "expected a new or empty one\n"
     )
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
@@ -269,7 +295,12 @@ def test_a_file_without_declarations_is_not_a_suite(tmp_path, capsys):
     [
         (lambda d, t: t / "missing", ["x"], None, "missing: no such file or directory; expected an exported"),
         (lambda d, t: t, ["x"], None, f"not an exported pair; expected {export.MANIFEST} (harness export)"),
-        (lambda d, t: d, ["--checkpoint", "c", "x"], None, "is an exported directory; --checkpoint names a pair"),
+        (
+            lambda d, t: d,
+            ["--checkpoint", "c", "x"],
+            None,
+            "is an exported directory; --checkpoint names a pair",
+        ),
         (lambda d, t: d, [], "fine\n \n", "stdin line 2: empty text ' '; expected a text that is not blank"),
         (lambda d, t: d, [], "", "stdin holds no texts; expected one text per line"),
     ],
@@ -290,3 +321,12 @@ def test_the_harness_command_lists_and_documents_both(capsys):
             cli.main([command, "--help"])
         assert exit_info.value.code == 0
         assert "--approach" in capsys.readouterr().out
+
+
+def test_a_suite_that_fails_to_import_is_one_line(tmp_path, capsys):
+    suite = tmp_path / "test_broken.py"
+    suite.write_text("raise RuntimeError('no GPU here')\n", encoding="utf-8")
+    assert predict.main([str(suite), "some text"]) == 2
+    assert capsys.readouterr().err == (
+        f"harness predict: {suite}: importing it failed (RuntimeError: no GPU here)\n"
+    )

@@ -36,7 +36,7 @@ CARD = "README.md"
 ENCODER = "encoder"
 CLASSIFIER_JOBLIB = "classifier.joblib"
 CLASSIFIER_ARRAYS = "classifier.safetensors"
-EXPORTABLE = ("finetune", "features-logreg")
+EXPORTABLE = ("finetune", "features-logreg")  # and approaches that subclass theirs
 CARD_METRICS = (  # (key in Metrics, model-index metric type, name, args)
     ("accuracy", "accuracy", "Accuracy", None),
     ("f1_weighted", "f1", "F1 (weighted)", {"average": "weighted"}),
@@ -75,17 +75,30 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
     pair = parser.add_argument_group("the pair (a suite file's declarations)")
     pair.add_argument("--checkpoint", help="one of the suite's CHECKPOINTS (default: the only one)")
     pair.add_argument("--approach", help="an approach id of the suite's APPROACHES, e.g. finetune")
-    pair.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR") or None,
-                      help="local dataset mirrors (default: $HARNESS_DATA_DIR)")
-    pair.add_argument("--model-dir", default=os.environ.get("HARNESS_MODEL_DIR") or None,
-                      help="local checkpoints (default: $HARNESS_MODEL_DIR)")
-    pair.add_argument("--cache-dir", default=None,
-                      help="the harness cache (default: $HARNESS_CACHE_DIR, else ~/.cache/harness)")
+    pair.add_argument(
+        "--data-dir",
+        default=os.environ.get("HARNESS_DATA_DIR") or None,
+        help="local dataset mirrors (default: $HARNESS_DATA_DIR)",
+    )
+    pair.add_argument(
+        "--model-dir",
+        default=os.environ.get("HARNESS_MODEL_DIR") or None,
+        help="local checkpoints (default: $HARNESS_MODEL_DIR)",
+    )
+    pair.add_argument(
+        "--cache-dir",
+        default=None,
+        help="the harness cache (default: $HARNESS_CACHE_DIR, else ~/.cache/harness)",
+    )
     pair.add_argument("--train-split", default=None, help="default: train")
     pair.add_argument("--eval-split", default=None, help="default: validation")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    parser.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"),
-                        help="compute dtype (the suite's approach may override it, as in a pytest run)")
+    parser.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="compute dtype (the suite's approach may override it, as in a pytest run)",
+    )
 
 
 def open_pair(args, suite: Path):
@@ -168,7 +181,7 @@ def _write_features(estimator, directory: Path) -> int:
     return max_length
 
 
-def model_card(manifest: ExportManifest, evaluation):
+def model_card(manifest: ExportManifest, evaluation, repo: str | None = None):
     """The model card: ``model-index`` metadata (huggingface_hub's format) and how to load the directory."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -194,7 +207,9 @@ def model_card(manifest: ExportManifest, evaluation):
         library_name="transformers" if finetune else "sklearn",
         pipeline_tag="text-classification",
         base_model=checkpoint.id if checkpoint.source != "local" else None,  # a path is no hub id
-        datasets=[_dataset_type(manifest.dataset)] if _dataset_type(manifest.dataset) != manifest.dataset else None,
+        datasets=[_dataset_type(manifest.dataset)]
+        if _dataset_type(manifest.dataset) != manifest.dataset
+        else None,
         tags=["harness", manifest.approach.name],
     )
     ci = evaluation.metrics.ci
@@ -223,19 +238,20 @@ def model_card(manifest: ExportManifest, evaluation):
         "",
         "## Use",
         "",
-        *(_finetune_usage(manifest) if finetune else _features_usage(manifest)),
+        *(_finetune_usage(repo) if finetune else _features_usage(manifest)),
         "",
         'Or with the harness: `harness predict DIR "some text"`.',
     ]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n")
 
 
-def _finetune_usage(manifest: ExportManifest) -> list[str]:
+def _finetune_usage(repo: str | None) -> list[str]:
+    where = "" if repo else "  # DIR: this directory"
     return [
         "```python",
         "from transformers import pipeline",
         "",
-        'classifier = pipeline("text-classification", model="DIR", top_k=None)  # DIR: this directory',
+        f'classifier = pipeline("text-classification", model="{repo or "DIR"}", top_k=None){where}',
         'classifier("I saw a movie today and it was really good", truncation=True)',
         "```",
     ]
@@ -257,7 +273,7 @@ def _features_usage(manifest: ExportManifest) -> list[str]:
         "import joblib, torch",
         "from transformers import AutoModel, AutoTokenizer",
         "",
-        'tokenizer = AutoTokenizer.from_pretrained("DIR/encoder")  # DIR: this directory',
+        'tokenizer = AutoTokenizer.from_pretrained("DIR/encoder")  # DIR: this directory (or its download)',
         'encoder = AutoModel.from_pretrained("DIR/encoder")',
         'classifier = joblib.load("DIR/classifier.joblib")',
         f"labels = {manifest.labels!r}",
@@ -273,15 +289,22 @@ def _features_usage(manifest: ExportManifest) -> list[str]:
     ]
 
 
-def export_pair(evaluation, out: Path) -> ExportManifest:
-    """Write the evaluated (and fitted) pair to ``out``, a new or empty directory; atomically."""
+def check_exportable(spec) -> None:
     from ..approaches.features import FeatureLogReg
+    from ..approaches.finetune import FineTune
+
+    if not issubclass(spec.cls, FineTune | FeatureLogReg):
+        raise ExportError(f"{spec.id}: export writes {' or '.join(EXPORTABLE)} pairs")
+
+
+def export_pair(evaluation, out: Path, repo: str | None = None) -> ExportManifest:
+    """Write the evaluated (and fitted) pair to ``out``, a new or empty directory, atomically; the model
+    card's example loads it from ``repo`` when it is to be pushed there."""
     from ..approaches.finetune import FineTune
     from ..results import write_json
 
     estimator = evaluation.estimator
-    if not isinstance(estimator, FineTune | FeatureLogReg):
-        raise ExportError(f"{evaluation.approach.id}: export writes {' or '.join(EXPORTABLE)} pairs")
+    check_exportable(evaluation.approach)
     check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -291,10 +314,13 @@ def export_pair(evaluation, out: Path) -> ExportManifest:
         else:
             max_length = _write_features(estimator, staging)
             manifest = manifest_for(
-                evaluation, max_length, pooling=estimator.pooling, classifier=estimator.classifier_.get_params()
+                evaluation,
+                max_length,
+                pooling=estimator.pooling,
+                classifier=estimator.classifier_.get_params(),
             )
         write_json(staging / MANIFEST, manifest)
-        model_card(manifest, evaluation).save(staging / CARD)
+        model_card(manifest, evaluation, repo).save(staging / CARD)
         _usual_permissions(staging)
         if out.exists():
             out.rmdir()  # empty: checked above
@@ -332,7 +358,8 @@ def push_to_hub(directory: Path, repo: str) -> str | None:
     except LocalTokenNotFoundError:
         return f"no Hugging Face token (hf auth login, or HF_TOKEN); the export is in {directory}"
     except HfHubHTTPError as e:
-        return f"the Hugging Face Hub refused the upload to {repo} ({_first_line(e)}); the export is in {directory}"
+        reason = _first_line(e)
+        return f"the Hugging Face Hub refused the upload to {repo} ({reason}); the export is in {directory}"
     except Exception as e:  # noqa: BLE001 - a network failure (OSError, httpx's TransportError)
         if not isinstance(e, OSError) and "TransportError" not in {c.__name__ for c in type(e).__mro__}:
             raise
@@ -397,7 +424,9 @@ class ExportedFeatures(ExportedPair):
 
         self.labels, self.pooling, self.max_length = manifest.labels, manifest.pooling, manifest.max_length
         if self.pooling is None or manifest.classifier is None:
-            raise ExportError(f"{directory / MANIFEST}: a features-logreg export needs 'pooling' and 'classifier'")
+            raise ExportError(
+                f"{directory / MANIFEST}: a features-logreg export needs 'pooling' and 'classifier'"
+            )
         if not (directory / ENCODER / "config.json").is_file():
             raise ExportError(f"{directory / ENCODER}: no config.json; expected the exported encoder")
         self.encoder = ResolvedCheckpoint(manifest.checkpoint, str(directory / ENCODER), "local")
@@ -406,7 +435,9 @@ class ExportedFeatures(ExportedPair):
             arrays = load_file(str(path))
             coef, intercept, classes = arrays["coef"], arrays["intercept"], arrays["classes"]
         except (OSError, SafetensorError, KeyError) as e:
-            raise ExportError(f"{path}: expected the arrays coef, intercept and classes ({_first_line(e)})") from None
+            raise ExportError(
+                f"{path}: expected the arrays coef, intercept and classes ({_first_line(e)})"
+            ) from None
         n_rows = 1 if len(classes) == 2 else len(classes)
         if (
             coef.ndim != 2
@@ -416,7 +447,8 @@ class ExportedFeatures(ExportedPair):
             or not all(0 <= c < len(self.labels) for c in classes)
         ):
             raise ExportError(
-                f"{path}: coef {coef.shape}, intercept {intercept.shape}, classes {classes.tolist()}; expected "
+                f"{path}: coef {coef.shape}, intercept {intercept.shape}, classes {classes.tolist()}; "
+                "expected "
                 f"{n_rows} rows and class ids below {len(self.labels)} (labels)"
             )
         try:
@@ -455,7 +487,8 @@ def load_exported(directory: str | Path) -> ExportedPair:
     if manifest.approach.name == "features-logreg":
         return ExportedFeatures(directory, manifest)
     raise ExportError(
-        f"{directory / MANIFEST}: approach.name: expected one of {list(EXPORTABLE)}, got {manifest.approach.name!r}"
+        f"{directory / MANIFEST}: approach.name: expected one of {list(EXPORTABLE)}, "
+        f"got {manifest.approach.name!r}"
     )
 
 
@@ -472,8 +505,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("suite", type=Path, help="suite file, e.g. suites/test_emotion.py")
     parser.add_argument("--out", type=Path, required=True, help="the directory to write (new or empty)")
-    parser.add_argument("--push-to-hub", metavar="REPO", default=None,
-                        help="also upload the directory to this hub model repository (user/name)")
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="REPO",
+        default=None,
+        help="also upload the directory to this hub model repository (user/name)",
+    )
     add_pair_options(parser)
     return parser.parse_args(argv)
 
@@ -484,10 +521,9 @@ def main(argv=None) -> int:
     try:
         check_out(args.out)
         pair = open_pair(args, args.suite)
-        if pair.spec.name not in EXPORTABLE:
-            raise ExportError(f"{pair.spec.id}: export writes {' or '.join(EXPORTABLE)} pairs")
+        check_exportable(pair.spec)
         evaluation = pair.evaluate()
-        manifest = export_pair(evaluation, args.out)
+        manifest = export_pair(evaluation, args.out, args.push_to_hub)
     except HarnessError as e:
         print(f"harness export: {e}", file=sys.stderr)
         return 2

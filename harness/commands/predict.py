@@ -30,7 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "label and every label's probability.",
     )
     parser.add_argument("target", type=Path, help="an exported directory, or a suite file")
-    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (default: one per line of stdin)")
+    parser.add_argument(
+        "texts", nargs="*", metavar="TEXT", help="texts to classify (default: one per line of stdin)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     add_pair_options(parser)
     return parser.parse_intermixed_args(argv)  # texts may follow the options
@@ -59,11 +61,15 @@ def classify(args, texts: list[str]) -> tuple[list[str], np.ndarray]:
     from ..runtime import Runtime
 
     if not args.target.exists():
-        raise PredictError(f"{args.target}: no such file or directory; expected an exported directory or a suite file")
+        raise PredictError(
+            f"{args.target}: no such file or directory; expected an exported directory or a suite file"
+        )
     if args.target.is_dir():
         named = [option for option in ("checkpoint", "approach") if getattr(args, option) is not None]
         if named:
-            raise PredictError(f"{args.target} is an exported directory; --{named[0]} names a pair of a suite file")
+            raise PredictError(
+                f"{args.target} is an exported directory; --{named[0]} names a pair of a suite file"
+            )
         exported = load_exported(args.target)
         try:
             runtime = Runtime(device=args.device, dtype=args.dtype)
