@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import io
 import json
@@ -50,7 +51,10 @@ def pair_args(suite_file, cache_dir, approach):
 @pytest.fixture(scope="module")
 def finetune_dir(suite_file, cache_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("exports") / "finetune"
-    assert export.main([*pair_args(suite_file, cache_dir, "finetune"), "--out", str(out)]) == 0
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):  # the fine-tuning runs here: Trainer logs as it goes
+        assert export.main([*pair_args(suite_file, cache_dir, "finetune"), "--out", str(out)]) == 0
+    assert stdout.getvalue().startswith(f"wrote {out} (") and stdout.getvalue().count("\n") == 1
     return out
 
 

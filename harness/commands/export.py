@@ -18,6 +18,7 @@ This module also reads exported directories back (:func:`load_exported`, for ``h
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -74,7 +75,11 @@ class ExportManifest(Model):
 def add_pair_options(parser: argparse.ArgumentParser) -> None:
     pair = parser.add_argument_group("the pair (a suite file's declarations)")
     pair.add_argument("--checkpoint", help="one of the suite's CHECKPOINTS (default: the only one)")
-    pair.add_argument("--approach", help="an approach id of the suite's APPROACHES, e.g. finetune")
+    pair.add_argument(
+        "--approach",
+        help="an approach id of the suite's APPROACHES (e.g. features-logreg-mean), or a name only one of "
+        "them has (default: the only one)",
+    )
     pair.add_argument(
         "--data-dir",
         default=os.environ.get("HARNESS_DATA_DIR") or None,
@@ -518,12 +523,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     """0 when written (and pushed), 1 when the push failed, 2 for bad usage or input."""
     args = parse_args(argv)
-    try:
+    try:  # stdout says what was written: what fitting prints (Trainer's log) goes to stderr
         check_out(args.out)
-        pair = open_pair(args, args.suite)
-        check_exportable(pair.spec)
-        evaluation = pair.evaluate()
-        manifest = export_pair(evaluation, args.out, args.push_to_hub)
+        with contextlib.redirect_stdout(sys.stderr):
+            pair = open_pair(args, args.suite)
+            check_exportable(pair.spec)
+            evaluation = pair.evaluate()
+            manifest = export_pair(evaluation, args.out, args.push_to_hub)
     except HarnessError as e:
         print(f"harness export: {e}", file=sys.stderr)
         return 2

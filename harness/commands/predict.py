@@ -8,6 +8,7 @@ suite fits it. Texts come from the arguments, else one per line from stdin.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -111,9 +112,10 @@ def as_json(texts: list[str], labels: list[str], proba: np.ndarray) -> str:
 def main(argv=None, stdin=None) -> int:
     """0 when every text was classified, 2 for bad usage or input."""
     args = parse_args(argv)
-    try:
+    try:  # stdout is for the results: what fitting prints (Trainer's log) goes to stderr
         texts = read_texts(args, stdin if stdin is not None else sys.stdin)
-        labels, proba = classify(args, texts)
+        with contextlib.redirect_stdout(sys.stderr):
+            labels, proba = classify(args, texts)
     except HarnessError as e:
         print(f"harness predict: {e}", file=sys.stderr)
         return 2
