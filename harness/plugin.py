@@ -334,8 +334,8 @@ def record_performance(request):
 @pytest.fixture
 def speed(request, dataset, eval_split, record_performance):
     """``speed(checkpoint, task, device="cpu", dtype="fp32")``: time the checkpoint on the suite's
-    evaluation texts (``SPEED_TEXTS`` of them, batches of ``SPEED_BATCH_SIZE`` and of 1) with
-    pytest-benchmark, record it with the suite's results and gate it against the baseline."""
+    evaluation texts (``SPEED_TEXTS`` of them in batches of ``SPEED_BATCH_SIZE``; per-text latency at
+    batch 1) with pytest-benchmark, record it with the suite's results and gate it against the baseline."""
     from .speed import SpeedSettings, measure, unsupported
 
     session = _session(request.config)
@@ -349,8 +349,8 @@ def speed(request, dataset, eval_split, record_performance):
         texts = list(dataset[eval_split]["text"][: settings.texts])
         models = session.runtime.shared.setdefault("speed-models", {})
         with _one_line_errors():
-            records = measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size, models)
-        return [record_performance(r) for r in records]
+            record = measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size, models)
+        return record_performance(record)
 
     return _speed
 

@@ -141,7 +141,10 @@ def test_declarative_suite_with_a_custom_approach_is_cached_reported_and_gated(
     result.assert_outcomes(passed=3)  # two pairs and the harness's speed test of the checkpoint
     doc = json.loads((pytester.path / "out" / "declared.json").read_text())
     speed = [(r["task"], r["device"], r["dtype"], r["batch_size"]) for r in doc["performance"]]
-    assert speed == [("extraction", "cpu", "fp32", 32), ("extraction", "cpu", "fp32", 1)]
+    assert speed == [("extraction", "cpu", "fp32", 32)]
+    record = doc["performance"][0]
+    assert set(record["latency_per_text_ms"]) >= {"p50", "p90", "p99"} and record["ratio"] > 0
+    assert "seen" in record["contention"] and record["remeasured"] is False
     tfidf = next(p for p in doc["pairs"] if p["approach"]["id"] == "tfidf-logreg-10.0")
     assert tfidf["approach"]["params"] == {"C": 10.0} and tfidf["metrics"]["accuracy"] > 0.9
     assert tfidf["gates"] == [{"metric": "accuracy", "threshold": 0.5, "value": tfidf["metrics"]["accuracy"],
