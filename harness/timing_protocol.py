@@ -45,7 +45,8 @@ MAX_RATIO_ROUNDS = 200
 # hidden 128): a 2x slower model lands at 0.42-0.62 of its baseline, beside a busy process at 0.84-1.23.
 RATIO_TOLERANCE = 0.3
 CONTENTION_THRESHOLD = 0.1  # share of runnable time spent waiting for a CPU
-LATENCY_PASSES = 2  # timed batch-1 passes over the texts, after one warm-up pass
+LATENCY_PASSES = 1  # timed batch-1 passes over the texts
+LATENCY_WARMUP_TEXTS = 2  # texts run at batch 1 before them: lazy initialization
 REFERENCE_SIZE = {"cpu": 512, "cuda": 4096}  # square fp32 matrices of the reference product
 EPSILON = 1e-9  # a drop of exactly the tolerance passes despite float rounding
 
@@ -232,10 +233,12 @@ class ContentionMeter:
 
 
 def per_text_latency(timer: timing.BatchTimer, texts: Sequence[str], passes: int = LATENCY_PASSES) -> dict:
-    """Percentiles (ms) of the forward pass of one text at batch 1, over ``passes`` timed passes
-    after a warm-up one; tokenization apart, like ``latency_ms``."""
+    """Percentiles (ms) of the forward pass of one text at batch 1 over ``passes`` timed passes, after
+    an untimed one over the first :data:`LATENCY_WARMUP_TEXTS` texts; tokenization apart, like
+    ``latency_ms``."""
     single = replace(timer, batch_size=1, passes=[])
-    for _ in range(passes + 1):
+    single(list(texts)[:LATENCY_WARMUP_TEXTS])
+    for _ in range(passes):
         single(texts)
     return timing.percentiles([1000 * s for p in single.passes[1:] for s in p.batch_s])
 

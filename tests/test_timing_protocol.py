@@ -95,6 +95,29 @@ def test_gate_fails_a_real_slowdown_but_not_a_busy_neighbour(tiny_checkpoint):
     assert crowded["contention"]["seen"], crowded["contention"]
 
 
+def test_record_keeps_the_timing_keys_and_adds_the_protocol_fields(tiny_checkpoint):
+    import torch
+
+    checkpoint = resolve_checkpoint(str(tiny_checkpoint))
+    model = timing.load_model(checkpoint, "extraction", "cpu")
+    timer = timing.BatchTimer(model, checkpoint.load_tokenizer(), "extraction", "cpu", batch_size=8)
+    threads = torch.get_num_threads()
+    record = timing_protocol.measure(timer, TEXTS, "tiny", rounds=2, ratio_seconds=0)
+
+    assert torch.get_num_threads() == threads
+    assert len(timer.passes) == 3 and record["rounds"] == 2  # the other passes ran on copies
+    assert {"texts_per_s", "tokens_per_s", "latency_ms", "normalized_throughput"} <= set(record)
+    windows = record["ratio_rounds"]
+    assert len(windows) == timing_protocol.RATIO_ROUNDS and record["ratio_clock"] == "cpu"
+    assert record["ratio"] == pytest.approx(sorted(w["ratio"] for w in windows)[len(windows) // 2])
+    assert all(w["ratio"] == pytest.approx(w["texts_per_s"] / w["reference_gflops"]) for w in windows)
+    assert record["ratio_dispersion"] >= 0 and record["remeasured"] is False
+    assert set(record["contention"]) == {"seen", "runqueue_wait_share", "threshold"}
+    latency = record["latency_per_text_ms"]
+    assert list(latency) == ["p50", "p90", "p95", "p99"]
+    assert 0 < latency["p50"] <= latency["p90"] <= latency["p95"] <= latency["p99"]
+
+
 @pytest.mark.parametrize(
     ("ratios", "status"),
     [([0.7], "ok"), ([0.6999], "unconfirmed"), ([0.5, 0.8], "ok"), ([0.5, 0.69], "regressed")],
