@@ -50,6 +50,7 @@ class Evaluation:
     n_truncated: int | None = None
     history: list | None = None  # fine-tuning's per-epoch log
     cached: bool = False  # predictions (and the timings measured with them) came from the cache
+    dataset_source: dict | None = None  # {kind: local|hub|dataset, location}: where the data was read
 
     @functools.cached_property
     def metrics(self) -> Metrics:
@@ -190,8 +191,11 @@ def record_fields(ev: Evaluation) -> dict:
                      "params": ev.estimator.hyperparameters()},
         "runtime": ev.runtime.settings(),
         "dataset": ev.dataset,
+        "dataset_source": ev.dataset_source,
         "checkpoint_source": (
-            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location} if ev.checkpoint else None
+            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision}
+            if ev.checkpoint
+            else None
         ),
         "train_split": ev.train_split,
         "split": ev.split,

@@ -140,9 +140,9 @@ class HarnessSession:
         source = self.source_of(dataset)
         key = (id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), train_split, split)
         if key not in self._evaluations:
-            self._evaluations[key] = evaluate(
-                suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split
-            )
+            evaluation = evaluate(suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split)
+            evaluation.dataset_source = {"kind": source.kind, "location": source.location}
+            self._evaluations[key] = evaluation
             self._describe(source.name, dataset, checkpoint)
         evaluation = self._evaluations[key]
         self.suite_datasets.setdefault(suite, set()).add(source.name)
