@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import shutil
 import tempfile
 import time
 import warnings
@@ -247,21 +248,20 @@ class Builder:
         }
 
     def _artefact(self, kind: str, parts: dict, build: Callable[[Path], dict]) -> tuple[Path, dict, bool]:
-        """(directory, meta, cached) of an artefact: from the runtime's cache, else built in ``workdir``.
-        The one place this package uses the cache (``Runtime.cached_entry``, keys built there)."""
-        built = []
+        """(directory, meta, cached) of an artefact: built by ``build(directory) -> meta`` in ``workdir``
+        and copied into the runtime's cache, or read from there (``Runtime.cached`` builds the key)."""
 
-        def build_once(directory: Path) -> dict:
-            built.append(directory)
-            return build(directory)
-
-        entry = self.runtime.cached_entry(kind, parts, build_once) if self.runtime is not None else None
-        if entry is None:
+        def compute() -> tuple[Path, dict]:
             directory = self.workdir / kind
             directory.mkdir(parents=True, exist_ok=True)
-            return directory, build(directory), False
-        directory, meta = entry
-        return directory, meta, not built
+            return directory, build(directory)
+
+        def save(built: Path, directory: Path) -> None:
+            shutil.copytree(built, directory, dirs_exist_ok=True)
+
+        if self.runtime is None:
+            return *compute(), False
+        return self.runtime.cached(kind, parts, compute, save, lambda directory: directory)
 
     def onnx_fp32(self) -> tuple[Path, dict, bool]:
         def build(directory: Path) -> dict:
