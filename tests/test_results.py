@@ -31,6 +31,7 @@ from harness.results.model import (
     Metrics,
     PairKey,
 )
+from harness.results.runtimes import RuntimeGate, RuntimeRecord
 from harness.results.suite import record_path
 
 from .generated_suite import suite_source
@@ -386,6 +387,7 @@ SECTIONS = {
     "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview],
     "Timing record": [TimingRecord],
     "Comparison": [Comparison, PairKey],
+    "Runtime record": [RuntimeRecord, RuntimeGate],
     "Baseline file": [BaselineDocument, BaselinePair, BaselineTiming, Machine],
 }
 

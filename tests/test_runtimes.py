@@ -27,7 +27,7 @@ from harness.deploy.graphs import GraphError, Pooled, graph_of
 from harness.deploy.measure import MeasureSettings, measure_runtimes
 from harness.deploy.pair import measure_pair
 from harness.evaluation import evaluate
-from harness.report.runtimes import runtime_section_html, runtime_section_markdown
+from harness.report import render_suite
 from harness.results import SuiteDocument, validate
 from harness.results.runtimes import RuntimeRecord
 from harness.results.suite import suite_documents
@@ -126,10 +126,12 @@ def test_skip_reasons_name_what_is_missing(monkeypatch):
 def test_exported_artefacts_are_cached_by_fitted_weights(evaluation, tmp_path):
     """A second builder for the same fitted model reads the ONNX files back; other weights export anew."""
     graph = graph_of(evaluation.estimator, evaluation.label)
-    runtime = Runtime(cache=Cache())
+    runtime = Runtime(cache=Cache(tmp_path / "cache"))
     first = Builder(graph, torch.device("cpu"), tmp_path / "a", runtime).onnx_int8()
     again = Builder(graph, torch.device("cpu"), tmp_path / "b", runtime).onnx_int8()
-    assert again[2] is True and again[0] == first[0]
+    assert (first[2], again[2]) == (False, True) and again[1] == first[1]
+    assert again[0].is_relative_to(tmp_path / "cache") and not (tmp_path / "b").exists()
+    assert (again[0] / "model.onnx").read_bytes() == (first[0] / "model.onnx").read_bytes()
     changed = types.SimpleNamespace(**vars(graph))
     changed.output = "other"  # what the module returns is part of the fingerprint
     assert graph.fingerprint() != type(graph).fingerprint(changed)
@@ -316,7 +318,7 @@ def test_finetune_graph_is_the_fitted_model(tiny_classifier_checkpoint):
     assert np.allclose(graph.head(np.array([[0.0, 0.0]])), [[0.5, 0.5]])
 
 
-def test_records_go_into_the_suite_document_and_the_report(records):
+def test_records_go_into_the_suite_document_and_the_report(records, tmp_path):
     data = [r.to_json() for r in records.values()]
     fragment = {
         "environment": {},
@@ -329,23 +331,24 @@ def test_records_go_into_the_suite_document_and_the_report(records):
     again = validate(json.loads(json.dumps(doc.to_json())), SuiteDocument)
     assert again.runtimes == doc.runtimes
 
-    markdown = runtime_section_markdown(doc)
-    assert markdown.startswith("## Deployment runtimes") and "| torch-fp32 | torch | fp32 |" in markdown
-    assert "| onnx-int8 | onnxruntime | int8 |" in markdown
-    assert runtime_section_markdown(again.to_json()) == markdown  # JSON data renders the same
-    assert runtime_section_markdown({"runtimes": []}) == runtime_section_html({"runtimes": []}) == ""
+    markdown, html = (path.read_text(encoding="utf-8") for path in render_suite(again, tmp_path))
+    assert "## Deployment runtimes" in markdown and "| torch-fp32 " in markdown and "| onnx-int8 " in markdown
+    assert '<section id="runtimes">' in html and html.count('class="runtime-scatter"') == 1
+    empty = again.model_copy(update={"runtimes": []})
+    markdown, html = (path.read_text(encoding="utf-8") for path in render_suite(empty, tmp_path))
+    assert "Deployment runtimes" not in markdown and "Deployment runtimes" not in html
 
 
-def test_report_section_escapes_names_and_embeds_the_plot(records):
+def test_report_section_escapes_names_and_embeds_the_plot(records, tmp_path):
     hostile = [r.model_copy(update={"checkpoint": "<script>alert(1)</script>|x"}) for r in records.values()]
-    hostile[-1] = hostile[-1].model_copy(
-        update={"status": "skipped", "reason": "<b>no</b>", "texts_per_s": None}
-    )
-    html = runtime_section_html({"runtimes": [r.to_json() for r in hostile]})
+    skipped = {"status": "skipped", "reason": "<b>no</b>", "texts_per_s": None}
+    hostile[-1] = hostile[-1].model_copy(update=skipped)
+    doc = SuiteDocument(suite="tiny", run_id="r", environment={}, pairs=[], runtimes=hostile)
+    markdown, html = (path.read_text(encoding="utf-8") for path in render_suite(doc, tmp_path))
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;no&lt;/b&gt;" in html
-    assert html.count('src="data:image/png;base64,') == 1
-    markdown = runtime_section_markdown({"runtimes": [r.to_json() for r in hostile]})
+    assert html.count('class="runtime-scatter"') == 1
     assert "<script>" not in markdown and "\\|x" in markdown
+    assert "- skipped: &lt;b&gt;no&lt;/b&gt;" in markdown
 
 
 def test_bench_runtimes_writes_figures_and_ratios(tiny_classifier_checkpoint, dataset_dir, tmp_path, capsys):
@@ -422,14 +425,11 @@ def test_quality(evaluation, gate):
 
 
 def test_a_suite_declares_runtimes_and_gets_one_test_per_runtime(
-    pytester, tiny_classifier_checkpoint, dataset_dir, monkeypatch
+    pytester, tiny_classifier_checkpoint, dataset_dir
 ):
     """RUNTIMES adds the harness's runtime test per (pair, runtime); a runtime that cannot run here is
-    skipped with the reason, a failed gate fails with one line, and the records reach the suite file."""
-    import harness.report
-
-    for name in ("render_suite", "report_paths"):  # the report is not this test's subject
-        monkeypatch.setattr(harness.report, name, lambda doc, out: [])
+    skipped with the reason, a failed gate fails with one line, and the records reach the suite file
+    and its report."""
     pytester.makepyfile(test_declared=SUITE.format(checkpoint=str(tiny_classifier_checkpoint)))
     result = pytester.runpytest(
         "--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu", "-rs", "-v"
@@ -452,3 +452,6 @@ def test_a_suite_declares_runtimes_and_gets_one_test_per_runtime(
     ]
     pretrained = next(p for p in doc["pairs"] if p["approach"]["id"] == "pretrained")
     assert pretrained["status"] == "passed"  # a runtime's gate is the runtime's outcome, not the pair's
+    markdown = (pytester.path / "out" / "declared.md").read_text(encoding="utf-8")
+    assert "| torch-int8 " in markdown and "agreement 1 &lt; 1.01" in markdown
+    assert "- skipped: torch-fp16: fp16 is not supported natively on cpu here" in markdown

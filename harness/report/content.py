@@ -13,6 +13,7 @@ import heapq
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..results import METRICS, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
 from ..results.model import (
@@ -24,6 +25,9 @@ from ..results.model import (
     GateResult,
     LabelSuspects,
 )
+
+if TYPE_CHECKING:
+    from .runtimes import RuntimeView
 
 MISSING = "—"
 TEXT_LIMIT = 200  # texts longer than this are shortened (with an ellipsis) in tables
@@ -125,6 +129,7 @@ class Report:
     pairs: list[PairView]
     comparisons: Table | None
     performance: Table | None
+    runtimes: list[RuntimeView]  # deployment runtimes per pair; empty when none was measured
 
 
 # --- cells ---
@@ -825,6 +830,8 @@ def performance_table(doc: SuiteDocument) -> Table | None:
 
 def build_report(doc: SuiteDocument) -> Report:
     """Everything the report shows, from a suite document."""
+    from .runtimes import runtime_views  # it builds on the cells above
+
     return Report(
         suite=one_line(doc.suite or MISSING),
         facts=header_facts(doc),
@@ -835,4 +842,5 @@ def build_report(doc: SuiteDocument) -> Report:
         pairs=[pair_view(i, p) for i, p in enumerate(doc.evaluated(), start=1)],
         comparisons=comparisons_table(doc),
         performance=performance_table(doc),
+        runtimes=runtime_views(doc),
     )

@@ -6,6 +6,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import figures
 from .content import ROW_LIMIT, DatasetView, PairView, Report
+from .runtimes import ABOUT, RuntimeView, scatter
 
 
 def template_environment() -> Environment:
@@ -46,6 +47,11 @@ def pair_figures(pair: PairView) -> dict:
     }
 
 
+def runtime_figure(view: RuntimeView) -> str | None:
+    """Data URI of the pair's accuracy-vs-latency plot, when a runtime was measured."""
+    return figures.data_uri(scatter(view.measured, view.title)) if view.measured else None
+
+
 def render_html(report: Report, rendered: str) -> str:
     """The whole report as one HTML page; ``rendered`` is the render time line."""
     template = template_environment().get_template("suite.html.j2")
@@ -54,4 +60,6 @@ def render_html(report: Report, rendered: str) -> str:
         rendered=rendered,
         dataset_figures=[dataset_figures(d) for d in report.datasets],
         pair_figures={p.anchor: pair_figures(p) for p in report.pairs},
+        runtimes_about=ABOUT,
+        runtime_figures={v.anchor: runtime_figure(v) for v in report.runtimes},
     )

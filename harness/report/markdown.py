@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from ..results import SuiteDocument
 from .content import Cell, Report, Table, leaderboard, one_line, problems
+from .runtimes import ABOUT
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
 _HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -124,6 +125,19 @@ def _pair(pair) -> list[str]:
     return parts
 
 
+def _runtimes(report: Report) -> list[str]:
+    """The deployment-runtime section, or nothing when the run measured no runtime."""
+    if not report.runtimes:
+        return []
+    parts = ["## Deployment runtimes", escape(ABOUT)]
+    for view in report.runtimes:
+        parts += [f"### Runtimes of {escape(view.title)}", escape(view.context)]
+        parts.append(table(view.table, "No runtime measured."))
+        if view.not_measured:
+            parts.append("\n".join(f"- {escape(line)}" for line in view.not_measured))
+    return parts
+
+
 def render_markdown(report: Report, rendered: str, html_name: str) -> str:
     """The whole report; ``rendered`` is the render time line, ``html_name`` the HTML report beside it."""
     parts = [
@@ -151,5 +165,6 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
         table(report.comparisons, "No comparisons in this run."),
         "## Performance",
         table(report.performance, "No performance records in this run."),
+        *_runtimes(report),
     ]
     return "\n\n".join(parts) + "\n"

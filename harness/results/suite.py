@@ -59,7 +59,7 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 seen = doc["pairs"].get(record.key)
                 doc["pairs"][record.key] = merge_pair_records(seen, record) if seen else record
             doc["performance"] += [validate(r, TimingRecord, f"process {number}: performance") for r in part["performance"]]
-            for i, data in enumerate(part.get("runtimes", [])):  # one record per runtime: a pair's first
+            for i, data in enumerate(part.get("runtimes", [])):  # per runtime, the first record
                 record = validate(data, RuntimeRecord, f"process {number}: {suite}.runtimes[{i}]")
                 doc["runtimes"].setdefault(record.key, record)
             for count in ("hits", "stores"):
