@@ -324,12 +324,12 @@ def main(argv=None) -> int:
 
     datasets.disable_progress_bars()
     args = parse_args(argv)
+    measure, show = run, render
     if args.runtimes:
-        from .bench_runtimes import main as runtimes_main
-
-        return runtimes_main(args)
-    doc = run(args)
-    print(render(doc))
+        from .bench_runtimes import render as show
+        from .bench_runtimes import run as measure
+    doc = measure(args)
+    print(show(doc))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

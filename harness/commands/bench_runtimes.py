@@ -207,14 +207,3 @@ def render(doc: dict) -> str:
             *skipped,
         ]
     return "\n".join(lines)
-
-
-def main(args) -> int:
-    import json
-
-    doc = run(args)
-    print(render(doc))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    return 0
