@@ -289,6 +289,8 @@ class TimingRecord(Model):
     tokens_per_s: Number | None = None
     latency_ms: dict[str, Number] = {}
     normalized_throughput: Number | None = None
+    ratio: Annotated[float, Field(gt=0, le=1e300)] | None = None  # the timing protocol's, the gated figure
+    remeasured: bool = False
     speedup_vs_cpu: Number | None = None
     note: str | None = None
     baseline: dict | None = None
@@ -373,6 +375,7 @@ class BaselineTiming(Model):
     batch_size: Count | None
     texts_per_s: Annotated[float, Field(gt=0, le=1e300)]
     normalized_throughput: Annotated[float, Field(gt=0, le=1e300)] | None = None
+    ratio: Annotated[float, Field(gt=0, le=1e300)] | None = None
     machine: Machine
 
     @property
