@@ -17,7 +17,7 @@ ENTRY = {
     "n_examples": 2000,
     "metrics": {"accuracy": 0.93, "f1_weighted": 0.93, "f1_macro": 0.9},
 }
-MACHINE = {"cpu": "AMD EPYC", "gpu": None, "torch": "2.13.0"}
+MACHINE = {"cpu": "AMD EPYC", "gpu": None, "torch": "2.13.0", "cpu_capability": "AVX2"}
 TIMING = {
     "checkpoint": "org/model",
     "task": "inference",
@@ -544,7 +544,7 @@ def test_timing_gate_on_this_machine_and_report_only_elsewhere(pytester, monkeyp
     pytester.runpytest("--benchmark", "--update-baseline", "--report-dir=out").assert_outcomes(passed=1)
     (timing,) = json.loads(path.read_text())["performance"]
     assert timing["texts_per_s"] == 100.0 and timing["ratio"] == 2.0
-    assert set(timing["machine"]) == {"cpu", "gpu", "torch"}
+    assert set(timing["machine"]) == {"cpu", "gpu", "torch", "cpu_capability"}
 
     monkeypatch.setenv("TEXTS_PER_S", "30")  # a busy neighbour: raw throughput alone never fails
     monkeypatch.setenv("RATIOS", "[1.0, 1.8]")  # a dip the re-measurement clears

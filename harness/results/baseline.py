@@ -36,9 +36,14 @@ def baseline_path(suite_file, suite: str) -> Path:
 
 
 def machine_fingerprint(environment: dict) -> Machine:
-    """What raw timings depend on: CPU model, GPU name and torch version."""
+    """What timings depend on: CPU model, the instruction set torch uses, GPU name and torch version."""
     versions = environment.get("versions") or {}
-    return Machine(cpu=environment.get("cpu"), gpu=environment.get("gpu"), torch=versions.get("torch"))
+    return Machine(
+        cpu=environment.get("cpu"),
+        gpu=environment.get("gpu"),
+        torch=versions.get("torch"),
+        cpu_capability=environment.get("cpu_capability"),
+    )
 
 
 @dataclass

@@ -351,9 +351,12 @@ class SuiteDocument(Model):
 
 
 class Machine(Model):
+    """What timings depend on: CPU model, the instruction set torch's kernels use, GPU, torch."""
+
     cpu: str | None
     gpu: str | None
     torch: str | None
+    cpu_capability: str | None = None
 
 
 class BaselinePair(Model):
