@@ -38,7 +38,7 @@ def cpu_model() -> str:
 
 
 def environment(device: str, root: Path) -> dict:
-    """Date, commit, Python, platform, CPU, torch threads, device, GPU and library versions."""
+    """Date, commit, Python, platform, CPU (and the instruction set torch uses), torch threads, device, GPU and library versions."""
     import torch
 
     return {
@@ -48,6 +48,7 @@ def environment(device: str, root: Path) -> dict:
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the kernels torch runs: AVX2, AVX512…
         "torch_threads": torch.get_num_threads(),
         "device": device,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

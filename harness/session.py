@@ -175,10 +175,18 @@ class HarnessSession:
             raise found
         return found
 
-    def record_performance(self, suite: str, record: dict | TimingRecord) -> TimingRecord:
-        record = record if isinstance(record, TimingRecord) else TimingRecord.model_validate(record)
+    def record_performance(
+        self, suite: str, record: dict, suite_file=None, remeasure=None, tolerance: float | None = None
+    ) -> tuple[TimingRecord, str | None]:
+        """Add a timing record to the suite's results; with ``suite_file`` it is gated first against
+        the suite's baseline (:func:`harness.results.baseline.gate_timing`; ``remeasure()`` returns
+        a fresh record as data). Returns the record kept and the gate's failure message, or None."""
+        record, message = TimingRecord.model_validate(record), None
+        if suite_file is not None:
+            fresh = None if remeasure is None else lambda: TimingRecord.model_validate(remeasure())
+            record, message = self._check_timing(suite, suite_file, record, fresh, tolerance)
         self.performance.setdefault(suite, []).append(record)
-        return record
+        return record, message
 
     def _baseline(self, suite: str, suite_file) -> baseline.Baseline | None:
         """The suite's baseline, loaded once per run; None with --update-baseline (nothing is checked)."""
@@ -211,14 +219,17 @@ class HarnessSession:
             self._machine = baseline.machine_fingerprint(environment(self.settings.device, self.settings.root))
         return self._machine
 
-    def check_timing(self, suite: str, suite_file, record: TimingRecord, tolerance: float) -> str | None:
-        """Compare a timing record with the suite's baseline; the result goes into ``record.baseline``."""
-        found = self._baseline(suite, suite_file)
+    def _check_timing(self, suite: str, suite_file, record: TimingRecord, remeasure, tolerance):
+        """Gate a timing record against the suite's baseline; the result goes into ``record.baseline``."""
+        try:
+            found = self._baseline(suite, suite_file)
+        except baseline.BaselineError as e:
+            return record, str(e)
         if found is None:
-            return None
+            return record, None
         entry = found.performance.get(record.key)
-        record.baseline = baseline.check_timing(entry, record, self.machine(), tolerance)
-        return baseline.timing_failure_message(record, record.baseline, self._shown(found.path))
+        record, record.baseline = baseline.gate_timing(entry, record, self.machine(), remeasure, tolerance)
+        return record, baseline.timing_failure_message(record, record.baseline, self._shown(found.path))
 
     def fragment(self) -> dict:
         """What this process produced, as JSON-ready data (an xdist worker sends it to the controller)."""

@@ -56,9 +56,10 @@ def unsupported(device: str, dtype: str) -> str | None:
 
 
 def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, batch_size: int,
-            models: dict) -> dict:
-    """The timing record at ``batch_size`` (through pytest-benchmark) with the timing protocol's fields:
-    per-text latency at batch 1, the ratio to a reference timed in alternating rounds, contention."""
+            models: dict, for_baseline: bool = False) -> dict:
+    """The timing record at ``batch_size`` (through pytest-benchmark unless ``benchmark`` is None)
+    with the timing protocol's fields: per-text latency at batch 1, the ratio to a reference timed
+    in alternating rounds (longer ``for_baseline``), contention."""
     from . import timing, timing_protocol
 
     key = (checkpoint.id, task, device)
@@ -67,4 +68,7 @@ def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, ba
     model, tokenizer = models[key]
     note = "randomly initialized classification head" if task == "inference" else None
     timer = timing.BatchTimer(model, tokenizer, task, device, dtype, batch_size)
-    return timing_protocol.measure(timer, texts, checkpoint.id, rounds=ROUNDS, note=note, benchmark=benchmark)
+    seconds = timing_protocol.BASELINE_RATIO_SECONDS if for_baseline else timing_protocol.RATIO_SECONDS
+    return timing_protocol.measure(
+        timer, texts, checkpoint.id, rounds=ROUNDS, ratio_seconds=seconds, note=note, benchmark=benchmark
+    )

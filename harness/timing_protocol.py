@@ -18,14 +18,13 @@ Contention is reported, not corrected: the share of the time this process's thre
 but waiting for a CPU, over the whole measurement (Linux ``/proc/self/task/*/schedstat``; None
 elsewhere). Above :data:`CONTENTION_THRESHOLD` the wall-clock figures were measured on a busy machine.
 
-The gate (:func:`gate`) fails only when the ratio is below ``(1 − tolerance) × baseline`` in the
-measurement and again in a re-measurement; :func:`decide` is that rule alone, without measuring.
+The suite's timing gate (:func:`harness.results.baseline.gate_timing`) compares the ratio with the
+baseline's and fails only when a re-measurement confirms a drop.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -35,24 +34,15 @@ import numpy as np
 import torch
 
 from . import timing
-from .errors import HarnessError
 
 RATIO_ROUNDS = 5  # workload rounds at least; the reference runs one round more
 RATIO_SECONDS = 1.0  # and at least this much workload time (clock seconds), up to MAX_RATIO_ROUNDS
 BASELINE_RATIO_SECONDS = 3.0  # a baseline is measured once and compared with many times: longer
 MAX_RATIO_ROUNDS = 200
-# A ratio may drop to 70% of its baseline. Measured on a 2-core machine at load ~10 (4-layer BERT,
-# hidden 128): a 2x slower model lands at 0.42-0.62 of its baseline, beside a busy process at 0.84-1.23.
-RATIO_TOLERANCE = 0.3
 CONTENTION_THRESHOLD = 0.1  # share of runnable time spent waiting for a CPU
 LATENCY_PASSES = 1  # timed batch-1 passes over the texts
 LATENCY_WARMUP_TEXTS = 2  # texts run at batch 1 before them: lazy initialization
 REFERENCE_SIZE = {"cpu": 512, "cuda": 4096}  # square fp32 matrices of the reference product
-EPSILON = 1e-9  # a drop of exactly the tolerance passes despite float rounding
-
-
-class TimingGateError(HarnessError, ValueError):
-    """A tolerance or baseline ratio the timing gate cannot use; the message is one line."""
 
 
 class ReferenceGemm:
@@ -261,7 +251,7 @@ def measure(
     per test) plus ``latency_per_text_ms`` (:func:`per_text_latency`), ``ratio``,
     ``ratio_dispersion``, ``ratio_clock``, ``ratio_rounds`` (:func:`measure_ratio` with
     ``ratio_rounds`` and ``ratio_seconds``), ``contention`` (:class:`ContentionMeter` around all of
-    it) and ``remeasured`` (False; :func:`gate` sets it on a re-measurement).
+    it) and ``remeasured`` (False; True on the gate's re-measurement).
     """
     texts = list(texts)
     with ContentionMeter() as contention:
@@ -281,56 +271,3 @@ def measure(
     if benchmark is not None:
         benchmark.extra_info.update(added)
     return record
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def decide(ratios: Sequence[float], baseline_ratio: float | None, tolerance: float = RATIO_TOLERANCE) -> dict:
-    """The gate's verdict on the ratios measured so far: the first measurement, then its re-measurement.
-
-    ``status``: ``new`` (no baseline ratio), ``ok`` (some ratio at or above ``(1 − tolerance) ×
-    baseline``), ``unconfirmed`` (one measurement, below: measure again) or ``regressed`` (two or
-    more, all below). ``value`` is the best ratio; the keys are those of a baseline timing check.
-    """
-    if not _is_number(tolerance) or not 0 <= tolerance < 1:
-        raise TimingGateError(f"timing tolerance: expected a number in [0, 1), got {tolerance!r}")
-    if baseline_ratio is None:
-        return {"status": "new", "mode": None, "passed": True}
-    if not _is_number(baseline_ratio) or baseline_ratio <= 0:
-        raise TimingGateError(f"baseline ratio: expected a positive number, got {baseline_ratio!r}")
-    if not ratios:
-        raise ValueError("no measured ratio to decide on")
-    best = max(ratios)
-    if best >= baseline_ratio * (1 - tolerance) - EPSILON:
-        status = "ok"
-    else:
-        status = "regressed" if len(ratios) > 1 else "unconfirmed"
-    return {
-        "status": status,
-        "mode": "ratio",
-        "metric": "ratio",
-        "baseline": float(baseline_ratio),
-        "value": float(best),
-        "values": [float(r) for r in ratios],
-        "tolerance": float(tolerance),
-        "passed": status != "regressed",
-    }
-
-
-def gate(
-    record: dict,
-    baseline_ratio: float | None,
-    remeasure: Callable[[], dict],
-    tolerance: float = RATIO_TOLERANCE,
-) -> tuple[dict, dict]:
-    """Gate ``record``'s ratio against ``baseline_ratio``; below it, ``remeasure()`` (a fresh
-    :func:`measure`) confirms or clears the drop. Returns the record to keep (the re-measurement,
-    with ``remeasured`` True, when there was one) and :func:`decide`'s verdict."""
-    verdict = decide([record["ratio"]], baseline_ratio, tolerance)
-    if verdict["status"] != "unconfirmed":
-        return record, verdict
-    second = remeasure()
-    second["remeasured"] = True
-    return second, decide([record["ratio"], second["ratio"]], baseline_ratio, tolerance)

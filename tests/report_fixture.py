@@ -268,6 +268,15 @@ PERFORMANCE = [
         "peak_cuda_mb": None,
         "reference_gflops": 95.2,
         "normalized_throughput": 4.23,
+        "latency_per_text_ms": {"p50": 7.9, "p90": 9.1, "p95": 9.8, "p99": 12.0},
+        "ratio": 0.394,
+        "remeasured": True,
+        "contention": {"seen": True, "runqueue_wait_share": 0.56, "threshold": 0.1},
+        "baseline": {
+            "status": "regressed", "mode": "ratio", "metric": "ratio", "baseline": 0.7818,
+            "value": 0.3958, "values": [0.3948, 0.3958], "tolerance": 0.3, "passed": False,
+            "texts_per_s": {"baseline": 16.79, "value": 7.85},
+        },
     },
     {
         "checkpoint": MINILM,

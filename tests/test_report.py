@@ -328,6 +328,12 @@ def test_comparisons_and_performance_tables(full):
         assert row[header.index("p99 ms")] == f"{r['latency_ms']['p99']:.1f}"
         speedup = r.get("speedup_vs_cpu")
         assert row[header.index("speedup vs CPU")] == (f"{speedup:.2f}" if speedup else "—")
+        gate = (r.get("baseline") or {}).get("status")
+        assert row[header.index("vs baseline")] == (
+            "regressed (0.51× baseline ratio, re-measured)" if gate else "—"
+        )
+        assert row[header.index("busy machine")] == ("yes (56% waiting for a CPU)" if gate else "—")
+        assert row[header.index("p50 ms/text (batch 1)")] == ("7.9" if gate else "—")
 
 
 def test_every_section_renders_without_optional_fields(tmp_path):
@@ -583,7 +589,10 @@ def test_the_report_answers_first(full):
         ]
         for r in fastest.values()
     ]
-    assert "Baseline: 1 ok, 1 regressed (sentence-transformers/all-MiniLM-L6-v2 · features-logreg-mean)" in md
+    assert (
+        "Baseline: 1 ok, 1 regressed (sentence-transformers/all-MiniLM-L6-v2 · features-logreg-mean), 1 new; "
+        "timing: 1 regressed (sentence-transformers/all-MiniLM-L6-v2 extraction cpu float32)."
+    ) in md
     summary_end = md.index("## Leaderboard")
     assert md.index("Skipped and failed pairs:") < summary_end < md.index("## Dataset overview")
     assert md.index("conflicting gold labels") > md.index("## Dataset overview")

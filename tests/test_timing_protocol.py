@@ -6,7 +6,8 @@ import pytest
 
 from harness import timing, timing_protocol
 from harness.checkpoints import resolve_checkpoint
-from harness.errors import HarnessError
+from harness.results import TimingRecord, baseline
+from harness.results.model import BaselineTiming, Machine
 
 from .conftest import make_examples
 
@@ -70,29 +71,40 @@ def test_gate_fails_a_real_slowdown_but_not_a_busy_neighbour(tiny_checkpoint):
     model = small_model(tokenizer)
     timer = timing.BatchTimer(model, tokenizer, "extraction", "cpu", batch_size=8)
 
-    def measure(seconds=timing_protocol.RATIO_SECONDS):
-        return timing_protocol.measure(timer, TEXTS, "small", rounds=1, ratio_seconds=seconds)
+    machine = Machine(cpu="this machine", gpu=None, torch="this torch")
+
+    def measure(seconds=timing_protocol.RATIO_SECONDS, **changes):
+        data = timing_protocol.measure(timer, TEXTS, "small", rounds=1, ratio_seconds=seconds)
+        return TimingRecord.model_validate(data | changes)
+
+    def gate(entry):
+        return baseline.gate_timing(entry, measure(), machine, lambda: measure(remeasured=True))
 
     # One intra-op thread throughout, as the ratio rounds always are: on a small shared machine a
     # two-thread model spends its wall time in OpenMP barriers, which only makes this test slow.
     with timing_protocol.intra_op_threads(1):
-        baseline = measure(timing_protocol.BASELINE_RATIO_SECONDS)["ratio"]
+        first = measure(timing_protocol.BASELINE_RATIO_SECONDS)
+        entry = BaselineTiming.model_validate(
+            {key: getattr(first, key) for key in ("checkpoint", "task", "device", "dtype", "batch_size")}
+            | {"texts_per_s": first.texts_per_s, "ratio": first.ratio, "machine": machine.to_json()}
+        )
         with twice_as_slow(model):
-            slowed, slowed_verdict = timing_protocol.gate(measure(), baseline, measure)
+            slowed, slowed_verdict = gate(entry)
         with busy_neighbour():
-            crowded, crowded_verdict = timing_protocol.gate(measure(), baseline, measure)
+            crowded, crowded_verdict = gate(entry)
 
     def relative(verdict):
-        return [round(value / baseline, 2) for value in verdict["values"]]
+        return [round(value / entry.ratio, 2) for value in verdict["values"]]
 
     seen = (
-        f"baseline ratio {baseline:.4g}; relative to it, 2x slower: {relative(slowed_verdict)}, "
+        f"baseline ratio {entry.ratio:.4g}; relative to it, 2x slower: {relative(slowed_verdict)}, "
         f"beside a busy process: {relative(crowded_verdict)}"
     )
-    print(seen, crowded["contention"])
-    assert slowed_verdict["status"] == "regressed" and slowed["remeasured"], seen
+    print(seen, crowded.contention)
+    assert slowed_verdict["status"] == "regressed" and slowed.remeasured, seen
+    assert "measured twice" in baseline.timing_failure_message(slowed, slowed_verdict, "b.json"), seen
     assert crowded_verdict["passed"], seen
-    assert crowded["contention"]["seen"], crowded["contention"]
+    assert crowded.contention["seen"], crowded.contention
 
 
 def test_record_keeps_the_timing_keys_and_adds_the_protocol_fields(tiny_checkpoint):
@@ -116,42 +128,3 @@ def test_record_keeps_the_timing_keys_and_adds_the_protocol_fields(tiny_checkpoi
     latency = record["latency_per_text_ms"]
     assert list(latency) == ["p50", "p90", "p95", "p99"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p95"] <= latency["p99"]
-
-
-@pytest.mark.parametrize(
-    ("ratios", "status"),
-    [([0.7], "ok"), ([0.6999], "unconfirmed"), ([0.5, 0.8], "ok"), ([0.5, 0.69], "regressed")],
-)
-def test_decide_fails_only_a_confirmed_drop(ratios, status):
-    verdict = timing_protocol.decide(ratios, baseline_ratio=1.0, tolerance=0.3)
-    assert verdict["status"] == status
-    assert verdict["passed"] == (status != "regressed")
-    assert verdict["value"] == max(ratios) and verdict["baseline"] == 1.0
-
-
-def test_gate_remeasures_only_below_the_floor():
-    calls = []
-
-    def remeasure():
-        calls.append(1)
-        return {"ratio": 0.9, "remeasured": False}
-
-    record = {"ratio": 1.0}
-    assert timing_protocol.gate(record, None, remeasure)[1]["status"] == "new"
-    kept, verdict = timing_protocol.gate(record, 1.1, remeasure)
-    assert (kept, verdict["status"], calls) == (record, "ok", [])
-    kept, verdict = timing_protocol.gate({"ratio": 0.5}, 1.1, remeasure)
-    assert (kept["remeasured"], verdict["status"], verdict["values"], calls) == (True, "ok", [0.5, 0.9], [1])
-
-
-@pytest.mark.parametrize(
-    ("tolerance", "baseline", "message"),
-    [
-        (1.0, 1.0, "timing tolerance: expected a number in [0, 1), got 1.0"),
-        (0.25, 0.0, "baseline ratio: expected a positive number, got 0.0"),
-    ],
-)
-def test_unusable_tolerance_or_baseline_is_one_line(tolerance, baseline, message):
-    with pytest.raises(HarnessError) as error:
-        timing_protocol.decide([1.0], baseline, tolerance)
-    assert str(error.value) == message

@@ -381,21 +381,31 @@ def status_counts(doc: SuiteDocument) -> str:
 
 
 def baseline_line(doc: SuiteDocument) -> str | None:
-    """``Baseline: 1 ok, 1 regressed (A · b), 1 new.``, or None when no pair was compared with one."""
-    checked = [p for p in doc.pairs if p.baseline is not None]
-    if not checked:
+    """``Baseline: 1 ok, 1 regressed (A · b), 1 new; timing: 2 ok.``, or None when nothing was
+    compared with a baseline."""
+    checked = [(title(p.checkpoint, p.approach.id), p.baseline.status) for p in doc.pairs if p.baseline]
+    timed = [
+        (f"{r.checkpoint} {r.task} {r.device} {r.dtype}", r.baseline.get("status"))
+        for r in doc.performance
+        if r.baseline
+    ]
+    pairs, timing = _statuses(checked), _statuses(timed)
+    if not (pairs or timing):
         return None
+    line = pairs or "no pair compared"
+    if timing:
+        line += f"; timing: {timing}"
+    return one_line(f"Baseline: {line}.")
+
+
+def _statuses(checked: list[tuple[str, str]]) -> str:
     parts = []
-    for status in ("ok", "regressed", "new"):
-        pairs = [p for p in checked if p.baseline.status == status]
-        if pairs:
-            which = (
-                f" ({', '.join(title(p.checkpoint, p.approach.id) for p in pairs)})"
-                if status == "regressed"
-                else ""
-            )
-            parts.append(f"{len(pairs)} {status}{which}")
-    return one_line("Baseline: " + ", ".join(parts) + ".")
+    for status in ("ok", "regressed", "new", "not-gated"):
+        names = [name for name, seen in checked if seen == status]
+        if names:
+            which = f" ({', '.join(names)})" if status == "regressed" else ""
+            parts.append(f"{len(names)} {status}{which}")
+    return ", ".join(parts)
 
 
 def summary(doc: SuiteDocument) -> Summary:
@@ -807,6 +817,10 @@ def performance_table(doc: SuiteDocument) -> Table | None:
                 num(extra.get("peak_rss_mb"), ",.0f"),
                 num(extra.get("peak_cuda_mb"), ",.0f"),
                 num(r.speedup_vs_cpu, ".2f"),
+                num((extra.get("latency_per_text_ms") or {}).get("p50"), ".1f"),
+                num(r.ratio, ".3g"),
+                plain(timing_gate(r.baseline)),
+                plain(busy(extra.get("contention"))),
             ]
         )
     headers = [
@@ -824,8 +838,34 @@ def performance_table(doc: SuiteDocument) -> Table | None:
         "peak RSS MB",
         "peak CUDA MB",
         "speedup vs CPU",
+        "p50 ms/text (batch 1)",
+        "ratio",
+        "vs baseline",
+        "busy machine",
     ]
     return Table(headers, rows, "performance")
+
+
+def timing_gate(result: dict | None) -> str:
+    """``ok (0.93× baseline ratio)``, ``regressed (0.51×, measured twice)``, ``new``, ``not gated: <why>``."""
+    if not result:
+        return MISSING
+    status = result.get("status")
+    if status in ("ok", "regressed"):
+        share = result["value"] / result["baseline"]
+        again = ", re-measured" if len(result.get("values", ())) > 1 else ""
+        return f"{status} ({share:.2f}× baseline ratio{again})"
+    if status == "not-gated":
+        return f"not gated: {result.get('reason', 'no comparable baseline')}"
+    return str(status)
+
+
+def busy(contention: dict | None) -> str:
+    """``yes (56% waiting for a CPU)`` when the wall-clock figures were measured on a busy machine."""
+    if not contention or contention.get("seen") is None:
+        return MISSING
+    share = contention.get("runqueue_wait_share") or 0.0
+    return f"yes ({share:.0%} waiting for a CPU)" if contention["seen"] else "no"
 
 
 def build_report(doc: SuiteDocument) -> Report:

@@ -289,6 +289,8 @@ class TimingRecord(Model):
     tokens_per_s: Number | None = None
     latency_ms: dict[str, Number] = {}
     normalized_throughput: Number | None = None
+    ratio: Annotated[float, Field(gt=0, le=1e300)] | None = None  # the timing protocol's, the gated figure
+    remeasured: bool = False
     speedup_vs_cpu: Number | None = None
     note: str | None = None
     baseline: dict | None = None
@@ -350,9 +352,12 @@ class SuiteDocument(Model):
 
 
 class Machine(Model):
+    """What timings depend on: CPU model, the instruction set torch's kernels use, GPU, torch."""
+
     cpu: str | None
     gpu: str | None
     torch: str | None
+    cpu_capability: str | None = None
 
 
 class BaselinePair(Model):
@@ -374,6 +379,7 @@ class BaselineTiming(Model):
     batch_size: Count | None
     texts_per_s: Annotated[float, Field(gt=0, le=1e300)]
     normalized_throughput: Annotated[float, Field(gt=0, le=1e300)] | None = None
+    ratio: Annotated[float, Field(gt=0, le=1e300)] | None = None
     machine: Machine
 
     @property
