@@ -122,6 +122,7 @@ GATES = {{"most-frequent": {{"accuracy": {threshold}}}, "tfidf-logreg-10.0": {{"
 SPEED_SETTINGS = [("cpu", "fp32")]
 SPEED_TASKS = ["extraction"]
 SPEED_TEXTS = 4
+TIMING_TOLERANCE = 0.9  # the ratio gate runs, but this test is about pairs: no timing verdict under load
 
 
 def test_quality(evaluation, gate):
