@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -32,6 +33,7 @@ class Suite:
     checkpoints: tuple[str, ...]
     approaches: tuple[ApproachSpec, ...]
     own_fixtures: frozenset[str]  # split fixtures the suite defines itself
+    module: ModuleType = field(compare=False, repr=False)  # further declarations (RUNTIMES, …)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ def load_suite(path: str | Path) -> Suite:
         checkpoints=tuple(str(c) for c in declared["CHECKPOINTS"]),
         approaches=approaches,
         own_fixtures=frozenset(f for f in ("train_split", "eval_split") if hasattr(module, f)),
+        module=module,
     )
 
 

@@ -9,8 +9,6 @@ and every runtime. Then :mod:`harness.deploy` measures the runtimes against torc
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
@@ -29,19 +27,9 @@ FIGURES = (
 )
 
 
-def load_suite(path: Path):
-    """The suite module at ``path`` (its declarations; its tests do not run)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"harness bench: --suite {path}: no such file")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]]]:
-    """(suite module or None, [(approach spec, runtime names)]) that ``args`` asks for."""
+    """(the suite (:class:`harness.pairs.Suite`) or None, [(approach spec, runtime names)]) that
+    ``args`` asks for."""
     from ..approaches import approach_spec
     from ..deploy.backends import RUNTIMES
     from ..deploy.gates import declared_runtimes
@@ -49,8 +37,13 @@ def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]
     chosen = args.runtime or None
     if args.suite is None:
         return None, [(approach_spec(args.approach or "finetune"), chosen or list(RUNTIMES))]
-    module = load_suite(args.suite)
-    specs = list(getattr(module, "APPROACHES", []))
+    from ..pairs import SuiteError, load_suite
+
+    try:
+        suite = load_suite(args.suite)
+    except SuiteError as e:
+        raise SystemExit(f"harness bench: --suite {e}") from None
+    module, specs = suite.module, list(suite.approaches)
     declared = declared_runtimes(module, specs)
     pairs = [
         (spec, chosen or declared[spec.id])
@@ -61,7 +54,7 @@ def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]
         raise SystemExit(
             f"harness bench: {args.suite} declares no runtimes for {args.approach or 'any approach'}"
         )
-    return module, pairs
+    return suite, pairs
 
 
 def ratios(record: RuntimeRecord, reference: RuntimeRecord) -> dict:
@@ -98,13 +91,14 @@ def run(args) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    module, pairs = pairs_to_measure(args)
+    suite, pairs = pairs_to_measure(args)
+    module = suite.module if suite is not None else None
     settings = MeasureSettings.of(module) if module is not None else MeasureSettings()
     if args.batch_size:
         settings = MeasureSettings(
             args.batch_size, settings.speed_texts, settings.latency_texts, settings.rounds
         )
-    dataset_name = getattr(module, "DATASET", args.dataset) if module is not None else args.dataset
+    dataset_name = suite.dataset if suite is not None else args.dataset
     try:
         checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
         dataset = load_dataset(dataset_name, args.data_dir)
@@ -113,7 +107,7 @@ def run(args) -> dict:
     device = select_device(args.device)
     runtime = Runtime(device=str(device), cache=Cache(args.cache_dir))
     gates = declared_gates(module) if module is not None else {}
-    suite = module.__name__.removeprefix("test_") if module is not None else "bench"
+    suite_name = suite.name if suite is not None else "bench"
     train_texts, train_y = list(dataset["train"]["text"]), np.asarray(dataset["train"]["label"])
     doc = {
         "checkpoint": args.checkpoint,
@@ -128,7 +122,7 @@ def run(args) -> dict:
     for spec, names in pairs:
         try:
             evaluation = evaluate(
-                suite, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split
+                suite_name, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split
             )
             ensure_fitted(evaluation, train_texts, train_y)  # on the whole split: the fit the suite makes
             measured = evaluation
