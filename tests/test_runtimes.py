@@ -64,6 +64,8 @@ def test_every_runtime_has_a_record_and_the_reference_comes_first(records):
     assert list(records)[0] == "torch-fp32" and set(records) == set(ALL)
     for name, record in records.items():
         assert record.status in ("passed", "skipped"), (name, record.reason)
+        if record.measured:  # how busy the machine was while the runtimes were timed
+            assert set(record.contention) == {"seen", "runqueue_wait_share", "threshold"}
         assert (record.checkpoint.endswith("tiny-bert-classifier0"), record.approach) == (True, "pretrained")
 
 
@@ -334,6 +336,10 @@ def test_records_go_into_the_suite_document_and_the_report(records, tmp_path):
     markdown, html = (path.read_text(encoding="utf-8") for path in render_suite(again, tmp_path))
     assert "## Deployment runtimes" in markdown and "| torch-fp32 " in markdown and "| onnx-int8 " in markdown
     assert '<section id="runtimes">' in html and html.count('class="runtime-scatter"') == 1
+    busy = {"seen": True, "runqueue_wait_share": 0.56, "threshold": 0.1}
+    crowded = again.model_copy(update={"runtimes": [r.model_copy(update={"contention": busy}) for r in again.runtimes]})
+    markdown, _ = (path.read_text(encoding="utf-8") for path in render_suite(crowded, tmp_path))
+    assert "busy machine (56% of runnable time waiting for a CPU): the speed ratios are inflated" in markdown
     empty = again.model_copy(update={"runtimes": []})
     markdown, html = (path.read_text(encoding="utf-8") for path in render_suite(empty, tmp_path))
     assert "Deployment runtimes" not in markdown and "Deployment runtimes" not in html

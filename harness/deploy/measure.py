@@ -9,7 +9,9 @@
    (per-text latency, percentiles over all rounds). Both time the whole path: tokenization,
    padding, the model and the probabilities.
 3. Speed is reported as ratios to the reference measured in the same rounds; a runtime whose speed
-   gate fails is measured again (with the reference) before the gate is decided.
+   gate fails is measured again (with the reference) before the gate is decided. Contention over
+   the (last) timing rounds is recorded: interleaving evens out a busy neighbour only partly, since
+   it slows torch's multi-threaded kernels (spinning at barriers) more than ONNX Runtime's.
 """
 
 from __future__ import annotations
@@ -162,6 +164,8 @@ def measure_runtimes(
     maps head outputs to label columns (``columns(proba) -> proba``)."""
     import torch
 
+    from ..timing_protocol import ContentionMeter
+
     device = torch.device(device)
     gates = gates or {}
     names = [REFERENCE, *(n for n in names if n != REFERENCE)]
@@ -199,7 +203,8 @@ def measure_runtimes(
             runtimes[name] = built
             outputs[name] = (columns(proba) if columns else proba, memory.added_mb)
         timings = {name: Timing() for name in runtimes}
-        time_rounds(runtimes, graph, texts, settings, timings, settings.rounds)
+        with ContentionMeter() as contention:
+            time_rounds(runtimes, graph, texts, settings, timings, settings.rounds)
         reference_proba = outputs[REFERENCE][0]
         for name, built in runtimes.items():
             records[name] = _gated(
@@ -209,7 +214,8 @@ def measure_runtimes(
         slow = [name for name in runtimes if name != REFERENCE and _failed_speed(records[name])]
         if slow:  # a busy neighbour is not a regression: measure again before failing
             again = {name: runtimes[name] for name in (REFERENCE, *slow)}
-            time_rounds(again, graph, texts, settings, timings, settings.rounds)
+            with ContentionMeter() as contention:
+                time_rounds(again, graph, texts, settings, timings, settings.rounds)
             for name in again:
                 records[name] = _gated(
                     _record(
@@ -224,7 +230,11 @@ def measure_runtimes(
                     ),
                     gates.get(name, {}),
                 )
-    return [records[name] for name in names]
+    busy = contention.to_dict()
+    return [
+        records[name].model_copy(update={"contention": busy}) if name in runtimes else records[name]
+        for name in names
+    ]
 
 
 def _gated(record: RuntimeRecord, thresholds: dict) -> RuntimeRecord:

@@ -99,7 +99,17 @@ def _context(records: list[RuntimeRecord]) -> str:
     return one_line(
         f"{first.split or 'evaluation'} split, {_count(first.n_examples)} texts, "
         f"device {first.device or MISSING}, batch {_count(first.batch_size)}, "
-        f"{_count(first.rounds)} timing rounds"
+        f"{_count(first.rounds)} timing rounds{_busy(first.contention)}"
+    )
+
+
+def _busy(contention: dict | None) -> str:
+    if not contention or not contention.get("seen"):
+        return ""
+    share = contention.get("runqueue_wait_share") or 0.0
+    return (
+        f"; busy machine ({share:.0%} of runnable time waiting for a CPU): the speed ratios are "
+        "inflated for torch's multi-threaded kernels, measure again on a quiet machine"
     )
 
 

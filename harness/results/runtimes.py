@@ -59,6 +59,7 @@ class RuntimeRecord(Model):
     artefact_cached: bool | None = None
     rounds: Count | None = None
     gates: list[RuntimeGate] = []
+    contention: dict | None = None  # over the timing rounds: {seen, runqueue_wait_share, threshold}
     note: str | None = None
 
     @property
