@@ -95,6 +95,8 @@ class HarnessSession:
         self.performance: dict[str, list[TimingRecord]] = {}  # suite → timing records
         self.baseline_files: dict[str, Path] = {}  # suite → its baseline file
         self._baselines: dict[str, baseline.Baseline] = {}
+        self._curves: dict[tuple, list] = {}
+        self.learning_curves: dict[str, list] = {}  # suite → its learning-curve points (results.curves.CurvePoint)
         self._machine = None
 
     @property
@@ -135,16 +137,47 @@ class HarnessSession:
     ) -> Evaluation:
         """Evaluate the pair once per run; every test of the pair shares the result."""
         source = self.source_of(dataset)
-        key = (id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), train_split, split)
+        key = (id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), spec.seeds, train_split, split)
         if key not in self._evaluations:
-            self._evaluations[key] = evaluate(
-                suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split
-            )
+            if spec.seeds:
+                self._evaluations[key] = self._evaluate_seeds(suite, source.name, dataset, checkpoint, spec, train_split, split)
+            else:
+                self._evaluations[key] = evaluate(
+                    suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split
+                )
             self._describe(source.name, dataset, checkpoint)
         evaluation = self._evaluations[key]
         self.suite_datasets.setdefault(suite, set()).add(source.name)
         self.outcome(suite, checkpoint.id, spec).evaluation = evaluation
         return evaluation
+
+    def _evaluate_seeds(self, suite, name, dataset, checkpoint, spec, train_split, split) -> Evaluation:
+        """The pair fitted once per seed: the first seed's evaluation, carrying every seed's runs."""
+        from .curves import evaluate_seeds, seed_runs
+
+        evaluations = evaluate_seeds(suite, name, dataset, checkpoint, spec, self.runtime, train_split, split)
+        first = evaluations[0]
+        first.seed_runs = seed_runs(evaluations, spec.seeds, len(dataset[train_split]))
+        return first
+
+    def learning_curve(
+        self, suite: str, dataset, checkpoint, spec: ApproachSpec, shots, seeds, train_split: str, split: str
+    ) -> list:
+        """The approach's learning-curve points (``harness.curves``), computed once per run."""
+        from .curves import curve_points
+
+        source = self.source_of(dataset)
+        key = (suite, id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), tuple(map(str, shots)),
+               tuple(seeds), train_split, split)
+        if key not in self._curves:
+            points = curve_points(
+                suite, source.name, dataset, checkpoint, spec, self.runtime, shots, seeds, train_split, split
+            )
+            self._describe(source.name, dataset, checkpoint)
+            self.suite_datasets.setdefault(suite, set()).add(source.name)
+            self.learning_curves.setdefault(suite, []).extend(points)
+            self._curves[key] = points
+        return self._curves[key]
 
     def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint) -> None:
         """The dataset's overview for the report, with token lengths under each checkpoint's tokenizer."""
@@ -213,6 +246,8 @@ class HarnessSession:
             part(outcome.suite)["pairs"].append(outcome.record(env))
         for suite, records in self.performance.items():
             part(suite)["performance"].extend(r.to_json() for r in records)
+        for suite, points in self.learning_curves.items():
+            part(suite).setdefault("learning_curves", []).extend(p.to_json() for p in points)
         for suite, names in self.suite_datasets.items():
             part(suite)["datasets"].update({name: self.overviews[name] for name in names})
         fragment = {

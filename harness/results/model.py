@@ -149,6 +149,10 @@ class BaselineResult(Model):
     checks: list[BaselineCheck] = []
 
 
+# Repeated fits (seeds, learning curves) build on the types above: imported here, not at the top.
+from .curves import CurvePoint, SeedComparison, SeedRuns  # noqa: E402
+
+
 class PairKey(Model):
     checkpoint: str
     approach: str
@@ -181,6 +185,7 @@ class PairRecord(Model):
     label_suspects: LabelSuspects | None = None
     examples: Examples | None = None
     training_history: list[dict] | None = None
+    seeds: SeedRuns | None = None  # fitted once per seed: every seed's scores (the rest is the first seed's)
     cached: bool | None = None
     predictions: Predictions | None = None
 
@@ -292,6 +297,7 @@ class Comparison(Model):
     n_discordant: list[Count] = []
     n_examples: Count | None = None
     winner: Literal["a", "b"] | None = None
+    per_seed: list[SeedComparison] = []  # both pairs seeded alike: one paired test per seed
 
 
 class CacheSummary(Model):
@@ -314,6 +320,7 @@ class SuiteDocument(Model):
     pairs: list[PairRecord]
     performance: list[TimingRecord] = []
     comparisons: list[Comparison] = []
+    learning_curves: list[CurvePoint] = []
 
     def evaluated(self) -> list[PairRecord]:
         return [p for p in self.pairs if p.metrics is not None]

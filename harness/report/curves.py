@@ -1,0 +1,161 @@
+"""The report's learning-curve section: accuracy against examples per class (log x), one line per
+approach with a ± std band over seeds, references (zero-shot, most-frequent) as dashed lines, and the
+table behind it; plus the mean ± std of seeded pairs for the leaderboard.
+
+``curve_section_markdown(doc)`` and ``curve_section_html(doc)`` take a suite results document (a
+:class:`~harness.results.model.SuiteDocument` or its JSON data) and return ``""`` when it has no
+learning curve. Every text from the document is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+
+from tabulate import tabulate
+
+from ..results.curves import ALL, CurvePoint
+from . import figures
+
+TITLE = "Learning curve"
+ABOUT = (
+    "Each approach fitted on class-stratified samples of the train split (the same samples for every "
+    "approach at a size and seed), scored on the evaluation split; mean ± sample std over seeds. "
+    "References learn nothing from the examples and are scored once. ⚠ marks a spread over seeds "
+    "(max − min accuracy) wider than the mean 95% bootstrap CI: training randomness moves the score "
+    "more than the evaluation sample does."
+)
+HEADERS = ["checkpoint", "approach", "examples/class", "train examples", "seeds", "accuracy", "F1 macro",
+           "accuracy per seed", "seed range", "CI width", "gates"]
+
+
+def learning_curves(doc) -> list[CurvePoint]:
+    """The document's learning-curve points (typed), from a ``SuiteDocument`` or its JSON data."""
+    points = (doc.get("learning_curves") or []) if isinstance(doc, dict) else doc.learning_curves
+    return [p if isinstance(p, CurvePoint) else CurvePoint.model_validate(p) for p in points]
+
+
+def size_text(point: CurvePoint) -> str:
+    return "reference" if point.shots is None else str(point.shots)
+
+
+def spread(values: dict, std: dict, metric: str) -> str:
+    """``0.612 ± 0.021``; the ``±`` part only when there is more than one seed."""
+    if metric not in values:
+        return "—"
+    return f"{values[metric]:.3f} ± {std[metric]:.3f}" if metric in std else f"{values[metric]:.3f}"
+
+
+def metric_with_spread(record, metric: str = "accuracy") -> str | None:
+    """A seeded pair's ``mean ± std (n seeds)`` for the leaderboard; None for a pair without seeds."""
+    seeds = record.get("seeds") if isinstance(record, dict) else getattr(record, "seeds", None)
+    if not seeds:
+        return None
+    summary = seeds["summary"] if isinstance(seeds, dict) else seeds.summary.to_json()
+    n = len(seeds["seeds"] if isinstance(seeds, dict) else seeds.seeds)
+    return f"{spread(summary['mean'], summary['std'], metric)} ({n} seeds)"
+
+
+def curve_rows(points: list[CurvePoint]) -> list[list[str]]:
+    """The table behind the plot, as plain (unescaped) text."""
+    rows = []
+    for p in points:
+        s = p.summary
+        std = s.std if len(p.seeds) > 1 else {}
+        gates = "; ".join(f"mean {g.metric} {g.value:.3f} {'≥' if g.passed else '<'} {g.threshold:.3f}" for g in p.gates)
+        rows.append([
+            p.checkpoint,
+            p.approach,
+            size_text(p),
+            str(p.seeds[0].n_train),
+            ", ".join("—" if seed.seed is None else str(seed.seed) for seed in p.seeds),
+            spread(s.mean, std, "accuracy"),
+            spread(s.mean, std, "f1_macro"),
+            ", ".join(f"{seed.metrics['accuracy']:.3f}" for seed in p.seeds),
+            f"{s.seed_range:.3f}" + (" ⚠" if s.spread_exceeds_ci else ""),
+            "—" if s.ci_width is None else f"{s.ci_width:.3f}",
+            gates or "—",
+        ])
+    return rows
+
+
+def curve_table_text(points: list[CurvePoint]) -> str:
+    """The table for a terminal."""
+    return tabulate(curve_rows(points), HEADERS, tablefmt="simple", disable_numparse=True)
+
+
+def _x(point: CurvePoint) -> float:
+    """Examples per class: the size, or the train split's mean per class for ``all``."""
+    return point.seeds[0].n_train / max(point.n_classes, 1) if point.shots == ALL else float(point.shots)
+
+
+def curve_figure(points: list[CurvePoint]) -> bytes:
+    """Mean accuracy against examples per class (log x), ± std bands, references as dashed lines."""
+    several = len({p.checkpoint for p in points}) > 1
+    fig = figures.new_figure(7.5, 4.5)
+    ax = fig.subplots()
+    lines: dict[str, list[CurvePoint]] = {}
+    for p in points:
+        name = f"{p.approach} · {p.checkpoint.rstrip('/').split('/')[-1]}" if several else p.approach
+        lines.setdefault(name, []).append(p)
+    ticks: dict[float, str] = {}
+    for name, line in lines.items():
+        if line[0].shots is None:
+            ax.axhline(line[0].mean["accuracy"], linestyle="--", linewidth=1.2, color=None, label=f"{name} (reference)")
+            continue
+        line = sorted(line, key=_x)
+        xs = [_x(p) for p in line]
+        mean = [p.mean["accuracy"] for p in line]
+        std = [p.std["accuracy"] if len(p.seeds) > 1 else 0.0 for p in line]
+        (drawn,) = ax.plot(xs, mean, marker="o", label=name)
+        ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                        color=drawn.get_color(), alpha=0.2, linewidth=0)
+        ticks.update({x: ALL if p.shots == ALL else str(p.shots) for x, p in zip(xs, line)})
+    ax.set_xscale("log")
+    if ticks:
+        ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
+        ax.minorticks_off()
+    ax.set(xlabel="examples per class (log scale)", ylabel="accuracy", title="Accuracy vs labelled examples")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    fig.tight_layout()
+    return figures.png(fig)
+
+
+def curve_section_markdown(doc) -> str:
+    """``## Learning curve`` with the table (the plot is in the HTML report); ``""`` without curves."""
+    from .markdown import escape
+
+    points = learning_curves(doc)
+    if not points:
+        return ""
+    table = tabulate(
+        [[escape(c) for c in row] for row in curve_rows(points)],
+        [escape(h) for h in HEADERS],
+        tablefmt="pipe",
+        disable_numparse=True,
+    )
+    return f"## {TITLE}\n\n{escape(ABOUT)}\n\n{table}\n"
+
+
+def curve_section_html(doc) -> str:
+    """``<section id="learning-curve">`` with the plot (PNG data URI) and the table; ``""`` without curves."""
+    points = learning_curves(doc)
+    if not points:
+        return ""
+    numeric = {2, 3, 5, 6, 7, 8, 9}
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    body = "\n".join(
+        "<tr>" + "".join(
+            f'<td class="num">{html.escape(c)}</td>' if i in numeric else f'<td class="text" dir="auto">{html.escape(c)}</td>'
+            for i, c in enumerate(row)
+        ) + "</tr>"
+        for row in curve_rows(points)
+    )
+    image = figures.data_uri(curve_figure(points))
+    return (
+        f'<section id="learning-curve">\n<h2>{TITLE}</h2>\n<p class="note">{html.escape(ABOUT)}</p>\n'
+        f'<figure><img src="{image}" alt="accuracy against examples per class, one line per approach">'
+        f"<figcaption>Mean accuracy over seeds; bands: ± one standard deviation.</figcaption></figure>\n"
+        f'<div class="table-wrap"><table class="learning-curve">\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody>\n</table></div>\n</section>\n"
+    )
