@@ -29,7 +29,9 @@ class CurveError(HarnessError, ValueError):
 def check_shots(shots, where: str = "SHOTS") -> list:
     """Training sizes: positive integers (examples per class) or ``"all"``, each once."""
     values = list(shots) if isinstance(shots, (list, tuple)) else None
-    bad = [s for s in values or [] if s != ALL and not (isinstance(s, int) and not isinstance(s, bool) and s > 0)]
+    bad = [
+        s for s in values or [] if s != ALL and not (isinstance(s, int) and not isinstance(s, bool) and s > 0)
+    ]
     if not values or bad or len(set(map(str, values))) != len(values):
         raise CurveError(
             f"{where} = {shots!r}: expected a non-empty list of distinct positive integers "
@@ -41,7 +43,11 @@ def check_shots(shots, where: str = "SHOTS") -> list:
 def check_seeds(seeds, where: str = "SEEDS") -> list[int]:
     """Seeds: distinct integers, at least one."""
     values = list(seeds) if isinstance(seeds, (list, tuple)) else None
-    if not values or any(not isinstance(s, int) or isinstance(s, bool) for s in values) or len(set(values)) != len(values):
+    if (
+        not values
+        or any(not isinstance(s, int) or isinstance(s, bool) for s in values)
+        or len(set(values)) != len(values)
+    ):
         raise CurveError(f"{where} = {seeds!r}: expected a non-empty list of distinct integers")
     return values
 
@@ -83,7 +89,14 @@ def has_seed(spec: ApproachSpec, checkpoint) -> bool:
 
 
 def evaluate_seeds(
-    suite: str, dataset_name: str, dataset, checkpoint, spec: ApproachSpec, runtime, train_split: str, split: str
+    suite: str,
+    dataset_name: str,
+    dataset,
+    checkpoint,
+    spec: ApproachSpec,
+    runtime,
+    train_split: str,
+    split: str,
 ) -> list[Evaluation]:
     """A full-run pair fitted once per seed of ``spec.seeds`` (the estimator's ``seed`` set to each)."""
     if not has_seed(spec, checkpoint):
@@ -123,12 +136,14 @@ def curve_points(
     reference point when it does not learn from examples), each fitted once per seed on that seed's
     stratified sample."""
     if spec.shots:
-        shots = check_shots(list(spec.shots), f"approach {spec.id!r}: shots")
+        declared = list(spec.shots) if isinstance(spec.shots, tuple) else spec.shots
+        shots = check_shots(declared, f"approach {spec.id!r}: shots")
     train = get_split(dataset, dataset_name, train_split)
     held_out = get_split(dataset, dataset_name, split)
     labels = list(train.features["label"].names)
     y = np.asarray(train["label"], dtype=int)
     learns = spec.cls.learning_curve
+    uses_examples = spec.cls.min_train_classes > 0  # zero-shot sees none of them
     seeded = learns and has_seed(spec, checkpoint)
     points = []
     for size in shots if learns else [None]:
@@ -151,7 +166,7 @@ def curve_points(
                 seed=seed if seeded else None,
                 eval_set=False,
             )
-            scores.append(seed_score(evaluation, seed, len(subset)))
+            scores.append(seed_score(evaluation, seed, len(subset) if uses_examples else 0))
         points.append(
             CurvePoint(
                 checkpoint=checkpoint.id if checkpoint is not None else "",

@@ -49,7 +49,7 @@ class Evaluation:
     timings: dict[str, float]
     n_truncated: int | None = None
     history: list | None = None  # fine-tuning's per-epoch log
-    seed_runs: object | None = None  # a pair fitted once per seed: results.curves.SeedRuns (this is the first)
+    seed_runs: object | None = None  # fitted once per seed: results.curves.SeedRuns (this is the first seed)
     cached: bool = False  # predictions (and the timings measured with them) came from the cache
 
     @functools.cached_property

@@ -178,7 +178,7 @@ def harness(request) -> Harness:
     return Harness(_session(request.config))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dataset(request, harness):
     """The suite's ``DATASET``."""
     name = getattr(request.module, "DATASET", None)

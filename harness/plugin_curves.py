@@ -83,17 +83,23 @@ def curve(request, harness, dataset, train_split, eval_split):
         module = request.module
         specs = {spec.id: spec for spec in getattr(module, "APPROACHES", [])}
         if approach_id not in specs:
-            raise pytest.UsageError(f"curve({approach_id!r}): expected one of the suite's APPROACHES {sorted(specs)}")
+            raise pytest.UsageError(
+                f"curve({approach_id!r}): expected one of the suite's APPROACHES {sorted(specs)}"
+            )
         if checkpoint_id is None:
             checkpoints = list(getattr(module, "CHECKPOINTS", []))
             if len(checkpoints) != 1:
-                raise pytest.UsageError(f"curve({approach_id!r}, {shots!r}): name the checkpoint, the suite has {checkpoints}")
+                raise pytest.UsageError(
+                    f"curve({approach_id!r}, {shots!r}): name the checkpoint, the suite has {checkpoints}"
+                )
             checkpoint_id = checkpoints[0]
         checkpoint = harness.checkpoint(checkpoint_id)
         points = _points(request, dataset, checkpoint, specs[approach_id], train_split, eval_split)
         found = [p for p in points if p.shots == shots or p.shots is None]
         if not found:
-            raise pytest.UsageError(f"curve({approach_id!r}, {shots!r}): expected a size of SHOTS {[p.shots for p in points]}")
+            raise pytest.UsageError(
+                f"curve({approach_id!r}, {shots!r}): expected a size of SHOTS {[p.shots for p in points]}"
+            )
         return found[0]
 
     return _curve

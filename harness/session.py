@@ -96,7 +96,7 @@ class HarnessSession:
         self.baseline_files: dict[str, Path] = {}  # suite → its baseline file
         self._baselines: dict[str, baseline.Baseline] = {}
         self._curves: dict[tuple, list] = {}
-        self.learning_curves: dict[str, list] = {}  # suite → its learning-curve points (results.curves.CurvePoint)
+        self.learning_curves: dict[str, list] = {}  # suite → its points (results.curves.CurvePoint)
         self._machine = None
 
     @property
@@ -137,10 +137,13 @@ class HarnessSession:
     ) -> Evaluation:
         """Evaluate the pair once per run; every test of the pair shares the result."""
         source = self.source_of(dataset)
-        key = (id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), spec.seeds, train_split, split)
+        params = repr(spec.params_for(checkpoint.id))
+        key = (id(dataset), checkpoint.id, spec.id, params, spec.seeds, train_split, split)
         if key not in self._evaluations:
             if spec.seeds:
-                self._evaluations[key] = self._evaluate_seeds(suite, source.name, dataset, checkpoint, spec, train_split, split)
+                self._evaluations[key] = self._evaluate_seeds(
+                    suite, source.name, dataset, checkpoint, spec, train_split, split
+                )
             else:
                 self._evaluations[key] = evaluate(
                     suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split
@@ -167,8 +170,9 @@ class HarnessSession:
         from .curves import curve_points
 
         source = self.source_of(dataset)
-        key = (suite, id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), tuple(map(str, shots)),
-               tuple(seeds), train_split, split)
+        sizes = tuple(map(str, spec.shots or shots))
+        params = repr(spec.params_for(checkpoint.id))
+        key = (suite, id(dataset), checkpoint.id, spec.id, params, sizes, tuple(seeds), train_split, split)
         if key not in self._curves:
             points = curve_points(
                 suite, source.name, dataset, checkpoint, spec, self.runtime, shots, seeds, train_split, split
@@ -246,10 +250,10 @@ class HarnessSession:
             part(outcome.suite)["pairs"].append(outcome.record(env))
         for suite, records in self.performance.items():
             part(suite)["performance"].extend(r.to_json() for r in records)
-        for suite, points in self.learning_curves.items():
-            part(suite).setdefault("learning_curves", []).extend(p.to_json() for p in points)
         for suite, names in self.suite_datasets.items():
             part(suite)["datasets"].update({name: self.overviews[name] for name in names})
+        for suite, points in self.learning_curves.items():
+            part(suite).setdefault("learning_curves", []).extend(p.to_json() for p in points)
         fragment = {
             "environment": env,
             "cache": self.cache.stats(),

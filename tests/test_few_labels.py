@@ -13,7 +13,12 @@ from harness.checkpoints import resolve_checkpoint
 from harness.curves import CurveError, check_seeds, check_shots, curve_points, stratified_sample
 from harness.data import DatasetError, load_dataset
 from harness.errors import NotApplicable
-from harness.report.curves import curve_section_html, curve_section_markdown, curve_table_text, metric_with_spread
+from harness.report.curves import (
+    curve_section_html,
+    curve_section_markdown,
+    curve_table_text,
+    metric_with_spread,
+)
 from harness.results.curves import CurvePoint, SeedScore, summarize
 from harness.runtime import Runtime
 
@@ -62,7 +67,8 @@ def test_stratified_sample_larger_than_a_class_is_one_line():
     with pytest.raises(DatasetError) as error:
         stratified_sample(y, 4, seed=0, labels=["pos", "neg"], where="dataset 'x' split 'train'")
     assert str(error.value) == (
-        "dataset 'x' split 'train': class 'neg' has 3 examples; a learning curve at 4 per class needs at least that many"
+        "dataset 'x' split 'train': class 'neg' has 3 examples; "
+        "a learning curve at 4 per class needs at least that many"
     )
 
 
@@ -77,12 +83,52 @@ def test_every_approach_sees_the_same_samples_for_a_size_and_seed(tiny_data):
     assert SEEN["a"][0] != SEEN["a"][1]  # another seed, another sample
 
 
+def test_an_approach_may_run_at_some_sizes_only(tiny_data):
+    spec = approach_spec("recording-test", tag="c", shots=[8])
+    points = curve_points("s", "tiny", tiny_data, None, spec, Runtime(), [2, 8, "all"], [0])
+    assert [p.shots for p in points] == [8]
+    with pytest.raises(CurveError, match=r"^approach 'recording-test-c': shots = \[0\]: expected"):
+        curve_points(
+            "s",
+            "tiny",
+            tiny_data,
+            None,
+            approach_spec("recording-test", tag="c", shots=[0]),
+            Runtime(),
+            [2],
+            [0],
+        )
+
+
+def test_a_reference_approach_is_scored_once_on_the_whole_train_split(tiny_data):
+    (point,) = curve_points(
+        "s", "tiny", tiny_data, None, approach_spec("most-frequent"), Runtime(), [2, 8], [0, 1]
+    )
+    assert point.shots is None and [s.seed for s in point.seeds] == [None]
+    assert point.seeds[0].n_train == 240
+
+
+SHOTS_EXPECTED = "expected a non-empty list of distinct positive integers (examples per class) or 'all'"
+
+
 @pytest.mark.parametrize(
     "check, value, message",
     [
-        (check_shots, [8, 0], "SHOTS = [8, 0]: expected a non-empty list of distinct positive integers (examples per class) or 'all'"),
-        (check_shots, [8, 8], "SHOTS = [8, 8]: expected a non-empty list of distinct positive integers (examples per class) or 'all'"),
-        (check_shots, 8, "SHOTS = 8: expected a non-empty list of distinct positive integers (examples per class) or 'all'"),
+        (
+            check_shots,
+            [8, 0],
+            f"SHOTS = [8, 0]: {SHOTS_EXPECTED}",
+        ),
+        (
+            check_shots,
+            [8, 8],
+            f"SHOTS = [8, 8]: {SHOTS_EXPECTED}",
+        ),
+        (
+            check_shots,
+            8,
+            f"SHOTS = 8: {SHOTS_EXPECTED}",
+        ),
         (check_seeds, [0, "1"], "SEEDS = [0, '1']: expected a non-empty list of distinct integers"),
     ],
 )
@@ -105,7 +151,9 @@ def _score(seed, accuracy, ci=None):
 
 
 def test_summary_is_the_mean_and_sample_std_over_seeds():
-    summary = summarize([_score(0, 0.5, [0.45, 0.55]), _score(1, 0.6, [0.55, 0.65]), _score(2, 0.7, [0.65, 0.75])])
+    summary = summarize(
+        [_score(0, 0.5, [0.45, 0.55]), _score(1, 0.6, [0.55, 0.65]), _score(2, 0.7, [0.65, 0.75])]
+    )
     assert summary.mean["accuracy"] == pytest.approx(0.6)
     assert summary.std["accuracy"] == pytest.approx(0.1)  # n - 1
     assert summary.mean["f1_macro"] == pytest.approx(0.3)
@@ -127,9 +175,13 @@ def test_zero_shot_with_label_descriptions(tiny_checkpoint, tiny_data):
     checkpoint = resolve_checkpoint(str(tiny_checkpoint))
     texts = list(tiny_data["validation"]["text"][:12])
     plain = approach_spec("zero-shot").build(checkpoint).fit(labels=LABELS)
-    described = approach_spec(
-        "zero-shot", variant="described", descriptions={name: f"i feel {name} today" for name in LABELS}
-    ).build(checkpoint).fit(labels=LABELS)
+    described = (
+        approach_spec(
+            "zero-shot", variant="described", descriptions={name: f"i feel {name} today" for name in LABELS}
+        )
+        .build(checkpoint)
+        .fit(labels=LABELS)
+    )
     assert described.label_texts_ == [f"i feel {name} today" for name in LABELS]
     for estimator in (plain, described):
         proba = estimator.predict_proba(texts)
@@ -164,8 +216,9 @@ def test_zero_shot_nli_without_an_entailment_head_is_not_applicable(tiny_classif
     estimator = approach_spec("zero-shot-nli").build(resolve_checkpoint(str(tiny_classifier_checkpoint)))
     with pytest.raises(NotApplicable) as error:
         estimator.fit(labels=LABELS)
-    assert "has no entailment head (config.json id2label: ['anger', 'fear', 'joy', 'love', 'sadness', 'surprise'])" in str(
-        error.value
+    assert (
+        "has no entailment head (config.json id2label: "
+        "['anger', 'fear', 'joy', 'love', 'sadness', 'surprise'])" in str(error.value)
     )
 
 
@@ -207,11 +260,15 @@ def test_setfit_fits_a_plain_bert_directory_and_caches_it(tiny_checkpoint, tiny_
     texts = list(tiny_data["validation"]["text"][:8])
     spec = approach_spec("setfit", max_steps=2, batch_size=4, seed=3)
     runtime = Runtime(cache=Cache(tmp_path))
-    first = spec.build(checkpoint).fit(train["text"], np.array(train["label"]), runtime=runtime, labels=LABELS)
+    first = spec.build(checkpoint).fit(
+        train["text"], np.array(train["label"]), runtime=runtime, labels=LABELS
+    )
     proba = first.predict_proba(texts, runtime=runtime)
     assert proba.shape == (8, len(first.classes_))
     assert np.allclose(proba.sum(axis=1), 1)
-    again = spec.build(checkpoint).fit(train["text"], np.array(train["label"]), runtime=runtime, labels=LABELS)
+    again = spec.build(checkpoint).fit(
+        train["text"], np.array(train["label"]), runtime=runtime, labels=LABELS
+    )
     assert [kind for kind, _ in runtime.cache.hits] == ["setfit"]
     assert np.allclose(again.predict_proba(texts, runtime=runtime), proba, atol=1e-5)
 
@@ -224,11 +281,16 @@ def test_setfit_refuses_modules_a_checkpoint_names_outside_sentence_transformers
 
     directory = tmp_path / "custom"
     shutil.copytree(tiny_checkpoint, directory)
-    (directory / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "", "type": "evil.Module"}]))
+    (directory / "modules.json").write_text(
+        json.dumps([{"idx": 0, "name": "0", "path": "", "type": "evil.Module"}])
+    )
     estimator = approach_spec("setfit").build(resolve_checkpoint(str(directory)))
     with pytest.raises(CheckpointError) as error:
         estimator.fit(["a b", "c d"], np.array([0, 1]), labels=["x", "y"])
-    assert "modules.json names module types ['evil.Module']; expected sentence_transformers modules only" in str(error.value)
+    assert (
+        "modules.json names module types ['evil.Module']; expected sentence_transformers modules only"
+        in str(error.value)
+    )
 
 
 # --- through the plugin --------------------------------------------------------------------------
@@ -280,8 +342,16 @@ def curve_run(tmp_path_factory, tiny_checkpoint, dataset_dir, no_report):
     suite = out / "test_curves_suite.py"
     suite.write_text(suite_source([tiny_checkpoint], CURVE_SUITE))
     code = pytest.main(
-        [str(suite), "--import-mode=importlib", f"--data-dir={dataset_dir.parent}", f"--report-dir={out / 'reports'}",
-         "--device=cpu", "-q", "-p", "no:cacheprovider"]
+        [
+            str(suite),
+            "--import-mode=importlib",
+            f"--data-dir={dataset_dir.parent}",
+            f"--report-dir={out / 'reports'}",
+            "--device=cpu",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ]
     )
     return code, json.loads((out / "reports" / "curves_suite.json").read_text(encoding="utf-8"))
 
@@ -291,7 +361,11 @@ def test_learning_curves_are_written_with_every_seed(curve_run):
     assert code == 1  # the 0.99 gate fails
     points = {(p["approach"], p["shots"]): p for p in doc["learning_curves"]}
     assert sorted(points, key=str) == sorted(
-        [("most-frequent", None), *((a, s) for a in ("seeded-test-a", "seeded-test-b") for s in (2, 4, "all"))], key=str
+        [
+            ("most-frequent", None),
+            *((a, s) for a in ("seeded-test-a", "seeded-test-b") for s in (2, 4, "all")),
+        ],
+        key=str,
     )
     point = points["seeded-test-a", 4]
     assert [s["seed"] for s in point["seeds"]] == [0, 1, 2]
@@ -316,8 +390,16 @@ def test_learning_curve_section_of_the_report(curve_run):
 
 def test_curve_section_escapes_names():
     point = CurvePoint(
-        checkpoint="<script>alert(1)</script>", approach="a|b", approach_name="a", shots=8, train_split="train",
-        split="validation", n_examples=10, n_classes=2, seeds=[_score(0, 0.5)], summary=summarize([_score(0, 0.5)]),
+        checkpoint="<script>alert(1)</script>",
+        approach="a|b",
+        approach_name="a",
+        shots=8,
+        train_split="train",
+        split="validation",
+        n_examples=10,
+        n_classes=2,
+        seeds=[_score(0, 0.5)],
+        summary=summarize([_score(0, 0.5)]),
     )
     doc = {"learning_curves": [point.to_json()]}
     page = curve_section_html(doc)
@@ -352,18 +434,30 @@ def test_quality(evaluation, gate):
 """
 
 
-def test_seeded_pairs_record_every_seed_and_compare_seed_by_seed(tmp_path, tiny_checkpoint, dataset_dir, no_report):
+def test_seeded_pairs_record_every_seed_and_compare_seed_by_seed(
+    tmp_path, tiny_checkpoint, dataset_dir, no_report
+):
     suite = tmp_path / "test_seeded_suite.py"
     suite.write_text(suite_source([tiny_checkpoint], SEEDED_SUITE))
     code = pytest.main(
-        [str(suite), "--import-mode=importlib", f"--data-dir={dataset_dir.parent}", f"--report-dir={tmp_path / 'r'}",
-         "--device=cpu", "-q", "-p", "no:cacheprovider", "-rf"]
+        [
+            str(suite),
+            "--import-mode=importlib",
+            f"--data-dir={dataset_dir.parent}",
+            f"--report-dir={tmp_path / 'r'}",
+            "--device=cpu",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rf",
+        ]
     )
     assert code == 1  # most-frequent has no seed hyperparameter
     doc = json.loads((tmp_path / "r" / "seeded_suite.json").read_text(encoding="utf-8"))
     records = {p["approach"]["id"]: p for p in doc["pairs"]}
     assert records["most-frequent"]["reason"] == (
-        "approach 'most-frequent': seeds=[0] but it has no seed hyperparameter (its fit does not depend on one); "
+        "approach 'most-frequent': seeds=[0] but it has no seed hyperparameter "
+        "(its fit does not depend on one); "
         "remove seeds="
     )
     seeded = records["seeded-pair-test-a"]

@@ -39,9 +39,12 @@ class ApproachSpec:
             raise ValueError(f"approach {self.name!r}: runtime settings {unknown}; expected device, dtype or batch_size")
         seeds = self.seeds if isinstance(self.seeds, (list, tuple)) else [None]
         if any(not isinstance(s, int) or isinstance(s, bool) for s in seeds) or len(set(seeds)) != len(seeds):
-            raise ApproachError(f"approach {self.name!r}: seeds={self.seeds!r}; expected a list of distinct integers")
+            raise ApproachError(
+                f"approach {self.name!r}: seeds={self.seeds!r}; expected a list of distinct integers"
+            )
         object.__setattr__(self, "seeds", tuple(seeds))
-        object.__setattr__(self, "shots", tuple(self.shots) if isinstance(self.shots, (list, tuple)) else self.shots)
+        if isinstance(self.shots, list):
+            object.__setattr__(self, "shots", tuple(self.shots))
         if self.variant is None and self.params:
             object.__setattr__(self, "variant", "-".join(str(v) for v in self.params.values()))
 

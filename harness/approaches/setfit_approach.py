@@ -25,7 +25,8 @@ HEAD_ARRAYS = ("coef_", "intercept_", "classes_")
 
 
 def sentence_body(checkpoint, device):
-    """The checkpoint as a ``SentenceTransformer`` (its modules.json, else mean pooling), remote code refused."""
+    """The checkpoint as a ``SentenceTransformer`` (its modules.json, else mean pooling); remote code
+    is refused."""
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
@@ -54,7 +55,9 @@ def foreign_modules(checkpoint) -> list[str]:
         raise CheckpointError(f"checkpoint {checkpoint.id!r}: {path} is not valid JSON ({e})") from None
     if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
         raise CheckpointError(f"checkpoint {checkpoint.id!r}: {path}: expected a list of module objects")
-    return [str(m.get("type")) for m in modules if not str(m.get("type", "")).startswith("sentence_transformers.")]
+    return [
+        str(m.get("type")) for m in modules if not str(m.get("type", "")).startswith("sentence_transformers.")
+    ]
 
 
 def save_head(head, path: Path) -> None:
@@ -131,7 +134,9 @@ class SetFit(Approach):
             from sentence_transformers import SentenceTransformer
 
             directory, meta = entry
-            body = SentenceTransformer(str(directory / "body"), device=str(self.device_), trust_remote_code=False)
+            body = SentenceTransformer(
+                str(directory / "body"), device=str(self.device_), trust_remote_code=False
+            )
             head, self.history_ = load_head(directory / "head.safetensors"), meta["history"]
         from setfit import SetFitModel
 

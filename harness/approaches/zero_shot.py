@@ -31,7 +31,9 @@ def label_texts(labels, descriptions: dict | None, approach: str) -> list[str]:
     texts = [str(descriptions[name]) for name in labels]
     repeated = sorted({text for text in texts if texts.count(text) > 1})
     if repeated:
-        raise ApproachError(f"approach {approach!r}: descriptions repeat {repeated}; expected one text per label")
+        raise ApproachError(
+            f"approach {approach!r}: descriptions repeat {repeated}; expected one text per label"
+        )
     return texts
 
 
@@ -69,7 +71,9 @@ class ZeroShot(Approach):
     def fit(self, X=None, y=None, *, runtime=None, labels=(), eval_set=None):
         """Embed the labels' texts; ``X`` and ``y`` are not used."""
         if not self.temperature > 0:
-            raise ApproachError(f"approach 'zero-shot': temperature {self.temperature!r}; expected a number > 0")
+            raise ApproachError(
+                f"approach 'zero-shot': temperature {self.temperature!r}; expected a number > 0"
+            )
         if self.pooling not in POOLINGS:
             raise ApproachError(f"approach 'zero-shot': pooling {self.pooling!r}; expected one of {POOLINGS}")
         self.label_texts_ = label_texts(labels, self.descriptions, "zero-shot")
@@ -101,7 +105,9 @@ class ZeroShotNLI(Approach):
     min_train_classes = 0  # nothing is trained
     learning_curve = False
 
-    def __init__(self, checkpoint=None, descriptions=None, hypothesis_template="This example is {}.", max_length=None):
+    def __init__(
+        self, checkpoint=None, descriptions=None, hypothesis_template="This example is {}.", max_length=None
+    ):
         self.checkpoint = checkpoint
         self.descriptions = descriptions
         self.hypothesis_template = hypothesis_template

@@ -24,8 +24,31 @@ ABOUT = (
     "(max − min accuracy) wider than the mean 95% bootstrap CI: training randomness moves the score "
     "more than the evaluation sample does."
 )
-HEADERS = ["checkpoint", "approach", "examples/class", "train examples", "seeds", "accuracy", "F1 macro",
-           "accuracy per seed", "seed range", "CI width", "gates"]
+COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+HEADERS = [
+    "checkpoint",
+    "approach",
+    "examples/class",
+    "train examples",
+    "seeds",
+    "accuracy",
+    "F1 macro",
+    "accuracy per seed",
+    "seed range",
+    "CI width",
+    "gates",
+]
 
 
 def learning_curves(doc) -> list[CurvePoint]:
@@ -46,13 +69,15 @@ def spread(values: dict, std: dict, metric: str) -> str:
 
 
 def metric_with_spread(record, metric: str = "accuracy") -> str | None:
-    """A seeded pair's ``mean ± std (n seeds)`` for the leaderboard; None for a pair without seeds."""
+    """A seeded pair's ``mean ± std (n seeds)`` for the leaderboard, with ``⚠`` when its accuracy spread
+    over seeds is wider than its bootstrap CI (see :data:`ABOUT`); None for a pair without seeds."""
     seeds = record.get("seeds") if isinstance(record, dict) else getattr(record, "seeds", None)
     if not seeds:
         return None
     summary = seeds["summary"] if isinstance(seeds, dict) else seeds.summary.to_json()
     n = len(seeds["seeds"] if isinstance(seeds, dict) else seeds.seeds)
-    return f"{spread(summary['mean'], summary['std'], metric)} ({n} seeds)"
+    flag = " ⚠" if summary.get("spread_exceeds_ci") else ""
+    return f"{spread(summary['mean'], summary['std'], metric)} ({n} seeds){flag}"
 
 
 def curve_rows(points: list[CurvePoint]) -> list[list[str]]:
@@ -61,20 +86,24 @@ def curve_rows(points: list[CurvePoint]) -> list[list[str]]:
     for p in points:
         s = p.summary
         std = s.std if len(p.seeds) > 1 else {}
-        gates = "; ".join(f"mean {g.metric} {g.value:.3f} {'≥' if g.passed else '<'} {g.threshold:.3f}" for g in p.gates)
-        rows.append([
-            p.checkpoint,
-            p.approach,
-            size_text(p),
-            str(p.seeds[0].n_train),
-            ", ".join("—" if seed.seed is None else str(seed.seed) for seed in p.seeds),
-            spread(s.mean, std, "accuracy"),
-            spread(s.mean, std, "f1_macro"),
-            ", ".join(f"{seed.metrics['accuracy']:.3f}" for seed in p.seeds),
-            f"{s.seed_range:.3f}" + (" ⚠" if s.spread_exceeds_ci else ""),
-            "—" if s.ci_width is None else f"{s.ci_width:.3f}",
-            gates or "—",
-        ])
+        gates = "; ".join(
+            f"mean {g.metric} {g.value:.3f} {'≥' if g.passed else '<'} {g.threshold:.3f}" for g in p.gates
+        )
+        rows.append(
+            [
+                p.checkpoint,
+                p.approach,
+                size_text(p),
+                str(p.seeds[0].n_train),
+                ", ".join("—" if seed.seed is None else str(seed.seed) for seed in p.seeds),
+                spread(s.mean, std, "accuracy"),
+                spread(s.mean, std, "f1_macro"),
+                ", ".join(f"{seed.metrics['accuracy']:.3f}" for seed in p.seeds),
+                f"{s.seed_range:.3f}" + (" ⚠" if s.spread_exceeds_ci else ""),
+                "—" if s.ci_width is None else f"{s.ci_width:.3f}",
+                gates or "—",
+            ]
+        )
     return rows
 
 
@@ -98,18 +127,28 @@ def curve_figure(points: list[CurvePoint]) -> bytes:
         name = f"{p.approach} · {p.checkpoint.rstrip('/').split('/')[-1]}" if several else p.approach
         lines.setdefault(name, []).append(p)
     ticks: dict[float, str] = {}
-    for name, line in lines.items():
+    references = ("--", ":", "-.")
+    for i, (name, line) in enumerate(lines.items()):
+        color = COLORS[i % len(COLORS)]
         if line[0].shots is None:
-            ax.axhline(line[0].mean["accuracy"], linestyle="--", linewidth=1.2, color=None, label=f"{name} (reference)")
+            style = references[sum(1 for other in list(lines.values())[:i] if other[0].shots is None) % 3]
+            ax.axhline(
+                line[0].mean["accuracy"],
+                linestyle=style,
+                linewidth=1.4,
+                color=color,
+                label=f"{name} (reference)",
+            )
             continue
         line = sorted(line, key=_x)
         xs = [_x(p) for p in line]
         mean = [p.mean["accuracy"] for p in line]
         std = [p.std["accuracy"] if len(p.seeds) > 1 else 0.0 for p in line]
-        (drawn,) = ax.plot(xs, mean, marker="o", label=name)
-        ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                        color=drawn.get_color(), alpha=0.2, linewidth=0)
-        ticks.update({x: ALL if p.shots == ALL else str(p.shots) for x, p in zip(xs, line)})
+        ax.plot(xs, mean, marker="o", color=color, label=name)
+        low = [m - s for m, s in zip(mean, std, strict=True)]
+        high = [m + s for m, s in zip(mean, std, strict=True)]
+        ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
+        ticks.update({x: ALL if p.shots == ALL else str(p.shots) for x, p in zip(xs, line, strict=True)})
     ax.set_xscale("log")
     if ticks:
         ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
@@ -145,10 +184,14 @@ def curve_section_html(doc) -> str:
     numeric = {2, 3, 5, 6, 7, 8, 9}
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
     body = "\n".join(
-        "<tr>" + "".join(
-            f'<td class="num">{html.escape(c)}</td>' if i in numeric else f'<td class="text" dir="auto">{html.escape(c)}</td>'
+        "<tr>"
+        + "".join(
+            f'<td class="num">{html.escape(c)}</td>'
+            if i in numeric
+            else f'<td class="text" dir="auto">{html.escape(c)}</td>'
             for i, c in enumerate(row)
-        ) + "</tr>"
+        )
+        + "</tr>"
         for row in curve_rows(points)
     )
     image = figures.data_uri(curve_figure(points))

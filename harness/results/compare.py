@@ -80,7 +80,9 @@ def seeded_alike(a: PairRecord, b: PairRecord) -> bool:
     )
 
 
-def compare_seeded(a: PairRecord, b: PairRecord, metrics=DEFAULT_METRICS, alpha: float = ALPHA) -> list[Comparison]:
+def compare_seeded(
+    a: PairRecord, b: PairRecord, metrics=DEFAULT_METRICS, alpha: float = ALPHA
+) -> list[Comparison]:
     """Two pairs fitted with the same seeds: a paired test per seed (seed i of a against seed i of b:
     McNemar and a paired bootstrap, in ``per_seed``), and on the seed-averaged metric: ``a_value`` and
     ``b_value`` are means over seeds, ``ci`` the paired bootstrap of the difference of those means (the

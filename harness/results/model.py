@@ -319,8 +319,8 @@ class SuiteDocument(Model):
     datasets: dict[str, DatasetOverview] = {}
     pairs: list[PairRecord]
     performance: list[TimingRecord] = []
+    learning_curves: list[CurvePoint] = []  # a suite that declares SHOTS (harness/results/curves.py)
     comparisons: list[Comparison] = []
-    learning_curves: list[CurvePoint] = []
 
     def evaluated(self) -> list[PairRecord]:
         return [p for p in self.pairs if p.metrics is not None]

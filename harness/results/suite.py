@@ -70,11 +70,11 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 record = validate(data, PairRecord, f"process {number}: {suite}.pairs[{i}]")
                 seen = doc["pairs"].get(record.key)
                 doc["pairs"][record.key] = merge_pair_records(seen, record) if seen else record
-            doc["performance"] += [validate(r, TimingRecord, f"process {number}: performance") for r in part["performance"]]
             for i, data in enumerate(part.get("learning_curves", [])):
                 point = validate(data, CurvePoint, f"process {number}: {suite}.learning_curves[{i}]")
                 seen = doc.setdefault("curves", {}).get(point.key)
                 doc["curves"][point.key] = merge_curve_points(seen, point) if seen else point
+            doc["performance"] += [validate(r, TimingRecord, f"process {number}: performance") for r in part["performance"]]
             for count in ("hits", "stores"):
                 doc["cache"][count] += fragment["cache"][count]
     documents = []
@@ -90,8 +90,8 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 datasets=doc["datasets"],
                 pairs=pairs,
                 performance=add_speedups(doc["performance"]),
-                comparisons=compare_records(pairs),
                 learning_curves=sorted_points(doc.get("curves", {}).values()),
+                comparisons=compare_records(pairs),
             )
         )
     return documents
