@@ -119,9 +119,10 @@ class ZeroShotNLI(Approach):
 
         id2label = self.checkpoint.config().get("id2label") or {}
         if entailment_index(id2label) is None:
+            found = f"id2label {sorted(map(str, id2label.values()))}" if id2label else "no id2label"
             raise NotApplicable(
-                f"checkpoint {self.checkpoint.id!r} has no entailment head (config.json id2label: "
-                f"{sorted(map(str, id2label.values()))}); zero-shot-nli needs an NLI checkpoint"
+                f"checkpoint {self.checkpoint.id!r} has no entailment head (config.json: {found}); "
+                "zero-shot-nli needs an NLI checkpoint"
             )
         runtime = runtime or Runtime()
         self.label_texts_ = label_texts(labels, self.descriptions, "zero-shot-nli")
