@@ -1,11 +1,20 @@
 """Checkpoints: resolve an id to a local directory, an offline mirror or the hub; pick a device.
 
-Resolution order for an id such as ``sentence-transformers/all-MiniLM-L6-v2``:
+A local directory is named explicitly: an id that is a path (``./x``, ``../x``, ``/abs/x``, ``~/x``)
+resolves to that directory and nothing else. Any other id, such as
+``sentence-transformers/all-MiniLM-L6-v2``, resolves in this order (a folder of that name in the
+working directory never shadows it):
 
-1. an existing local directory (the id is a path);
-2. ``<model_dir>/<id>`` when a model directory is configured (``HARNESS_MODEL_DIR``);
-3. an installed mirror package listed in :data:`MIRRORS`;
-4. the Hugging Face hub (its local cache first; nothing is fetched when ``HF_HUB_OFFLINE=1``).
+1. ``<model_dir>/<id>`` when a model directory is configured (``HARNESS_MODEL_DIR``/``--model-dir``);
+   an id never leaves it: ``..`` in an id, or a symlink whose real path is outside the model
+   directory, is a :class:`CheckpointError`;
+2. an installed mirror package listed in :data:`MIRRORS`;
+3. the Hugging Face hub (its local cache first; nothing is fetched when ``HF_HUB_OFFLINE=1``).
+
+The result records where the files are (``source``, and ``location``: the absolute real path of
+the directory, or the hub id).
+   The commit a hub checkpoint resolves to is pinned: every later load reads that revision, so a
+   revision published during a run is not mixed into it, and cache keys name the weights used.
 
 Untrusted checkpoints:
 
@@ -19,8 +28,12 @@ Untrusted checkpoints:
   :class:`CheckpointError` when it has neither). Batches are right-padded and padding is masked, so
   the pad id changes no real token's output; a model config without ``pad_token_id`` gets the same
   id, which heads that pool the last non-pad token (GPT-2 style) need;
-- a tokenizer without a vocabulary (its files missing: transformers then builds an empty one) and
-  an unreadable ``config.json`` are :class:`CheckpointError` naming the checkpoint.
+- a tokenizer without a vocabulary (its files missing: transformers then builds an empty one) or
+  that cannot be built, an unreadable ``config.json``, missing or unreadable weights are
+  :class:`CheckpointError` naming the checkpoint;
+- no weight is silently initialised at random: :meth:`ResolvedCheckpoint.load_model` refuses a
+  checkpoint that lacks a weight of the model or holds one of another shape (see there for the
+  task head a caller may ask to be new).
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ import json
 import pickle
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .errors import HarnessError
 
@@ -61,6 +74,10 @@ class CheckpointError(HarnessError, ValueError):
     """The checkpoint's files cannot be used as they are; the message names the checkpoint and file."""
 
 
+class DeviceUnavailable(HarnessError, ValueError):
+    """The requested ``--device`` does not exist on this machine (or is not a device name)."""
+
+
 REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json")
 
 
@@ -71,6 +88,7 @@ class ResolvedCheckpoint:
     id: str
     location: str
     source: str  # "local" | "model-dir" | "mirror-package" | "hub"
+    revision: str | None = None  # the hub commit every load reads (None: a directory)
 
     @property
     def short_name(self) -> str:
@@ -87,7 +105,7 @@ class ResolvedCheckpoint:
             from huggingface_hub.errors import EntryNotFoundError
 
             try:
-                path = Path(hf_hub_download(self.location, name))
+                path = Path(hf_hub_download(self.location, name, revision=self.revision))
             except EntryNotFoundError:
                 return None
         else:
@@ -113,9 +131,7 @@ class ResolvedCheckpoint:
     def fingerprint(self) -> str:
         """What identifies the weights in cache keys: a hub snapshot's revision, else a hash of the files."""
         if self.source == "hub":
-            from huggingface_hub import hf_hub_download
-
-            return "hub:" + Path(hf_hub_download(self.location, "config.json")).parent.name
+            return f"hub:{self.revision}"
         return "sha256:" + _directory_digest(str(Path(self.location).resolve()))
 
     def load_tokenizer(self):
@@ -123,7 +139,13 @@ class ResolvedCheckpoint:
         from transformers import AutoTokenizer
 
         self._refuse_remote_code()
-        tokenizer = AutoTokenizer.from_pretrained(self.location, trust_remote_code=False)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.location, revision=self.revision, trust_remote_code=False)
+        except Exception as e:  # noqa: BLE001  tokenizers raises bare Exception on a malformed file
+            raise CheckpointError(
+                f"checkpoint {self.id!r}: its tokenizer cannot be built from {self.location} "
+                f"({_first_line(e)}); expected tokenizer.json or the tokenizer's vocabulary files"
+            ) from None
         n_special = len(tokenizer.all_special_tokens)
         if len(tokenizer) <= n_special:
             raise CheckpointError(
@@ -140,23 +162,93 @@ class ResolvedCheckpoint:
             tokenizer.pad_token = fallback
         return tokenizer
 
-    def load_model(self, model_class=None, **kwargs):
-        """Load with ``model_class`` (default ``AutoModel``); remote code and pickled code are refused."""
+    def load_model(self, model_class=None, *, new_head: bool = False, **kwargs):
+        """Load with ``model_class`` (default ``AutoModel``); remote code and pickled code are refused.
+
+        Every weight of the model must come from the checkpoint: a weight missing from its files or
+        of another shape (which transformers would initialise at random) is a :class:`CheckpointError`
+        naming the first one. Two exceptions, weights that are trained before use or never used:
+
+        - ``new_head=True`` (fine-tuning, timing): the task head is new, so the weights outside the
+          base model (``model.base_model``: e.g. ``classifier``, ``pre_classifier``, ``score``) and
+          the base model's ``pooler`` may be missing or of another shape; they are initialised fresh;
+        - a bare encoder (``AutoModel``) may lack its ``pooler``: the harness reads the last hidden
+          state, never the pooled output.
+
+        Weights the checkpoint has and the model does not (another task's head, when extracting
+        features from a fine-tuned checkpoint) are unused and fine.
+        """
+        from safetensors import SafetensorError
+
         self._refuse_remote_code()
         if model_class is None:
             from transformers import AutoModel as model_class
         try:
-            model = model_class.from_pretrained(self.location, trust_remote_code=False, **kwargs)
+            model, info = model_class.from_pretrained(
+                self.location,
+                revision=self.revision,
+                trust_remote_code=False,
+                ignore_mismatched_sizes=True,  # reported in info and checked below, not raised
+                output_loading_info=True,
+                **kwargs,
+            )
         except pickle.UnpicklingError as e:
             found = re.search(r"Unsupported global: GLOBAL \S+", str(e))
+            if found is None:
+                raise self._cannot_load(e) from None
             raise CheckpointError(
                 f"checkpoint {self.id!r}: its pickled weights (pytorch_model.bin) hold more than tensors "
-                f"and were refused, not run ({found.group(0) if found else 'weights_only=True'}); "
+                f"and were refused, not run ({found.group(0)}); "
                 "expected model.safetensors or a plain state dict"
             ) from None
+        except (SafetensorError, OSError, EOFError, RuntimeError, ValueError) as e:
+            raise self._cannot_load(e) from None
+        self._check_loaded(model, info, new_head)
         if getattr(model.config, "pad_token_id", None) is None:
             model.config.pad_token_id = self.load_tokenizer().pad_token_id
         return model
+
+    def _cannot_load(self, error: Exception) -> CheckpointError:
+        return CheckpointError(
+            f"checkpoint {self.id!r}: its model cannot be loaded from {self.location} "
+            f"({type(error).__name__}: {_first_line(error)}); expected complete weights "
+            "(model.safetensors or pytorch_model.bin) for its config.json"
+        )
+
+    def _check_loaded(self, model, info: dict, new_head: bool) -> None:
+        """Refuse weights transformers would initialise at random (see :meth:`load_model`)."""
+        shapes = {name: (tuple(ckpt), tuple(wanted)) for name, ckpt, wanted in info["mismatched_keys"]}
+        candidates = sorted({*info["missing_keys"], *shapes})
+        fresh = [name for name in candidates if not _may_be_new(model, name, new_head)]
+        if not fresh:
+            return
+        first = fresh[0]
+        what = (
+            f"has shape {list(shapes[first][0])} in its files, {list(shapes[first][1])} in the model"
+            if first in shapes
+            else "is missing from its files"
+        )
+        count = f"{len(fresh)} weights" if len(fresh) > 1 else "1 weight"
+        raise CheckpointError(
+            f"checkpoint {self.id!r}: {count} of {type(model).__name__} would be randomly initialised "
+            f"(first: {first!r} {what}); expected every weight of the model in {self.location}"
+        )
+
+
+def _may_be_new(model, name: str, new_head: bool) -> bool:
+    """Whether weight ``name`` may be freshly initialised (the rules in ``load_model``)."""
+    base = model.base_model
+    if base is model:
+        return name.startswith("pooler.")
+    prefix = f"{model.base_model_prefix}."
+    if not name.startswith(prefix):  # outside the base model: the task head
+        return new_head
+    return new_head and name.removeprefix(prefix).startswith("pooler.")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @functools.cache
@@ -183,41 +275,79 @@ def _mirror_path(checkpoint_id: str) -> tuple[Path | None, str]:
     return Path(getattr(module, mirror.function)()), ""
 
 
-def _hub_config(checkpoint_id: str) -> str:
-    """Fetch (or find in the cache) the checkpoint's config; return '' or why it failed."""
+def _hub_revision(checkpoint_id: str) -> tuple[str | None, str]:
+    """Fetch (or find in the cache) the checkpoint's config: its commit, or ``None`` and why it failed."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
     try:
-        hf_hub_download(checkpoint_id, "config.json")
+        config = Path(hf_hub_download(checkpoint_id, "config.json"))
     except LocalEntryNotFoundError:
-        return "not cached, hub unreachable"
+        return None, "not cached, hub unreachable"
+    except HFValidationError:
+        return None, "not a valid hub id"
     except HfHubHTTPError as e:
-        return f"hub error: {str(e).splitlines()[0]}"
+        return None, f"hub error: {str(e).splitlines()[0]}"
     except OSError as e:
-        return f"hub error: {e}"
-    return ""
+        return None, f"hub error: {e}"
+    return config.parent.name, ""  # the cache's snapshots/<commit>/config.json
+
+
+def _is_path(checkpoint_id: str) -> bool:
+    """Whether the id names a local directory explicitly: ``./x``, ``../x``, ``/abs/x``, ``~/x``."""
+    return checkpoint_id in (".", "..") or checkpoint_id.startswith(("./", "../", "/", "~"))
+
+
+def _local(checkpoint_id: str) -> ResolvedCheckpoint:
+    path = Path(checkpoint_id).expanduser().resolve()
+    if not (path / "config.json").is_file():
+        found = "has no config.json" if path.is_dir() else "does not exist"
+        raise CheckpointUnavailable(
+            f"checkpoint {checkpoint_id!r}: the directory {path} {found}; expected a checkpoint "
+            "directory with config.json"
+        )
+    return ResolvedCheckpoint(checkpoint_id, str(path), "local")
+
+
+def _in_model_dir(checkpoint_id: str, model_dir: str | Path) -> ResolvedCheckpoint | None:
+    """``<model_dir>/<id>`` when it holds a checkpoint; an id that leaves the model dir is refused."""
+    root = Path(model_dir).expanduser().resolve()
+    candidate = (root / checkpoint_id).resolve()
+    if not candidate.is_relative_to(root):
+        raise CheckpointError(
+            f"checkpoint {checkpoint_id!r}: {root / checkpoint_id} is a link to {candidate}, outside the "
+            f"model directory {root}; expected the checkpoint inside it"
+        )
+    if (candidate / "config.json").is_file():
+        return ResolvedCheckpoint(checkpoint_id, str(candidate), "model-dir")
+    return None
 
 
 def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) -> ResolvedCheckpoint:
-    """Find ``checkpoint_id``; raise :class:`CheckpointUnavailable` with a one-line reason."""
-    path = Path(checkpoint_id).expanduser()
-    if (path / "config.json").is_file():
-        return ResolvedCheckpoint(checkpoint_id, str(path), "local")
+    """Find ``checkpoint_id``: :class:`CheckpointUnavailable` (one line) when it is not there,
+    :class:`CheckpointError` when the id would leave the model directory."""
+    if _is_path(checkpoint_id):
+        return _local(checkpoint_id)
+    if ".." in PurePosixPath(checkpoint_id).parts:
+        raise CheckpointError(
+            f"checkpoint {checkpoint_id!r}: '..' in a checkpoint id; expected an id such as org/name, "
+            "or an explicit path (./dir, ../dir, /abs/dir)"
+        )
     if model_dir is not None:
-        candidate = Path(model_dir).expanduser() / checkpoint_id
-        if (candidate / "config.json").is_file():
-            return ResolvedCheckpoint(checkpoint_id, str(candidate), "model-dir")
+        found = _in_model_dir(checkpoint_id, model_dir)
+        if found is not None:
+            return found
     mirror, mirror_reason = _mirror_path(checkpoint_id)
     if mirror is not None:
-        return ResolvedCheckpoint(checkpoint_id, str(mirror), "mirror-package")
-    hub_reason = _hub_config(checkpoint_id)
-    if not hub_reason:
-        return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub")
+        return ResolvedCheckpoint(checkpoint_id, str(mirror.resolve()), "mirror-package")
+    revision, hub_reason = _hub_revision(checkpoint_id)
+    if revision is not None:
+        return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub", revision)
     local = f"not in {model_dir}" if model_dir else "no HARNESS_MODEL_DIR"
     raise CheckpointUnavailable(
         f"checkpoint {checkpoint_id!r} cannot be resolved ({local}; {mirror_reason}; hub: {hub_reason}); "
-        f"provide it as <dir>/{checkpoint_id} with HARNESS_MODEL_DIR=<dir>, or give the hub access"
+        f"provide it as <dir>/{checkpoint_id} with HARNESS_MODEL_DIR=<dir>, or give the hub access "
+        f"(a local directory: ./{checkpoint_id})"
     )
 
 
@@ -227,7 +357,16 @@ def select_device(requested: str | None = None):
 
     if requested in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {requested}: CUDA is not available on this machine")
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError):
+        raise DeviceUnavailable(f"--device {requested}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailable(f"--device {requested}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceUnavailable(
+                f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
     return device

@@ -9,6 +9,8 @@ COMMANDS = {
     "report": "re-render <suite>.md and <suite>.html from a suite results file; no model runs",
     "compare": "compare the pairs of two suite results files example by example (McNemar, bootstrap)",
     "bench": "time feature extraction against the usual ways of running the model",
+    "predict": "classify texts with a fitted pair (an exported directory, or a suite's pair from the cache)",
+    "export": "write a fitted finetune or features-logreg pair as a directory transformers/joblib load",
 }
 
 

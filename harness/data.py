@@ -1,15 +1,25 @@
 """Datasets: a ``DatasetDict`` with a ``text`` column and a ``ClassLabel`` ``label`` column.
 
 A dataset comes from a hub id (``datasets.load_dataset``) or from a local directory holding
-one file per split (``<split>.txt|.csv|.jsonl|.parquet``). A *named* dataset (``emotion``)
-resolves to ``<data_dir>/<name>/`` when a data directory is configured, else to the hub.
+one file per split (``<split>.txt|.csv|.jsonl|.parquet``). A *bare name* (``emotion``) resolves to
+``<data_dir>/<name>/`` when a data directory is configured and holds it, else to the hub (a known name
+to its hub id); a folder of the working directory is never read for it. A local folder is given as a
+path: ``./emotion``, ``../x``, ``~/x``, an absolute path or a ``Path``.
 
 Bad input gets a one-line :class:`DatasetError` naming the file and line (or row, or field); no row
 is skipped or altered. Documented choices:
 
+- a dataset folder is untrusted: a split file is read only if it is a regular file whose real path
+  lies inside the folder (a link to a file inside is fine; one pointing outside is refused unread, and
+  its content is never quoted); a FIFO, device, socket or directory is refused without being opened;
+  a file over ``HARNESS_MAX_FILE_MB`` MiB (default 2048) is refused;
+- a text may be any length within that cap: models read a bounded prefix of it (``inference.py``);
 - files are UTF-8; a leading byte-order mark is not part of the first text;
 - every example needs a text that is not blank, and a label: a non-empty name, or an integer id
-  (``.jsonl`` / ``.parquet``; in ``.txt`` / ``.csv`` every label is a name);
+  (``.jsonl`` / ``.parquet``; in ``.txt`` / ``.csv`` every label is a name); the labels of one file
+  are all names or all ids, and so are a dataset's when its label names are not declared;
+- in a ``.parquet`` file a null is reported first (pandas writes an integer column with a missing
+  value as floats, and the first float would otherwise take the blame);
 - ``.txt`` lines end in ``\n`` or ``\r\n``; a ``\r`` elsewhere in a line is an error (a file with
   ``\r``-only line ends would otherwise merge its rows); use ``.jsonl`` for texts with line breaks;
 - a blank line is an error in every format (in a ``.csv`` file written by pandas, a text holding
@@ -23,6 +33,8 @@ import codecs
 import csv
 import io
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +43,7 @@ import datasets
 from .errors import HarnessError
 
 SUFFIXES = (".txt", ".csv", ".jsonl", ".parquet")
+MAX_FILE_MB = 2048  # default cap on one dataset file, in MiB; HARNESS_MAX_FILE_MB overrides it
 
 
 class DatasetError(HarnessError, ValueError):
@@ -56,7 +69,7 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where a dataset was read from: ``kind`` is ``local`` (a directory) or ``hub`` (an id)."""
+    """Where a dataset was read from: ``kind`` is ``local`` (an absolute directory) or ``hub`` (an id)."""
 
     name: str
     kind: str
@@ -70,30 +83,38 @@ class _Rows:
     where: list[str]  # "file:line" or "file row N", for error messages
 
 
-def resolve_source(name: str, data_dir: str | Path | None = None) -> DataSource:
-    """Decide where ``name`` is read from: a local directory, ``<data_dir>/<name>``, or the hub.
+def is_path(name: str | os.PathLike) -> bool:
+    """Whether ``name`` is written as a path: a ``Path``, absolute, or starting with ``.`` or ``~``."""
+    return isinstance(name, os.PathLike) or Path(name).is_absolute() or name.startswith((".", "~"))
 
-    A name written as a path (absolute, or starting with ``.`` or ``~``) must be a directory.
+
+def resolve_source(name: str | os.PathLike, data_dir: str | Path | None = None) -> DataSource:
+    """Decide where ``name`` is read from: the directory it names, ``<data_dir>/<name>``, or the hub.
+
+    A name written as a path (:func:`is_path`) must be a directory; a bare name is looked for under
+    ``data_dir`` only, never in the working directory. A local location is absolute, links resolved.
     """
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return DataSource(path.name, "local", str(path))
-    if path.is_absolute() or name.startswith((".", "~")):
-        raise DatasetError(f"{path}: no such directory; expected a directory holding <split>.txt|.csv|...")
+    if is_path(name):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            raise DatasetError(
+                f"{path}: no such directory; expected a directory holding <split>.txt|.csv|..."
+            )
+        return DataSource(path.name or path.resolve().name, "local", str(path.resolve()))
     if data_dir is not None:
         candidate = Path(data_dir).expanduser() / name
         if candidate.is_dir():
-            return DataSource(name, "local", str(candidate))
+            return DataSource(name, "local", str(candidate.resolve()))
     known = KNOWN_DATASETS.get(name)
     return DataSource(name, "hub", known.hub_id if known else name)
 
 
 def load_dataset(
-    name: str,
+    name: str | os.PathLike,
     data_dir: str | Path | None = None,
     labels: list[str] | tuple[str, ...] | None = None,
 ) -> datasets.DatasetDict:
-    """Load ``name`` (known name, hub id or local directory) as a ``DatasetDict``.
+    """Load ``name`` (known name, hub id or a path to a local directory) as a ``DatasetDict``.
 
     ``labels`` declares the label order; for a known dataset it defaults to the hub order.
     """
@@ -111,7 +132,7 @@ def load_local(directory: str | Path, labels=None) -> datasets.DatasetDict:
     """Read one file per split from ``directory``; label names keep the declared order."""
     directory = Path(directory)
     files = split_files(directory)
-    rows = {split: read_split(path) for split, path in files.items()}
+    rows = {split: read_split(path, directory) for split, path in files.items()}
     names = list(labels) if labels is not None else infer_label_names(rows)
     check_label_names(names, f"labels of {directory}")
     features = datasets.Features(
@@ -132,12 +153,15 @@ def load_hub(
 ) -> datasets.DatasetDict:
     """Load from the hub and check the ``text``/``label`` columns against the declared labels.
 
-    ``mirror`` is the local directory that was looked for first, named in the error.
+    ``mirror`` is the local directory that was looked for first, named in the error. A relative id is
+    looked up on the hub only: ``datasets`` would read a folder of that name in the working directory.
+    An absolute path is a directory ``datasets`` reads like a hub repository.
     """
     if labels is not None:
         check_label_names(list(labels), f"labels of {hub_id}")
+    remote = hub_id if Path(hub_id).is_absolute() else f"hf://datasets/{hub_id}"
     try:
-        loaded = datasets.load_dataset(hub_id, config)
+        loaded = datasets.load_dataset(remote, config)
     except (ConnectionError, FileNotFoundError, OSError, ValueError) as e:
         local = (
             f"no local mirror at {mirror}"
@@ -189,17 +213,78 @@ def split_files(directory: Path) -> dict[str, Path]:
     return files
 
 
-def read_split(path: Path) -> _Rows:
-    """Read texts and raw labels (names or ids) from one split file."""
+def read_split(path: Path, folder: Path) -> _Rows:
+    """Read texts and raw labels (names or ids) from one split file of the dataset ``folder``."""
     reader = {".txt": read_txt, ".csv": read_csv, ".jsonl": read_jsonl, ".parquet": read_parquet}
-    rows = reader[path.suffix](path)
+    rows = reader[path.suffix](path, read_dataset_file(path, folder))
     if not rows.texts:
         raise DatasetError(f"{path}: split is empty")
+    check_label_kinds(
+        zip(rows.labels, rows.where, strict=True), "all label names or all integer ids in one file"
+    )
     return rows
 
 
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
+def max_file_bytes() -> int:
+    """The cap on one dataset file: ``HARNESS_MAX_FILE_MB`` MiB, by default :data:`MAX_FILE_MB`."""
+    value = os.environ.get("HARNESS_MAX_FILE_MB", str(MAX_FILE_MB))
+    if not (value.isdecimal() and int(value) > 0):
+        raise DatasetError(f"HARNESS_MAX_FILE_MB={value!r}: expected a positive whole number of MiB")
+    return int(value) * 2**20
+
+
+SPECIAL_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in SPECIAL_FILES if test(mode)), "a special file")
+        raise DatasetError(
+            f"{path}: {kind}, not a regular file; expected a regular file inside the dataset folder"
+        )
+
+
+def _too_big(path: Path, size: str, cap: int) -> DatasetError:
+    return DatasetError(
+        f"{path}: {size}, over the cap of {cap // 2**20} MiB per dataset file (HARNESS_MAX_FILE_MB)"
+    )
+
+
+def read_dataset_file(path: Path, folder: Path) -> bytes:
+    """The bytes of ``path``: a regular file whose real path lies inside ``folder``, within the size cap.
+
+    Checked before opening: a file outside the folder is never read, and a FIFO (which would block)
+    or a device (which may never end) is never opened. Opened non-blocking and checked again, and read
+    no further than the cap, in case the file changed in between.
+    """
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(os.path.realpath(folder)):
+        raise DatasetError(
+            f"{path}: a link to a file outside the dataset folder {folder}; expected a regular file inside it"
+        )
+    cap = max_file_bytes()
+    try:
+        info = os.stat(real)
+        _check_regular(path, info.st_mode)
+        if info.st_size > cap:
+            raise _too_big(path, f"{info.st_size} bytes", cap)
+        with open(os.open(real, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            _check_regular(path, os.fstat(file.fileno()).st_mode)
+            data = file.read(cap + 1)
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot be read ({e.strerror or type(e).__name__})") from None
+    if len(data) > cap:
+        raise _too_big(path, f"more than {cap} bytes", cap)
+    return data
+
+
+def _decode(path: Path, data: bytes) -> str:
     start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0  # a byte-order mark is not text
     try:
         return data[start:].decode("utf-8")
@@ -243,10 +328,10 @@ def check_label(label, loc: str) -> None:
         raise DatasetError(f"{loc}: field 'label' must be a label name or an integer id, got {label!r}")
 
 
-def read_txt(path: Path) -> _Rows:
+def read_txt(path: Path, data: bytes) -> _Rows:
     """``text;label`` per line, split on the last ``;``."""
     rows = _Rows([], [], [])
-    for number, line in enumerate(_lines(_decode(path)), start=1):
+    for number, line in enumerate(_lines(_decode(path, data)), start=1):
         loc = f"{path}:{number}"
         line = line.removesuffix("\r")
         text, sep, label = line.rpartition(";")
@@ -279,12 +364,12 @@ def _from_records(path: Path, records: list[dict], where: list[str]) -> _Rows:
     return rows
 
 
-def read_csv(path: Path) -> _Rows:
+def read_csv(path: Path, data: bytes) -> _Rows:
     """CSV (Python's ``csv``, strict) with a header naming ``text`` and ``label``; every cell is a string.
 
     Every record must have as many fields as the header; locations are ``file:line`` of a record's start.
     """
-    reader = csv.reader(io.StringIO(_decode(path), newline=""), strict=True)
+    reader = csv.reader(io.StringIO(_decode(path, data), newline=""), strict=True)
     records, where = [], []
     try:
         header = next(reader, [])
@@ -308,15 +393,29 @@ def read_csv(path: Path) -> _Rows:
     return _from_records(path, records, where)
 
 
-def read_parquet(path: Path) -> _Rows:
-    import pandas as pd
+def read_parquet(path: Path, data: bytes) -> _Rows:
+    """Columns ``text`` and ``label`` as Python values (an integer column stays integers)."""
     import pyarrow
+    import pyarrow.parquet as pq
 
     try:
-        frame = pd.read_parquet(path)
+        table = pq.read_table(pyarrow.BufferReader(data))
     except (pyarrow.ArrowException, OSError) as e:
         raise DatasetError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
-    return _from_frame(path, frame, "row")
+    missing = {"text", "label"} - set(table.column_names)
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {sorted(missing)}; has {table.column_names}")
+    repeated = sorted({c for c in ("text", "label") if table.column_names.count(c) > 1})
+    if repeated:
+        raise DatasetError(f"{path}: column(s) {repeated} appear more than once")
+    columns = {column: table.column(column).to_pylist() for column in ("text", "label")}
+    where = [f"{path} row {i}" for i in range(1, table.num_rows + 1)]
+    for column, check in (("text", check_text), ("label", check_label)):
+        null = next((i for i, value in enumerate(columns[column]) if _is_null(value)), None)
+        if null is not None:  # first: pandas writes [1, None] as [1.0, null], and 1.0 is not the fault
+            check(None, where[null])
+    records = [{"text": t, "label": lab} for t, lab in zip(columns["text"], columns["label"], strict=True)]
+    return _from_records(path, records, where)
 
 
 def _first_line(error: Exception) -> str:
@@ -324,20 +423,9 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _from_frame(path: Path, frame, unit: str) -> _Rows:
-    missing = {"text", "label"} - set(frame.columns)
-    if missing:
-        raise DatasetError(f"{path}: missing column(s) {sorted(missing)}; has {list(frame.columns)}")
-    records = frame[["text", "label"]].to_dict("records")
-    for record in records:
-        if hasattr(record["label"], "item"):
-            record["label"] = record["label"].item()
-    return _from_records(path, records, [f"{path} {unit} {i}" for i in range(1, len(records) + 1)])
-
-
-def read_jsonl(path: Path) -> _Rows:
+def read_jsonl(path: Path, data: bytes) -> _Rows:
     records, where = [], []
-    for number, line in enumerate(_lines(_decode(path)), start=1):
+    for number, line in enumerate(_lines(_decode(path, data)), start=1):
         line = line.removesuffix("\r")
         if not line.strip():
             raise DatasetError(f"{path}:{number}: empty line; expected a JSON object")
@@ -360,11 +448,31 @@ def _is_integer_name(value) -> bool:
     return isinstance(value, str) and value.isdecimal() and str(int(value)) == value
 
 
+def check_label_kinds(labels, expected: str) -> None:
+    """``labels`` ((value, location) pairs) are all names or all integer ids: else an error naming both."""
+    first = None
+    for value, loc in labels:
+        if first is None:
+            first = (value, loc)
+        elif _is_id(value) != _is_id(first[0]):
+            is_kind = "an integer id" if _is_id(value) else "a label name"
+            has_kind = "the integer id" if _is_id(first[0]) else "the label name"
+            raise DatasetError(
+                f"{loc}: label {value!r} is {is_kind}, but {first[1]} has {has_kind} {first[0]!r}; "
+                f"expected {expected}"
+            )
+
+
 def infer_label_names(rows: dict[str, _Rows]) -> list[str]:
     """Undeclared labels: sorted names, or ``"0".."n-1"`` when the files hold integer ids.
 
-    Names that are all integers (``"2"``, ``"10"``) sort by value.
+    Names that are all integers (``"2"``, ``"10"``) sort by value. Names and ids mixed across files
+    are an error: an id would point into a list made of the names.
     """
+    check_label_kinds(
+        ((v, loc) for r in rows.values() for v, loc in zip(r.labels, r.where, strict=True)),
+        "all label names or all integer ids in a dataset without declared label names",
+    )
     values = {v for r in rows.values() for v in r.labels}
     if all(_is_id(v) for v in values):
         return [str(i) for i in range(max(values) + 1)]

@@ -51,6 +51,7 @@ class Evaluation:
     history: list | None = None  # fine-tuning's per-epoch log
     seed_runs: object | None = None  # fitted once per seed: results.curves.SeedRuns (this is the first seed)
     cached: bool = False  # predictions (and the timings measured with them) came from the cache
+    dataset_source: dict | None = None  # {kind: local|hub|dataset, location}: where the data was read
 
     @functools.cached_property
     def metrics(self) -> Metrics:
@@ -212,8 +213,11 @@ def record_fields(ev: Evaluation) -> dict:
                      "params": ev.estimator.hyperparameters()},
         "runtime": ev.runtime.settings(),
         "dataset": ev.dataset,
+        "dataset_source": ev.dataset_source,
         "checkpoint_source": (
-            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location} if ev.checkpoint else None
+            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision}
+            if ev.checkpoint
+            else None
         ),
         "train_split": ev.train_split,
         "split": ev.split,

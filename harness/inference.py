@@ -1,5 +1,9 @@
 """Batched forward passes: tokenize once, sort by length, pad each batch to its own longest text.
 
+A text longer than ``max_length`` × :data:`CHARS_PER_TOKEN` characters is tokenized through a prefix
+(:func:`bounded_texts`): a multi-megabyte text costs what a few thousand characters cost, gives the
+same truncated tokens, and is still counted as truncated. Shorter texts are tokenized whole.
+
 Compute dtypes: ``fp32`` (default), ``bf16`` and ``fp16`` run the forward passes under
 ``torch.autocast`` (matrix products in the low-precision type, reductions such as layer norm and
 softmax kept in fp32); the weights stay fp32.
@@ -76,6 +80,37 @@ def model_max_length(tokenizer, max_position_embeddings: int | None) -> int:
     return int(limit)
 
 
+CHARS_PER_TOKEN = 64  # a text over max_length × this many characters is tokenized through a prefix
+
+
+def _prefix(text: str, limit: int) -> str:
+    """``text[:limit]``, ending before its last space, tab or line break in the second half: no word is
+    cut in two, unless the second half is one word."""
+    head = text[:limit]
+    cut = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+    return head[:cut] if cut > limit // 2 else head
+
+
+def bounded_texts(tokenizer, texts: Sequence[str], max_length: int) -> list[str]:
+    """``texts``, each long one replaced by a prefix that already has more than ``max_length`` tokens.
+
+    A prefix cut between words has no more tokens than the text, and the same first ones: tokenizing
+    it with truncation gives the text's own truncated tokens. The prefix starts at ``max_length`` ×
+    :data:`CHARS_PER_TOKEN` characters and doubles while it has too few tokens (a text of mostly
+    spaces), up to the whole text. Texts no longer than that are returned as they are.
+    """
+    out = list(texts)
+    for i, text in enumerate(out):
+        limit = max_length * CHARS_PER_TOKEN
+        while limit < len(text):
+            prefix = _prefix(text, limit)
+            if len(tokenizer([prefix], truncation=False, verbose=False)["input_ids"][0]) > max_length:
+                out[i] = prefix
+                break
+            limit *= 2
+    return out
+
+
 @dataclass
 class Encoded:
     """Token ids per text (unpadded) and how many texts were truncated."""
@@ -89,8 +124,8 @@ class Encoded:
 
 
 def encode(tokenizer, texts: Sequence[str], max_length: int) -> Encoded:
-    """Tokenize without padding; count the texts longer than ``max_length``."""
-    texts = list(texts)
+    """Tokenize without padding; count the texts longer than ``max_length`` (long ones by a prefix)."""
+    texts = bounded_texts(tokenizer, texts, max_length)
     full = tokenizer(texts, truncation=False, verbose=False)["input_ids"]
     long = [i for i, ids in enumerate(full) if len(ids) > max_length]
     if long:

@@ -6,6 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from .inference import bounded_texts
+
 MAX_DUPLICATE_EXAMPLES = 50
 
 
@@ -60,12 +62,17 @@ def box_stats(values: np.ndarray) -> dict:
 
 
 def token_lengths(dataset, tokenizer, max_length: int, split: str = "train") -> dict:
-    """Tokens per text by class on ``split`` (the book's box plot) and texts over ``max_length`` per split."""
+    """Tokens per text by class on ``split`` (the book's box plot) and texts over ``max_length`` per split.
+
+    A very long text is measured on a prefix (``inference.bounded_texts``): its length here is over
+    ``max_length`` but may be less than its full length.
+    """
     n_exceeding = {}
     per_class = {}
     for name, data in dataset.items():
+        texts = bounded_texts(tokenizer, data["text"], max_length)
         lengths = np.fromiter(
-            (len(ids) for ids in tokenizer(list(data["text"]), truncation=False, verbose=False)["input_ids"]),
+            (len(ids) for ids in tokenizer(texts, truncation=False, verbose=False)["input_ids"]),
             dtype=np.int64,
         )
         n_exceeding[name] = int((lengths > max_length).sum())

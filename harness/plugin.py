@@ -81,16 +81,13 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
-    if getattr(config.option, "device", "auto") not in ("auto", "cpu"):  # asked for: check it once, here
-        from .checkpoints import select_device
+    if config.option.device != "auto":  # a device that does not exist is one line, before any test
+        from .checkpoints import DeviceUnavailable, select_device
 
         try:
             select_device(config.option.device)
-        except (HarnessError, ValueError) as e:
-            message = str(e)
-        else:
-            return
-        raise pytest.UsageError(message)
+        except DeviceUnavailable as e:
+            raise pytest.UsageError(str(e)) from None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -167,10 +164,11 @@ class Harness:
         """The resolved checkpoint, or a skip whose reason says how to provide it."""
         from .checkpoints import CheckpointUnavailable
 
-        try:
-            return self._session.resolve(checkpoint_id)
-        except CheckpointUnavailable as e:
-            pytest.skip(str(e))
+        with _one_line_errors():
+            try:
+                return self._session.resolve(checkpoint_id)
+            except CheckpointUnavailable as e:
+                pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +178,7 @@ def harness(request) -> Harness:
 
 @pytest.fixture(scope="module")
 def dataset(request, harness):
-    """The suite's ``DATASET``."""
+    """The suite's ``DATASET`` (loaded once per run: the session keeps it by name)."""
     name = getattr(request.module, "DATASET", None)
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__}: declare DATASET = ... or a dataset fixture")
@@ -201,14 +199,17 @@ def approach(request):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collectstart(collector):
-    """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``harness_speed``)."""
+    """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``test_harness_speed``)."""
     if isinstance(collector, pytest.Module) and collector.path.name.startswith("test_"):
         try:
             module = collector.obj
         except Exception:  # noqa: BLE001 - pytest reports the import error itself
             return
         if hasattr(module, "CHECKPOINTS") and not hasattr(module, "test_harness_speed"):
-            module.test_harness_speed = test_harness_speed
+            from .speed import SpeedSettings
+
+            if SpeedSettings.of(module).cases():  # SPEED_SETTINGS = [] opts out
+                module.test_harness_speed = test_harness_speed
 
 
 @pytest.mark.expensive
@@ -340,8 +341,8 @@ def record_performance(request):
 @pytest.fixture
 def speed(request, dataset, eval_split, record_performance):
     """``speed(checkpoint, task, device="cpu", dtype="fp32")``: time the checkpoint on the suite's
-    evaluation texts (``SPEED_TEXTS`` of them, batches of ``SPEED_BATCH_SIZE`` and of 1) with
-    pytest-benchmark, record it with the suite's results and gate it against the baseline."""
+    evaluation texts (``SPEED_TEXTS`` of them in batches of ``SPEED_BATCH_SIZE``; per-text latency at
+    batch 1) with pytest-benchmark, record it with the suite's results and gate it against the baseline."""
     from .speed import SpeedSettings, measure, unsupported
 
     session = _session(request.config)
@@ -355,8 +356,8 @@ def speed(request, dataset, eval_split, record_performance):
         texts = list(dataset[eval_split]["text"][: settings.texts])
         models = session.runtime.shared.setdefault("speed-models", {})
         with _one_line_errors():
-            records = measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size, models)
-        return [record_performance(r) for r in records]
+            record = measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size, models)
+        return record_performance(record)
 
     return _speed
 
@@ -409,7 +410,7 @@ def pytest_sessionfinish(session):
             config.workeroutput["harness"] = fragment
             return
         fragments.append(fragment)
-    if fragments:
+    if fragments and int(os.environ.get("RANK", "0")) == 0:  # under torchrun rank 0 alone writes the files
         config.stash[_DOCS], config.stash[_BASELINES], config.stash[_PROBLEMS] = _write_results(config, fragments)
 
 

@@ -70,12 +70,15 @@ class Runtime:
         arrays, meta = self.cache.arrays(kind, key, compute)
         return arrays, meta, (kind, key) in self.cache.hits
 
-    def cached_entry(self, kind: str, parts: dict, build: Callable):
-        """A cached directory built by ``build(directory) -> meta``; returns (directory, meta), or None
-        when nothing is cached (the caller computes without storing)."""
+    def cached(self, kind: str, parts: dict, compute: Callable, save: Callable, load: Callable):
+        """``compute() -> (value, meta)``, stored with ``save(value, directory)`` and read back with
+        ``load(directory)``; returns (value, meta, hit). Without a cache it just computes."""
         if self.cache is None or not self.cache.enabled:
-            return None
-        return self.cache.entry(kind, self.cache_key(kind, **parts), build)
+            value, meta = compute()
+            return value, meta, False
+        key = self.cache_key(kind, **parts)
+        value, meta = self.cache.get(kind, key, compute, save, load)
+        return value, meta, (kind, key) in self.cache.hits
 
     def reuse(self, key: tuple, factory: Callable[[], object]):
         """One object per ``key`` for every pair of the run (e.g. a checkpoint's feature extractor)."""

@@ -141,13 +141,11 @@ class HarnessSession:
         key = (id(dataset), checkpoint.id, spec.id, params, spec.seeds, train_split, split)
         if key not in self._evaluations:
             if spec.seeds:
-                self._evaluations[key] = self._evaluate_seeds(
-                    suite, source.name, dataset, checkpoint, spec, train_split, split
-                )
+                evaluation = self._evaluate_seeds(suite, source.name, dataset, checkpoint, spec, train_split, split)
             else:
-                self._evaluations[key] = evaluate(
-                    suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split
-                )
+                evaluation = evaluate(suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split)
+            evaluation.dataset_source = {"kind": source.kind, "location": source.location}
+            self._evaluations[key] = evaluation
             self._describe(source.name, dataset, checkpoint)
         evaluation = self._evaluations[key]
         self.suite_datasets.setdefault(suite, set()).add(source.name)

@@ -2,8 +2,9 @@
 
 For each resolved checkpoint, task (``extraction``: pooled hidden states; ``inference``: class
 probabilities) and (device, dtype) setting, one record at the suite's batch size (texts/s, tokens/s,
-per-batch latency) and one at batch 1 (per-text latency). Settings the machine cannot run natively
-are skipped with the reason. Models are loaded once per (checkpoint, task, device) and reused.
+per-batch latency) with per-text latency at batch 1 and the ratio to an in-process reference
+(:mod:`harness.timing_protocol`). Settings the machine cannot run natively are skipped with the
+reason. Models are loaded once per (checkpoint, task, device) and reused.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ def unsupported(device: str, dtype: str) -> str | None:
 
 
 def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, batch_size: int,
-            models: dict) -> list[dict]:
-    """Timing records at ``batch_size`` (through pytest-benchmark) and at batch 1 (per-text latency)."""
-    from . import timing
+            models: dict) -> dict:
+    """The timing record at ``batch_size`` (through pytest-benchmark) with the timing protocol's fields:
+    per-text latency at batch 1, the ratio to a reference timed in alternating rounds, contention."""
+    from . import timing, timing_protocol
 
     key = (checkpoint.id, task, device)
     if key not in models:
@@ -65,7 +67,4 @@ def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, ba
     model, tokenizer = models[key]
     note = "randomly initialized classification head" if task == "inference" else None
     timer = timing.BatchTimer(model, tokenizer, task, device, dtype, batch_size)
-    record = timing.benchmark_speed(benchmark, timer, texts, checkpoint.id, rounds=ROUNDS, warmup_rounds=1, note=note)
-    single = timing.sweep(model, tokenizer, texts, checkpoint.id, task, device, dtype, (1,), warmup_rounds=0, note=note)
-    benchmark.extra_info["latency_ms_batch_1"] = single[0]["latency_ms"]
-    return [record, *single] if batch_size != 1 else [record]
+    return timing_protocol.measure(timer, texts, checkpoint.id, rounds=ROUNDS, note=note, benchmark=benchmark)

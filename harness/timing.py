@@ -288,7 +288,7 @@ def load_model(checkpoint, task: str, device: torch.device | str, num_labels: in
         from transformers import AutoModelForSequenceClassification
 
         model = checkpoint.load_model(
-            AutoModelForSequenceClassification, num_labels=num_labels, ignore_mismatched_sizes=True
+            AutoModelForSequenceClassification, new_head=True, num_labels=num_labels
         )
     return model.to(device).eval()
 

@@ -4,6 +4,8 @@ FIXTURES = """
 import pytest
 from harness import approach_spec
 
+SPEED_SETTINGS = []  # no speed tests: these suites test quality, gates and result files
+
 @pytest.fixture(scope="session")
 def dataset(harness):
     return harness.dataset("tiny-emotion")

@@ -15,8 +15,8 @@ import numpy as np
 from harness.cache import examples_digest
 from harness.gates import check, failure_message
 from harness.metrics import score
+from harness.overview import box_stats, dataset_overview, token_lengths
 from harness.results import Metrics
-from harness.overview import dataset_overview, token_lengths
 from harness.stats import (
     bootstrap_ci,
     brier_score,
@@ -348,7 +348,7 @@ def minimal_document() -> dict:
             del pair[key]
         for key in STATISTICS:
             (pair["metrics"] or {}).pop(key, None)
-    for key in ("datasets", "performance", "comparisons", "run_id"):
+    for key in ("datasets", "performance", "comparisons"):
         del doc[key]
     return doc
 
@@ -372,3 +372,177 @@ def hostile_document() -> dict:
         for text in HOSTILE_TEXTS
     ]
     return doc
+
+
+def conflicting_document(n_conflicting: int = 51) -> dict:
+    """The full document whose dataset lists ``n_conflicting`` texts with conflicting gold labels."""
+    doc = suite_document()
+    labels = [{"split": "train", "label": "joy"}, {"split": "validation", "label": "fear"}]
+    doc["datasets"]["emotion"]["duplicates"] = {
+        "n_conflicting": n_conflicting,
+        "examples": [{"text": f"conflicting text {i}", "labels": labels} for i in range(n_conflicting)],
+    }
+    return doc
+
+
+def long_text_document(text_size: int = 5_000_000, label_size: int = 20_000) -> dict:
+    """The full document with a single-line text of ``text_size`` characters wherever dataset text or a
+    reason shows up, and a label name of ``label_size`` characters."""
+    doc = suite_document()
+    text = "long " + "y" * text_size
+    for pair in doc["pairs"]:
+        for kind in ("worst_loss", "best_loss"):
+            for example in (pair.get("examples") or {}).get(kind, [])[:1]:
+                example["text"] = text
+        for example in (pair.get("label_suspects") or {}).get("examples", [])[:1]:
+            example["text"] = text
+        if pair["status"] == "skipped":
+            pair["reason"] = text
+    doc["datasets"]["emotion"]["duplicates"]["examples"][0]["text"] = text
+    return renamed(doc, "joy", "joy " + "z" * label_size)
+
+
+def renamed(data, old: str, new: str):
+    """``data`` with every string (and key) equal to ``old`` replaced by ``new``."""
+    if isinstance(data, dict):
+        return {(new if k == old else k): renamed(v, old, new) for k, v in data.items()}
+    if isinstance(data, list):
+        return [renamed(v, old, new) for v in data]
+    return new if data == old else data
+
+
+def many_classes_document(n_classes: int = 1000, n_examples: int = 5000) -> dict:
+    """Two evaluated pairs over ``n_classes`` classes with a long-tailed class distribution, computed
+    directly with numpy (no bootstrap), and a dataset overview of the same classes."""
+    rng = np.random.default_rng(0)
+    labels = [f"class-{i:04d}" for i in range(n_classes)]
+    weights = 1.0 / np.arange(1, n_classes + 1)
+    weights /= weights.sum()
+    gold = rng.choice(n_classes, size=n_examples, p=weights)
+    texts = [f"text {i} about {labels[g]}" for i, g in enumerate(gold)]
+    pairs = [
+        _many_classes_record(checkpoint, rng, labels, weights, gold, texts, accuracy)
+        for checkpoint, accuracy in ((DISTILBERT, 0.4), (MINILM, 0.7))
+    ]
+    train = rng.choice(n_classes, size=4 * n_examples, p=weights)
+    lengths = rng.integers(3, 60, size=n_examples)
+    overview = {
+        "name": "many",
+        "labels": labels,
+        "splits": {
+            name: {
+                "n": len(ids),
+                "class_counts": dict(
+                    zip(labels, np.bincount(ids, minlength=n_classes).tolist(), strict=True)
+                ),
+            }
+            for name, ids in (("train", train), ("validation", gold))
+        },
+        "duplicates": {"n_conflicting": 0, "examples": []},
+        "token_lengths": {
+            MINILM: {
+                "split": "validation",
+                "max_length": 40,
+                "per_class": {label: box_stats(lengths[gold == i]) for i, label in enumerate(labels)},
+                "n_exceeding": {"validation": int((lengths > 40).sum())},
+            }
+        },
+    }
+    return {
+        "schema_version": 1,
+        "kind": "harness.suite",
+        "suite": "many",
+        "run_id": "many-classes",
+        "environment": ENVIRONMENT,
+        "datasets": {"many": overview},
+        "pairs": pairs,
+        "performance": PERFORMANCE,
+        "comparisons": [],
+    }
+
+
+def _many_classes_record(checkpoint, rng, labels, weights, gold, texts, accuracy) -> dict:
+    n_classes, n = len(labels), len(gold)
+    predicted = np.where(rng.random(n) < accuracy, gold, rng.choice(n_classes, size=n, p=weights))
+    counts = np.bincount(gold * n_classes + predicted, minlength=n_classes**2).reshape(n_classes, n_classes)
+    support, hits = counts.sum(axis=1), np.diag(counts)
+    precision = hits / np.maximum(counts.sum(axis=0), 1)
+    recall = hits / np.maximum(support, 1)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros(n_classes), where=precision + recall > 0
+    )
+    acc = float(hits.sum() / n)
+    p_gold = np.where(predicted == gold, 0.8, 0.05)
+    loss = -np.log(p_gold)
+
+    def example(i):
+        return {
+            "index": int(i),
+            "text": texts[i],
+            "gold": labels[gold[i]],
+            "predicted": labels[predicted[i]],
+            "loss": float(loss[i]),
+            "p_gold": float(p_gold[i]),
+        }
+
+    order = np.argsort(-loss, kind="stable")
+    interval = [max(acc - 0.01, 0.0), min(acc + 0.01, 1.0)]
+    return {
+        "schema_version": 1,
+        "suite": "many",
+        "checkpoint": checkpoint,
+        "approach": {"name": "finetune", "variant": None, "id": "finetune", "params": {}},
+        "status": "passed",
+        "reason": None,
+        "gates": [],
+        "split": "validation",
+        "n_examples": n,
+        "metrics": {
+            "accuracy": acc,
+            "f1_weighted": float((f1 * support).sum() / n),
+            "f1_macro": float(f1.mean()),
+            "loss_mean": float(loss.mean()),
+            "per_class": {
+                label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+            },
+            "confusion_matrix": (counts / np.maximum(support, 1)[:, None]).tolist(),
+            "ci": {
+                "level": 0.95,
+                "n_resamples": 1000,
+                "accuracy": interval,
+                "f1_weighted": interval,
+                "f1_macro": interval,
+            },
+            "ece": 0.05,
+            "brier": 0.5,
+        },
+        "timings": {"fit": 100.0, "predict": 10.0, "score": 1.0},
+        "environment": ENVIRONMENT,
+        "labels": labels,
+        "examples": {
+            "worst_loss": [example(i) for i in order[:10]],
+            "best_loss": [example(i) for i in order[::-1][:10]],
+        },
+        "label_suspects": {
+            "rule": "gold label improbable",
+            "per_class": dict(
+                zip(labels, np.bincount(gold[predicted != gold], minlength=n_classes).tolist(), strict=True)
+            ),
+            "examples": [{**example(i), "conflicting": False} for i in order[:50]],
+        },
+        "calibration": {
+            "n_bins": 10,
+            "bins": [
+                {
+                    "low": b / 10,
+                    "high": (b + 1) / 10,
+                    "count": n // 10,
+                    "confidence": b / 10 + 0.05,
+                    "accuracy": b / 10,
+                }
+                for b in range(10)
+            ],
+        },
+        "predictions": {"gold": gold.tolist(), "predicted": predicted.tolist()},
+    }

@@ -301,13 +301,14 @@ def test_checkpoint_without_tokenizer_files(tiny_checkpoint, tmp_path):
 
 
 def test_checkpoint_without_weights(tiny_checkpoint, tmp_path):
-    """Documented behaviour: transformers' own one-line OSError, naming the directory."""
+    """A CheckpointError naming the checkpoint, with transformers' own reason naming the directory."""
     directory = _copy(tiny_checkpoint, tmp_path)
     (directory / "model.safetensors").unlink()
-    message = one_line_error(OSError, resolve_checkpoint(str(directory)).load_model)
+    message = one_line_error(CheckpointError, resolve_checkpoint(str(directory)).load_model)
+    assert message.startswith(f"checkpoint '{directory}': its model cannot be loaded from {directory} (")
     assert (
-        message
-        == f"Error no file named model.safetensors, or pytorch_model.bin, found in directory {directory}."
+        f"Error no file named model.safetensors, or pytorch_model.bin, found in directory {directory}."
+        in message
     )
 
 

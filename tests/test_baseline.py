@@ -5,8 +5,9 @@ import json
 import datasets  # noqa: F401  imported once here: in-process pytester runs must not re-import it
 import pytest
 
-from harness import baseline
-from harness.baseline import BaselineError
+from harness.results import METRICS, Metrics, SuiteDocument, TimingRecord, baseline, validate
+from harness.results.baseline import BaselineError
+from harness.results.model import BaselinePair, BaselineTiming, Machine
 
 from .generated_suite import suite_source
 
@@ -40,25 +41,32 @@ def document(pairs=(ENTRY,), performance=(TIMING,), **changes):
     }
 
 
-def current_metrics(accuracy=0.93, ci_half_width=0.005):
-    return {
-        "accuracy": accuracy,
-        "f1_weighted": 0.93,
-        "f1_macro": 0.9,
-        "ci": {
+def current_metrics(accuracy=0.93, ci_half_width=0.005) -> Metrics:
+    return Metrics(
+        accuracy=accuracy,
+        f1_weighted=0.93,
+        f1_macro=0.9,
+        ci={
+            "level": 0.95,
+            "n_resamples": 1000,
             "accuracy": [accuracy - ci_half_width, accuracy + ci_half_width],
             "f1_weighted": [0.92, 0.94],
             "f1_macro": [0.85, 0.95],
         },
-    }
+    )
+
+
+def entry(**changes) -> BaselinePair:
+    return BaselinePair.model_validate(ENTRY | changes)
 
 
 def test_a_valid_file_loads_keyed_by_pair_and_timing(tmp_path):
     path = tmp_path / "emotion.json"
     path.write_text(json.dumps(document()))
     loaded = baseline.load(path, "emotion")
-    assert loaded.pairs == {("org/model", "finetune"): ENTRY}
-    assert loaded.performance == {("org/model", "inference", "cpu", "fp32", 32): TIMING}
+    assert {key: e.to_json() for key, e in loaded.pairs.items()} == {("org/model", "finetune"): ENTRY}
+    timings = {key: e.to_json() for key, e in loaded.performance.items()}
+    assert timings == {("org/model", "inference", "cpu", "fp32", 32): TIMING}
 
 
 def test_a_missing_file_is_an_empty_baseline(tmp_path):
@@ -73,71 +81,101 @@ def with_metric(name, value):
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
-        ([], "document: expected a JSON object, got 'list'"),
-        (document(kind="harness.suite"), "kind: expected 'harness.baseline', got 'harness.suite'"),
-        (document(schema_version=2), "schema_version: expected 1, got 2"),
+        ([], "(top level): expected an object, got []"),
+        (document(kind="harness.suite"), "kind: expected 'harness.baseline', got \"harness.suite\""),
+        (document(schema_version=2), "written by schema 2, this is 1; re-run the suite to write it again"),
+        (document(schema_version=True), "schema_version: expected 1, got true"),
         (document(suite="other"), "suite: expected 'emotion', got 'other'"),
-        ({**document(), "pairs": {}}, "pairs: expected a list, got 'dict'"),
+        ({**document(), "pairs": {}}, "pairs: expected a list, got {}"),
         (
             document(pairs=[ENTRY, ENTRY]),
-            "pairs[1]: expected one entry per key, got ('org/model', 'finetune')",
+            "pairs[1]: expected one entry per key, got ('org/model', 'finetune') twice",
         ),
         (
             document(pairs=[{**ENTRY, "approach": ""}]),
-            "pairs[0].approach: expected a non-empty string, got ''",
+            'pairs[0].approach: expected a non-empty string, got ""',
         ),
         (
             document(pairs=[{**ENTRY, "n_examples": 0}]),
-            "pairs[0].n_examples: expected a positive integer, got 0",
+            "pairs[0].n_examples: expected a number at least 1, got 0",
+        ),
+        (
+            document(pairs=[{**ENTRY, "n_examples": 10**400}]),
+            "pairs[0].n_examples: expected a number at most 9007199254740992, got 1000000",
+        ),
+        (
+            document(pairs=[{**ENTRY, "n_examples": 2000.0}]),
+            "pairs[0].n_examples: expected an integer, got 2000.0",
         ),
         (
             document(pairs=[with_metric("accuracy", "0.9")]),
-            "pairs[0].metrics.accuracy: expected a number in [0, 1]",
+            'pairs[0].metrics.accuracy: expected a number, got "0.9"',
         ),
         (
             document(pairs=[with_metric("accuracy", 93)]),
-            "pairs[0].metrics.accuracy: expected a number in [0, 1]",
+            "pairs[0].metrics.accuracy: expected a number at most 1.0, got 93",
+        ),
+        (
+            document(pairs=[with_metric("accuracy", float("nan"))]),
+            "pairs[0].metrics.accuracy: expected a finite number, got NaN",
         ),
         (
             document(pairs=[with_metric("acc", 0.9)]),
-            "pairs[0].metrics: expected only ['accuracy', 'f1_weighted'",
+            "pairs[0].metrics: key \"acc\" is not allowed; expected 'accuracy', 'f1_weighted' or 'f1_macro'",
+        ),
+        (
+            document(pairs=[{**ENTRY, "metrics": {}}]),
+            "pairs[0].metrics: expected at least 1 item, got {}",
         ),
         (
             document(performance=[{**TIMING, "texts_per_s": -1}]),
-            "performance[0].texts_per_s: expected a positive",
+            "performance[0].texts_per_s: expected a number above 0.0, got -1",
+        ),
+        (
+            document(performance=[{**TIMING, "texts_per_s": float("inf")}]),
+            "performance[0].texts_per_s: expected a finite number, got Infinity",
         ),
         (
             document(performance=[{**TIMING, "machine": "x"}]),
-            "performance[0].machine: expected an object with cpu",
+            'performance[0].machine: expected an object, got "x"',
+        ),
+        (
+            document(performance=[TIMING, TIMING]),
+            "performance[1]: expected one entry per key, got ('org/model', 'inference', 'cpu', 'fp32', 32)",
         ),
     ],
 )
 def test_a_bad_file_is_a_one_line_error_naming_the_file_and_field(tmp_path, doc, message):
     path = tmp_path / "emotion.json"
-    path.write_text(json.dumps(doc))
+    path.write_text(json.dumps(doc))  # json.dumps writes NaN and Infinity as such
     with pytest.raises(BaselineError) as raised:
         baseline.load(path, "emotion")
     assert str(raised.value).startswith(f"{path}: {message}") and "\n" not in str(raised.value)
+    assert len(str(raised.value)) < len(str(path)) + 200
 
 
 def test_invalid_json_names_the_line(tmp_path):
     path = tmp_path / "emotion.json"
     path.write_text('{\n  "kind": "harness.baseline",\n}')
-    with pytest.raises(BaselineError, match=r"emotion.json: not valid JSON \(line 3: "):
+    with pytest.raises(BaselineError) as raised:
         baseline.load(path, "emotion")
+    assert str(raised.value) == (
+        f"{path}:3:1: invalid JSON (Expecting property name enclosed in double quotes)"
+    )
 
 
 def test_default_tolerance_is_one_point_or_the_ci_half_width_whichever_is_larger():
     allowed = baseline.tolerances(None, current_metrics(ci_half_width=0.005))
     assert allowed == {"accuracy": 0.01, "f1_weighted": pytest.approx(0.01), "f1_macro": pytest.approx(0.05)}
-    assert baseline.tolerances(None, {"accuracy": 0.9}) == dict.fromkeys(baseline.CHECKED_METRICS, 0.01)
+    without_ci = Metrics(accuracy=0.9, f1_weighted=0.9, f1_macro=0.9)
+    assert baseline.tolerances(None, without_ci) == dict.fromkeys(METRICS, 0.01)
 
 
 def test_configured_tolerance_replaces_the_default_per_metric_or_for_all():
     metrics = current_metrics()
     assert baseline.tolerances({"accuracy": 0.02}, metrics)["accuracy"] == 0.02
     assert baseline.tolerances({"accuracy": 0.02}, metrics)["f1_macro"] == pytest.approx(0.05)
-    assert baseline.tolerances(0.0, metrics) == dict.fromkeys(baseline.CHECKED_METRICS, 0.0)
+    assert baseline.tolerances(0.0, metrics) == dict.fromkeys(METRICS, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -145,6 +183,8 @@ def test_configured_tolerance_replaces_the_default_per_metric_or_for_all():
     [
         ({"acc": 0.02}, r"baseline tolerance: unknown metric\(s\) \['acc'\]"),
         ({"accuracy": -0.1}, "baseline tolerance: accuracy must be a number ≥ 0, got -0.1"),
+        ({"accuracy": float("nan")}, "baseline tolerance: accuracy must be a number ≥ 0, got nan"),
+        ({"accuracy": True}, "baseline tolerance: accuracy must be a number ≥ 0, got True"),
         ("2%", "baseline tolerance: expected a number or {metric: number}, got '2%'"),
     ],
 )
@@ -157,27 +197,28 @@ def test_a_bad_tolerance_is_a_clear_error(configured, message):
 
 def test_a_pair_without_baseline_is_new_and_passes():
     check = baseline.check_pair(None, 2000, current_metrics())
-    assert check.status == "new" and check.to_dict() == {"status": "new", "checks": []}
-    assert check.failure_message("finetune · model", "b.json") is None
+    assert check.status == "new" and check.to_json() == {"status": "new", "checks": []}
+    assert baseline.failure_message(check, "finetune · model", "b.json") is None
 
 
 def test_a_drop_within_tolerance_passes_and_a_rise_always_does():
-    assert baseline.check_pair(ENTRY, 2000, current_metrics(accuracy=0.92)).status == "ok"  # exactly 1 point
-    assert baseline.check_pair(ENTRY, 2000, current_metrics(accuracy=0.99)).status == "ok"
+    exactly_one_point = current_metrics(accuracy=0.92)
+    assert baseline.check_pair(entry(), 2000, exactly_one_point).status == "ok"
+    assert baseline.check_pair(entry(), 2000, current_metrics(accuracy=0.99)).status == "ok"
 
 
 def test_a_drop_beyond_tolerance_regresses_with_a_readable_message():
-    check = baseline.check_pair(ENTRY, 2000, current_metrics(accuracy=0.915, ci_half_width=0.012))
+    check = baseline.check_pair(entry(), 2000, current_metrics(accuracy=0.915, ci_half_width=0.012))
     assert check.status == "regressed"
-    assert check.to_dict()["checks"][0] == {
+    assert check.to_json()["checks"][0] == {
         "metric": "accuracy",
         "baseline": 0.93,
         "value": 0.915,
         "tolerance": pytest.approx(0.012),
         "passed": False,
     }
-    assert [c["passed"] for c in check.to_dict()["checks"]] == [False, True, True]
-    assert check.failure_message("finetune · model", "suites/baselines/emotion.json") == (
+    assert [c.passed for c in check.checks] == [False, True, True]
+    assert baseline.failure_message(check, "finetune · model", "suites/baselines/emotion.json") == (
         "finetune · model · accuracy 0.9150 < baseline 0.9300 − tolerance 0.0120 "
         "(suites/baselines/emotion.json)"
     )
@@ -185,30 +226,42 @@ def test_a_drop_beyond_tolerance_regresses_with_a_readable_message():
 
 def test_a_configured_tolerance_decides():
     metrics = current_metrics(accuracy=0.915)
-    assert baseline.check_pair(ENTRY, 2000, metrics, {"accuracy": 0.02}).status == "ok"
-    assert baseline.check_pair(ENTRY, 2000, metrics, {"accuracy": 0.01}).status == "regressed"
+    assert baseline.check_pair(entry(), 2000, metrics, {"accuracy": 0.02}).status == "ok"
+    assert baseline.check_pair(entry(), 2000, metrics, {"accuracy": 0.01}).status == "regressed"
+
+
+def test_a_baseline_with_some_metrics_checks_only_those():
+    check = baseline.check_pair(entry(metrics={"f1_macro": 0.9}), 2000, current_metrics(accuracy=0.5))
+    assert check.status == "ok" and [c.metric for c in check.checks] == ["f1_macro"]
 
 
 def test_other_evaluation_examples_fail_the_baseline_check():
-    check = baseline.check_pair(ENTRY, 1000, current_metrics())
+    check = baseline.check_pair(entry(), 1000, current_metrics())
     assert check.status == "regressed"
-    assert check.failure_message("p", "b.json") == (
+    assert baseline.failure_message(check, "p", "b.json") == (
         "p · n_examples 1000 ≠ baseline 2000 "
         "(the evaluation examples changed; run with --update-baseline) (b.json)"
     )
 
 
-def timing_record(**changes):
-    return {key: TIMING[key] for key in baseline.TIMING_KEY} | {
-        "texts_per_s": 100.0,
-        "normalized_throughput": 2.0,
-        **changes,
-    }
+def timing_entry(**changes) -> BaselineTiming:
+    return BaselineTiming.model_validate(TIMING | changes)
+
+
+def timing_record(**changes) -> TimingRecord:
+    fields = {key: TIMING[key] for key in ("checkpoint", "task", "device", "dtype", "batch_size")}
+    return TimingRecord.model_validate(
+        fields | {"texts_per_s": 100.0, "normalized_throughput": 2.0, **changes}
+    )
+
+
+def machine(**changes) -> Machine:
+    return Machine.model_validate(MACHINE | changes)
 
 
 def test_raw_throughput_is_gated_only_on_the_baseline_machine():
     slower = timing_record(texts_per_s=45.0, normalized_throughput=0.9)
-    result = baseline.check_timing(TIMING, slower, MACHINE)
+    result = baseline.check_timing(timing_entry(), slower, machine())
     assert result == {
         "status": "regressed",
         "mode": "same-machine",
@@ -222,55 +275,76 @@ def test_raw_throughput_is_gated_only_on_the_baseline_machine():
         "timing org/model inference cpu batch 32 · "
         "texts_per_s 45 < 50% of baseline 100 (same-machine; b.json)"
     )
-    assert baseline.check_timing(TIMING, timing_record(texts_per_s=60.0), MACHINE)["passed"]
+    assert baseline.check_timing(timing_entry(), timing_record(texts_per_s=60.0), machine())["passed"]
 
 
 def test_elsewhere_the_throughput_normalized_by_the_reference_workload_is_gated():
-    other_machine = {**MACHINE, "cpu": "Intel Xeon"}
+    other_machine = machine(cpu="Intel Xeon")
     faster_machine = timing_record(texts_per_s=400.0, normalized_throughput=1.9)
-    result = baseline.check_timing(TIMING, faster_machine, other_machine)
+    result = baseline.check_timing(timing_entry(), faster_machine, other_machine)
     assert result["mode"] == "normalized" and result["passed"]
-    regressed = baseline.check_timing(TIMING, timing_record(normalized_throughput=0.9), other_machine)
+    regressed = baseline.check_timing(timing_entry(), timing_record(normalized_throughput=0.9), other_machine)
     assert regressed["status"] == "regressed" and regressed["metric"] == "normalized_throughput"
 
 
 def test_elsewhere_without_a_reference_workload_timing_is_reported_not_gated():
     result = baseline.check_timing(
-        TIMING, timing_record(texts_per_s=1.0, normalized_throughput=None), {**MACHINE, "gpu": "H100"}
+        timing_entry(), timing_record(texts_per_s=1.0, normalized_throughput=None), machine(gpu="H100")
     )
     assert result == {"status": "not-gated", "mode": None, "passed": True}
-    assert baseline.check_timing(None, timing_record(), MACHINE)["status"] == "new"
+    assert baseline.check_timing(None, timing_record(), machine())["status"] == "new"
 
 
 def pair_result(checkpoint, approach, accuracy, n=2000):
-    return {
+    """A pair record (JSON data); ``accuracy=None``: a pair that was skipped."""
+    record = {
+        "suite": "emotion",
         "checkpoint": checkpoint,
-        "approach": {"id": approach},
-        "n_examples": n,
-        "metrics": {"accuracy": accuracy, "f1_weighted": 0.5, "f1_macro": 0.4, "ci": {}},
+        "approach": {"name": approach, "variant": None, "id": approach, "params": {}},
+        "status": "skipped",
+        "reason": None,
+        "split": None,
+        "n_examples": None,
+        "metrics": None,
+        "timings": None,
     }
+    if accuracy is None:
+        return record
+    metrics = {"accuracy": accuracy, "f1_weighted": 0.5, "f1_macro": 0.4}
+    return record | {"status": "passed", "split": "validation", "n_examples": n, "metrics": metrics}
+
+
+def run_document(pairs, performance, **environment) -> SuiteDocument:
+    env = {"cpu": MACHINE["cpu"], "gpu": MACHINE["gpu"], "versions": {"torch": MACHINE["torch"]}}
+    env |= environment
+    data = {"suite": "emotion", "run_id": "r", "environment": env, "pairs": pairs, "performance": performance}
+    return validate(data, SuiteDocument)
 
 
 def test_an_update_replaces_the_pairs_of_this_run_and_keeps_the_others(tmp_path):
     path = tmp_path / "emotion.json"
     path.write_text(json.dumps(document()))
-    old = baseline.load(path, "emotion")
-    skipped = {"checkpoint": "x", "approach": {"id": "y"}, "metrics": None}
     new_timing = timing_record(checkpoint="other", texts_per_s=50.0)
-    updated = baseline.updated_document(
-        old, [pair_result("org/model", "finetune", 0.9412345678), pair_result("a", "b", 0.5), skipped],
-        [new_timing], {**MACHINE, "cpu": "Intel Xeon"},
-    )  # fmt: skip
+    pairs = [pair_result("org/model", "finetune", 0.9412345678), pair_result("a", "b", 0.5)]
+    run = run_document([*pairs, pair_result("x", "y", None)], [new_timing.to_json()], cpu="Intel Xeon")
+    updated = baseline.updated(baseline.load(path, "emotion"), run).to_json()
     assert [(p["checkpoint"], p["approach"]) for p in updated["pairs"]] == [
         ("a", "b"),
         ("org/model", "finetune"),
     ]
     assert updated["pairs"][1]["metrics"] == {"accuracy": 0.941235, "f1_weighted": 0.5, "f1_macro": 0.4}
     assert len(updated["performance"]) == 2 and TIMING in updated["performance"]
-    baseline.write(path, updated)
+    assert baseline.update_file(path, run) == path
     reloaded = baseline.load(path, "emotion")  # what an update writes is a valid baseline
-    assert reloaded.performance[baseline.timing_key(new_timing)]["machine"]["cpu"] == "Intel Xeon"
-    assert reloaded.pairs["a", "b"]["n_examples"] == 2000
+    assert json.loads(path.read_text()) == updated
+    assert reloaded.performance[new_timing.key].machine.cpu == "Intel Xeon"
+    assert reloaded.pairs["a", "b"].n_examples == 2000
+
+
+def test_a_timing_without_throughput_is_not_written_into_the_baseline(tmp_path):
+    run = run_document([], [timing_record(checkpoint="other", texts_per_s=0.0).to_json()])
+    updated = baseline.updated(baseline.load(tmp_path / "none.json", "emotion"), run)
+    assert updated.performance == []
 
 
 SUITE_BODY = """
@@ -371,14 +445,27 @@ def test_suite_tolerance_and_cheap_runs(pytester, run_suite):
     )  # without --benchmark: not checked
 
 
-def test_an_unusable_baseline_file_fails_the_gate_with_its_one_line_error(pytester, run_suite):
+HUGE = json.dumps(document(suite="tiny", pairs=[{**ENTRY, "n_examples": 10**400}]))
+TOO_LONG = HUGE.replace("0" * 400, "0" * 5000)  # more digits than Python converts
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"kind": "harness.baseline", "schema_version": 1}', "suite: missing key 'suite'"),
+        (HUGE, "pairs[[]0[]].n_examples: expected a number at most 9007199254740992, got 1000*..."),
+        (TOO_LONG, "an integer of more than * digits; expected a results document"),
+    ],
+)
+def test_an_unusable_baseline_file_fails_the_gate_with_its_one_line_error(
+    pytester, run_suite, content, message
+):
     (pytester.path / "baselines").mkdir()
-    (pytester.path / "baselines" / "tiny.json").write_text(
-        '{"kind": "harness.baseline", "schema_version": 1}'
-    )
+    (pytester.path / "baselines" / "tiny.json").write_text(content)
     result = run_suite("--benchmark", "-k", "most-frequent")
     result.assert_outcomes(failed=1, deselected=1)
-    result.stdout.fnmatch_lines(["*baselines/tiny.json: suite: expected 'tiny', got nothing"])
+    result.stdout.fnmatch_lines([f"*baselines/tiny.json: {message}"])
+    assert "INTERNALERROR" not in result.stdout.str() and result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 TIMING_SUITE = """

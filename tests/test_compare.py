@@ -1,4 +1,4 @@
-"""Paired comparisons inside one run and between two suite result files (``python -m harness compare``)."""
+"""Paired comparisons inside one run and between two suite result files (``harness compare``)."""
 
 import json
 import subprocess
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from harness import stats
-from harness.compare import compare_pair, compare_records, main
+from harness.commands.compare import main
 from harness.metrics import score
+from harness.results import PairRecord, validate
+from harness.results.compare import compare_pair, compare_records
 
 LABELS = ["sadness", "joy", "love"]
 N = 400
@@ -23,7 +25,7 @@ def outcomes(seed: int = 0):
 
 
 def skipped_record(checkpoint, approach):
-    """A pair record of a pair that never ran, with the keys every record has."""
+    """A pair record (JSON data) of a pair that never ran, with the keys every record has."""
     return {
         "schema_version": 1,
         "suite": "emotion",
@@ -39,7 +41,7 @@ def skipped_record(checkpoint, approach):
 
 
 def pair_record(checkpoint, approach, gold, predicted, fingerprint="same-examples"):
-    """An evaluated pair record with the keys a comparison reads (metrics from the real scorer)."""
+    """An evaluated pair record (JSON data) with the keys a comparison reads (real scorer's metrics)."""
     proba = np.eye(len(LABELS))[predicted]
     return skipped_record(checkpoint, approach) | {
         "status": "passed",
@@ -54,6 +56,11 @@ def pair_record(checkpoint, approach, gold, predicted, fingerprint="same-example
     }
 
 
+def typed(*records) -> list[PairRecord]:
+    """The records as the typed, validated objects the comparison functions take."""
+    return [validate(record, PairRecord) for record in records]
+
+
 def improved(gold, predicted, n_fixed: int):
     """``predicted`` with its first ``n_fixed`` mistakes corrected."""
     better = predicted.copy()
@@ -66,8 +73,8 @@ def test_a_clear_improvement_has_a_winner_and_every_field_of_the_format():
     gold, base = outcomes()
     a = pair_record("m", "finetune", gold, improved(gold, base, 40))
     b = pair_record("m", "features-logreg-mean", gold, base)
-    (comparison,) = compare_pair(a, b)
-    assert comparison == {
+    (comparison,) = compare_pair(*typed(a, b))
+    assert comparison.to_json() == {
         "a": {"checkpoint": "m", "approach": "finetune"},
         "b": {"checkpoint": "m", "approach": "features-logreg-mean"},
         "metric": "accuracy",
@@ -87,22 +94,23 @@ def test_swapping_mistakes_is_no_win_for_either_side():
     other = improved(gold, base, 5)
     broken = np.flatnonzero(other == gold)[:5]  # and five new mistakes elsewhere
     other[broken] = (gold[broken] + 1) % 3
-    (comparison,) = compare_pair(pair_record("m", "x", gold, other), pair_record("m", "y", gold, base))
-    assert comparison["difference"] == 0 and comparison["n_discordant"] == [5, 5]
-    assert comparison["mcnemar_p"] == pytest.approx(1.0) and comparison["winner"] is None
+    a, b = typed(pair_record("m", "x", gold, other), pair_record("m", "y", gold, base))
+    (comparison,) = compare_pair(a, b)
+    assert comparison.difference == 0 and comparison.n_discordant == [5, 5]
+    assert comparison.mcnemar_p == pytest.approx(1.0) and comparison.winner is None
 
 
 def test_compare_records_pairs_only_evaluated_records_on_the_same_examples():
     gold, base = outcomes()
-    records = [
+    records = typed(
         pair_record("m", "a", gold, base),
         pair_record("m", "b", gold, improved(gold, base, 10)),
         pair_record("m", "c", gold, base, fingerprint="other-examples"),
         skipped_record("m", "d"),
         pair_record("n", "a", gold, improved(gold, base, 20)),
-    ]
+    )
     comparisons = compare_records(records, metrics=("accuracy", "f1_macro"))
-    pairs = [(c["a"]["approach"], c["b"]["checkpoint"], c["b"]["approach"], c["metric"]) for c in comparisons]
+    pairs = [(c.a.approach, c.b.checkpoint, c.b.approach, c.metric) for c in comparisons]
     assert pairs == [
         ("a", "m", "b", "accuracy"),
         ("a", "m", "b", "f1_macro"),
@@ -111,13 +119,14 @@ def test_compare_records_pairs_only_evaluated_records_on_the_same_examples():
         ("b", "n", "a", "accuracy"),
         ("b", "n", "a", "f1_macro"),
     ]
-    assert comparisons[0]["difference"] == pytest.approx(-10 / N)
+    assert comparisons[0].difference == pytest.approx(-10 / N)
 
 
 def test_comparing_different_examples_is_an_error():
     gold, base = outcomes()
+    a, b = typed(pair_record("m", "a", gold, base), pair_record("m", "b", gold, base, fingerprint="x"))
     with pytest.raises(ValueError, match=r"eval_fingerprint differs"):
-        compare_pair(pair_record("m", "a", gold, base), pair_record("m", "b", gold, base, fingerprint="x"))
+        compare_pair(a, b)
 
 
 def suite_file(path, records, run_id="run", **environment):
@@ -209,13 +218,19 @@ def test_cli_reports_a_bad_file_in_one_line_and_exits_2(tmp_path, capsys):
     bad_id = pair_record("m", "x", gold, base)
     bad_id["predictions"]["predicted"][3] = 7
     twice = pair_record("m", "x", gold, base)
+    not_finite = pair_record("m", "x", gold, base)
+    not_finite["metrics"]["accuracy"] = float("nan")  # json.dumps writes NaN
     for bad, says in [
-        (unreadable, "cannot be read"),
+        (unreadable, "no such file"),
         (not_json, "invalid JSON"),
         (suite_file(tmp_path / "bad-id.json", [bad_id]), "pairs[0].predictions.predicted[3]"),
         (
+            suite_file(tmp_path / "nan.json", [not_finite]),
+            "pairs[0].metrics.accuracy: expected a finite number, got NaN",
+        ),
+        (
             suite_file(tmp_path / "twice.json", [twice, twice]),
-            "pairs[1]: ('m', 'x') appears twice; expected one record each",
+            "pairs[1]: ('m', 'x') appears twice (also pairs[0]); expected one record each",
         ),
     ]:
         assert main([str(good), str(bad)]) == 2
@@ -225,6 +240,7 @@ def test_cli_reports_a_bad_file_in_one_line_and_exits_2(tmp_path, capsys):
 
 
 def test_python_dash_m_harness_compare_runs_the_command(two_runs):
+    """``python -m harness compare`` is the ``harness compare`` command."""
     a, b = two_runs
     done = subprocess.run(
         [sys.executable, "-m", "harness", "compare", str(a), str(b)], capture_output=True, text=True

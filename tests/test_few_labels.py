@@ -13,17 +13,15 @@ from harness.checkpoints import resolve_checkpoint
 from harness.curves import CurveError, check_seeds, check_shots, curve_points, stratified_sample
 from harness.data import DatasetError, load_dataset
 from harness.errors import NotApplicable
-from harness.report.curves import (
-    curve_section_html,
-    curve_section_markdown,
-    curve_table_text,
-    metric_with_spread,
-)
-from harness.results.curves import CurvePoint, SeedScore, summarize
+from harness.report import render_suite
+from harness.report.curves import curve_table_text, metric_with_spread
+from harness.results import SuiteDocument
+from harness.results.curves import CurvePoint, SeedComparison, SeedRuns, SeedScore, SeedSummary, summarize
 from harness.runtime import Runtime
 
 from .conftest import LABELS
 from .generated_suite import suite_source
+from .report_fixture import suite_document
 
 SEEN: dict[str, list] = {}  # approach variant → the (sorted) train texts of every fit
 
@@ -326,19 +324,7 @@ def test_relative(curve):
 
 
 @pytest.fixture(scope="module")
-def no_report():
-    """The JSON results only: this branch's base renders reports from dicts, not the typed document
-    (the lead's typed report replaces it); the learning-curve section is tested on its own below."""
-    import harness.report
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness.report, "render_suite", lambda doc, out_dir: [])
-        patch.setattr(harness.report, "report_paths", lambda doc, out_dir: [])
-        yield
-
-
-@pytest.fixture(scope="module")
-def curve_run(tmp_path_factory, tiny_checkpoint, dataset_dir, no_report):
+def curve_run(tmp_path_factory, tiny_checkpoint, dataset_dir):
     out = tmp_path_factory.mktemp("curves")
     suite = out / "test_curves_suite.py"
     suite.write_text(suite_source([tiny_checkpoint], CURVE_SUITE))
@@ -354,11 +340,11 @@ def curve_run(tmp_path_factory, tiny_checkpoint, dataset_dir, no_report):
             "no:cacheprovider",
         ]
     )
-    return code, json.loads((out / "reports" / "curves_suite.json").read_text(encoding="utf-8"))
+    return code, json.loads((out / "reports" / "curves_suite.json").read_text(encoding="utf-8")), out / "reports"
 
 
 def test_learning_curves_are_written_with_every_seed(curve_run):
-    code, doc = curve_run
+    code, doc, _ = curve_run
     assert code == 1  # the 0.99 gate fails
     points = {(p["approach"], p["shots"]): p for p in doc["learning_curves"]}
     assert sorted(points, key=str) == sorted(
@@ -379,17 +365,24 @@ def test_learning_curves_are_written_with_every_seed(curve_run):
 
 
 def test_learning_curve_section_of_the_report(curve_run):
-    _, doc = curve_run
-    markdown = curve_section_markdown(doc)
-    assert markdown.startswith("## Learning curve")
-    assert "| seeded-test-a " in markdown and "reference" in markdown
-    page = curve_section_html(doc)
-    assert '<section id="learning-curve">' in page and 'src="data:image/png;base64,' in page
+    _, doc, reports = curve_run
+    markdown = (reports / "curves_suite.md").read_text(encoding="utf-8")
+    section = markdown.split("## Learning curve\n\n", 1)[1].split("\n## ", 1)[0]
+    assert "| seeded-test-a " in section and " reference |" in section
+    page = (reports / "curves_suite.html").read_text(encoding="utf-8")
+    curve = page.split('<section id="learning-curve">', 1)[1].split("</section>", 1)[0]
+    assert 'src="data:image/png;base64,' in curve and "seeded-test-b" in curve
     assert "seeded-test-b" in curve_table_text([CurvePoint.model_validate(p) for p in doc["learning_curves"]])
-    assert curve_section_markdown({"learning_curves": []}) == "" and curve_section_html({"pairs": []}) == ""
 
 
-def test_curve_section_escapes_names():
+def test_a_report_without_learning_curves_has_no_such_section(tmp_path):
+    doc = SuiteDocument.model_validate(suite_document())
+    assert not doc.learning_curves
+    md, page = (path.read_text(encoding="utf-8") for path in render_suite(doc, tmp_path))
+    assert "Learning curve" not in md and "learning-curve" not in page
+
+
+def test_curve_section_escapes_names(tmp_path):
     point = CurvePoint(
         checkpoint="<script>alert(1)</script>",
         approach="a|b",
@@ -402,10 +395,10 @@ def test_curve_section_escapes_names():
         seeds=[_score(0, 0.5)],
         summary=summarize([_score(0, 0.5)]),
     )
-    doc = {"learning_curves": [point.to_json()]}
-    page = curve_section_html(doc)
-    assert "<script>" not in page and "&lt;script&gt;" in page
-    assert "a\\|b" in curve_section_markdown(doc)
+    doc = SuiteDocument.model_validate({**suite_document(), "learning_curves": [point.to_json()]})
+    md, page = (path.read_text(encoding="utf-8") for path in render_suite(doc, tmp_path))
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "a\\|b" in md
     assert "<script>" in curve_table_text([point])  # the terminal shows the text as it is
 
 
@@ -436,7 +429,7 @@ def test_quality(evaluation, gate):
 
 
 def test_seeded_pairs_record_every_seed_and_compare_seed_by_seed(
-    tmp_path, tiny_checkpoint, dataset_dir, no_report
+    tmp_path, tiny_checkpoint, dataset_dir
 ):
     suite = tmp_path / "test_seeded_suite.py"
     suite.write_text(suite_source([tiny_checkpoint], SEEDED_SUITE))
@@ -469,6 +462,21 @@ def test_seeded_pairs_record_every_seed_and_compare_seed_by_seed(
     assert metric_with_spread(seeded) == (
         f"{np.mean(accuracies):.3f} ± {np.std(accuracies, ddof=1):.3f} (2 seeds)"
     )
+    leaderboard = (tmp_path / "r" / "seeded_suite.md").read_text(encoding="utf-8").split("## Leaderboard")[1]
+    assert "accuracy over seeds" in leaderboard.split("\n## ")[0]
+    assert metric_with_spread(seeded) in leaderboard
     (comparison,) = doc["comparisons"]
     assert [s["seed"] for s in comparison["per_seed"]] == [0, 1]
     assert comparison["a_value"] == pytest.approx(np.mean(accuracies))
+
+
+def test_seeds_and_learning_curves_are_documented_in_docs_results_md():
+    from .test_results import documented_names
+
+    for section, models in {
+        "Seeds and learning curves": [SeedScore, SeedSummary, SeedRuns, CurvePoint],
+        "Comparison": [SeedComparison],
+    }.items():
+        for model in models:
+            missing = sorted(set(model.model_fields) - documented_names(section))
+            assert not missing, f"docs/results.md, {section}: {model.__name__} field(s) {missing} not described"

@@ -118,7 +118,10 @@ class TfidfLogReg(Approach):
 DATASET = "tiny-emotion"
 CHECKPOINTS = [{checkpoint!r}]
 APPROACHES = [approach_spec("most-frequent"), approach_spec("tfidf-logreg", C=10.0)]
-GATES = {{"most-frequent": {{"accuracy": 0.1}}, "tfidf-logreg-10.0": {{"accuracy": {threshold}}}}}
+GATES = {{"most-frequent": {{"accuracy": {threshold}}}, "tfidf-logreg-10.0": {{"accuracy": 0.5}}}}
+SPEED_SETTINGS = [("cpu", "fp32")]
+SPEED_TASKS = ["extraction"]
+SPEED_TEXTS = 4
 
 
 def test_quality(evaluation, gate):
@@ -131,12 +134,17 @@ def test_declarative_suite_with_a_custom_approach_is_cached_reported_and_gated(
 ):
     """DATASET/CHECKPOINTS/APPROACHES/GATES parametrize the suite; a suite's own approach is a pair
     like the built-in ones: evaluated, cached (a second run reads it back), reported, baseline-gated."""
-    pytester.makepyfile(test_declared=DECLARATIVE.format(checkpoint=str(tiny_checkpoint), threshold=0.5))
+    pytester.makepyfile(test_declared=DECLARATIVE.format(checkpoint=str(tiny_checkpoint), threshold=0.1))
     args = ["--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu"]
     args += [f"--cache-dir={tmp_path / 'cache'}"]
     result = pytester.runpytest(*args, "--update-baseline")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)  # two pairs and the harness's speed test of the checkpoint
     doc = json.loads((pytester.path / "out" / "declared.json").read_text())
+    speed = [(r["task"], r["device"], r["dtype"], r["batch_size"]) for r in doc["performance"]]
+    assert speed == [("extraction", "cpu", "fp32", 32)]
+    record = doc["performance"][0]
+    assert set(record["latency_per_text_ms"]) >= {"p50", "p90", "p99"} and record["ratio"] > 0
+    assert "seen" in record["contention"] and record["remeasured"] is False
     tfidf = next(p for p in doc["pairs"] if p["approach"]["id"] == "tfidf-logreg-10.0")
     assert tfidf["approach"]["params"] == {"C": 10.0} and tfidf["metrics"]["accuracy"] > 0.9
     assert tfidf["gates"] == [{"metric": "accuracy", "threshold": 0.5, "value": tfidf["metrics"]["accuracy"],
@@ -146,15 +154,15 @@ def test_declarative_suite_with_a_custom_approach_is_cached_reported_and_gated(
     assert {p["approach"] for p in baseline["pairs"]} == {"most-frequent", "tfidf-logreg-10.0"}
 
     again = pytester.runpytest(*args)  # checked against the baseline; predictions from the cache
-    again.assert_outcomes(passed=2)
+    again.assert_outcomes(passed=3)
     doc = json.loads((pytester.path / "out" / "declared.json").read_text())
     tfidf = next(p for p in doc["pairs"] if p["approach"]["id"] == "tfidf-logreg-10.0")
     assert tfidf["cached"] is True and tfidf["baseline"]["status"] == "ok"
 
-    pytester.makepyfile(test_declared=DECLARATIVE.format(checkpoint=str(tiny_checkpoint), threshold=0.999))
+    pytester.makepyfile(test_declared=DECLARATIVE.format(checkpoint=str(tiny_checkpoint), threshold=0.5))
     failing = pytester.runpytest(*args)
-    failing.assert_outcomes(passed=1, failed=1)
-    failing.stdout.fnmatch_lines(["*tfidf-logreg-10.0 · tiny-bert* · accuracy * < 0.999*"])
+    failing.assert_outcomes(passed=2, failed=1)
+    failing.stdout.fnmatch_lines(["*most-frequent · tiny-bert* · accuracy 0.167 < 0.500*"])
 
 
 def test_importing_the_plugin_imports_no_heavy_library():

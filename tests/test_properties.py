@@ -1,9 +1,12 @@
-"""Properties of the local-file readers and the label mapping (hypothesis).
+"""Properties of the local-file readers, the label mapping and the results files (hypothesis).
 
 What a standard writer writes (``csv``, ``pandas.to_csv``, ``json.dumps`` lines, pyarrow Parquet, and
 ``text;label`` lines for the texts that format can hold) reads back exactly: texts, labels, order and
 count. Any other text is read back unchanged or rejected with a ``DatasetError`` naming the file and
-the line/row: never altered, never dropped.
+the line/row: never altered, never dropped. Results files follow the same rule: what any JSON file
+holds is kept (the model only adds its defaults) or the file is rejected with one ``ResultsError``
+line naming it; what the harness writes reads back byte for byte; two checkpoints never share a
+record file.
 """
 
 import csv
@@ -19,6 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.data import DatasetError, load_local
+from harness.results import PairRecord, ResultsError, SuiteDocument, read_json, validate, write_json
+from harness.results.io import dumps
+from harness.results.suite import record_path
+
+from .report_fixture import suite_document
 
 # Separators, quotes, line breaks, NUL, a byte-order mark and other Unicode line breaks, then anything.
 TRICKY = st.sampled_from([";", ",", '"', "'", "\r", "\n", "\x00", "\ufeff", "\u2028", "\x85", " ", "\t"])
@@ -204,3 +212,101 @@ def test_integer_ids_are_kept(case):
         with tempfile.TemporaryDirectory() as directory:
             write(Path(directory) / filename)
             assert load_local(directory, names)["train"]["label"] == ids
+
+
+JSON_LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**60), 2**60),
+    st.floats(),  # NaN and ±Infinity included: they must be rejected, never kept or nulled
+    st.text(alphabet=st.one_of(TRICKY, st.characters(codec="utf-8")), max_size=10),
+)
+JSON_VALUE = st.recursive(
+    JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+PAIR = validate(suite_document()["pairs"][0], PairRecord).to_json()  # evaluated, with predictions
+
+
+def read_back_results(data, model):
+    """Write ``data`` as JSON (NaN and Infinity as Python writes them) and read it with ``model``:
+    the document as JSON data, or the one-line error."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "results.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        try:
+            return read_json(path, model).to_json()
+        except ResultsError as error:
+            assert str(error).startswith(f"{path}") and "\n" not in str(error), error
+            return error
+
+
+def kept(data, result) -> bool:
+    """Every key and value of ``data`` is in ``result`` (which may add the model's defaults)."""
+    if isinstance(data, dict):
+        return isinstance(result, dict) and all(k in result and kept(v, result[k]) for k, v in data.items())
+    if isinstance(data, list):
+        return isinstance(result, list) and len(data) == len(result) and all(map(kept, data, result))
+    return data == result and (type(data) is type(result) or isinstance(result, float))
+
+
+def finite(value) -> bool:
+    """No NaN or infinity anywhere in ``value``."""
+    if isinstance(value, float):
+        return value == value and abs(value) != float("inf")
+    if isinstance(value, list):
+        return all(finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(finite(v) for v in value.values())
+    return True
+
+
+@PROPERTY
+@given(st.dictionaries(st.text(max_size=8).filter(lambda k: k not in PAIR), JSON_VALUE, max_size=3))
+def test_extra_keys_in_a_pair_record_are_kept_exactly_or_rejected_in_one_line(extra):
+    result = read_back_results(PAIR | extra, PairRecord)
+    if finite(extra):
+        assert result == PAIR | extra
+    else:
+        assert isinstance(result, ResultsError) and "expected a finite number" in str(result)
+
+
+@PROPERTY
+@given(st.sampled_from(sorted(PAIR)), JSON_VALUE)
+def test_any_value_for_a_known_key_is_kept_or_rejected_in_one_line(key, value):
+    result = read_back_results(PAIR | {key: value}, PairRecord)
+    if not isinstance(result, ResultsError):
+        assert kept(PAIR | {key: value}, result)
+
+
+@PROPERTY
+@given(JSON_VALUE)
+def test_any_json_document_is_a_suite_file_or_one_line(data):
+    result = read_back_results(data, SuiteDocument)
+    assert isinstance(result, ResultsError) or kept(data, result)
+
+
+CHECKPOINT_ID = st.text(st.one_of(st.sampled_from("/-_. +a"), st.characters(codec="utf-8")), max_size=130)
+
+
+@PROPERTY
+@given(st.lists(CHECKPOINT_ID, min_size=2, max_size=6, unique=True))
+def test_different_checkpoints_get_different_record_files(ids):
+    record = validate(suite_document()["pairs"][1], PairRecord)  # skipped: nothing to keep in step
+    report_dir = Path("reports")
+    paths = [record_path(report_dir, record.model_copy(update={"checkpoint": c})) for c in ids]
+    assert len(set(paths)) == len(ids)
+    for path in paths:
+        assert path.parent == report_dir / "emotion" and len(path.name) < 255
+        assert path.name.isascii() and not path.name.startswith(".") and "/" not in path.name
+
+
+@PROPERTY
+@given(st.lists(CHECKPOINT_ID.filter(str.strip), min_size=1, max_size=3, unique=True))
+def test_a_suite_document_written_is_read_back_unchanged(ids):
+    pairs = [PAIR | {"checkpoint": c} for c in ids]
+    document = validate(suite_document() | {"pairs": pairs, "comparisons": []}, SuiteDocument)
+    with tempfile.TemporaryDirectory() as directory:
+        path = write_json(Path(directory) / "suite.json", document)
+        assert dumps(read_json(path, SuiteDocument)) == path.read_text(encoding="utf-8")

@@ -6,27 +6,44 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
+from matplotlib.text import Text
 
-from harness.__main__ import COMMANDS
-from harness.__main__ import main as harness_main
-from harness.report import append_step_summary, leaderboard_markdown, load_suite, render_suite
-from harness.report.cli import main as report_main
-from harness.report.content import TEXT_LIMIT
+from harness.cli import main as harness_main
+from harness.report import append_step_summary, figures, leaderboard_markdown, render_suite
+from harness.commands.report import main as report_main
+from harness.report.content import FULL_TEXT_LIMIT, TEXT_LIMIT
 from harness.report.figures import confusion_matrix, data_uri
 from harness.report.markdown import escape
+from harness.results import SuiteDocument, validate, write_json
 
-from .report_fixture import HOSTILE_TEXTS, SKIP_REASON, hostile_document, minimal_document, suite_document
+from .report_fixture import (
+    HOSTILE_TEXTS,
+    MINILM,
+    SKIP_REASON,
+    conflicting_document,
+    hostile_document,
+    long_text_document,
+    many_classes_document,
+    minimal_document,
+    suite_document,
+)
 
-SECTIONS = ["Dataset overview", "Leaderboard", "Pairs", "Comparisons", "Performance"]
+SECTIONS = ["Summary", "Leaderboard", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance"]
+FORWARD_PASS = ("finetune", "pretrained")
 
 
 def without_render_time(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if "Rendered:" not in line)
 
 
-def render(doc, directory):
-    md, html = render_suite(doc, directory)
+def typed(doc: dict) -> SuiteDocument:
+    return validate(doc, SuiteDocument, "test document")
+
+
+def render(doc: dict, directory):
+    md, html = render_suite(typed(doc), directory)
     return md.read_text(encoding="utf-8"), html.read_text(encoding="utf-8")
 
 
@@ -142,8 +159,10 @@ def test_every_section_is_present(full):
     assert [h for h in headings if "·" in h] == [escape(title(p)) for p in evaluated(doc)]
     tree = Tree(html)
     assert [a["id"] for tag, a in tree.tags if tag == "section"] == [
-        "dataset-overview",
+        "summary",
         "leaderboard",
+        "run",
+        "dataset-overview",
         "pairs",
         "comparisons",
         "performance",
@@ -185,7 +204,8 @@ def test_leaderboard_rows_match_the_document_and_mark_the_best_values(full):
         fit = f"{pair['timings']['fit']:.2f}"
         assert row[column["fit s"]] == (f"**{fit}**" if pair["timings"]["fit"] == fastest_fit else fit)
         speed = pair["n_examples"] / pair["timings"]["predict"]
-        assert row[column["predict texts/s"]].strip("*") == f"{speed:,.0f}"
+        shown = f"{speed:,.0f}" if pair["approach"]["name"] in FORWARD_PASS else "—"
+        assert row[column["predict texts/s"]].strip("*") == shown
         gates = row[column["gates"]]
         assert ("✗" in gates) == (not all(g["passed"] for g in pair["gates"]))
     ranked = [float(r[column["accuracy"]].strip("*")) for r in rows]
@@ -327,7 +347,7 @@ def test_a_run_where_nothing_was_evaluated(tmp_path):
     doc = minimal_document()
     doc["pairs"] = [p for p in doc["pairs"] if not p["metrics"]]
     md, html = render(doc, tmp_path)
-    assert md.count("No pair was evaluated.") == 2 and html.count("No pair was evaluated.") == 2
+    assert md.count("No pair was evaluated.") == 3 and html.count("No pair was evaluated.") == 3
     assert SKIP_REASON in md and SKIP_REASON in html
 
 
@@ -362,6 +382,7 @@ def test_hostile_text_is_inert_in_html(hostile):
     assert {tag for tag, _ in tree.tags} <= {
         *"html head meta title style body header nav main section article h1 h2 h3 h4 p".split(),
         *"dl dt dd ol li a strong div table thead tbody tr th td figure figcaption img".split(),
+        *"details summary".split(),
     }
     for table in tree.tables:
         widths = {len(row) for row in table["rows"]}
@@ -371,9 +392,8 @@ def test_hostile_text_is_inert_in_html(hostile):
     assert HOSTILE_TEXTS[0] in texts and HOSTILE_TEXTS[1] in texts  # shown as text, whole
     assert "naïve café — 😀 👩\u200d👩\u200d👧 日本語のテキスト" in texts
     long = next(c for c in cells if c["text"].startswith("long x"))
-    assert (
-        long["text"].endswith("…") and len(long["text"]) == TEXT_LIMIT and long["title"] == HOSTILE_TEXTS[4]
-    )
+    assert long["text"].endswith("…") and len(long["text"]) == TEXT_LIMIT
+    assert long["title"] == HOSTILE_TEXTS[4][: FULL_TEXT_LIMIT - 1] + "…"
     assert "line one line two line three line four line five" in texts
 
 
@@ -396,7 +416,7 @@ def test_rerendering_the_saved_json_reproduces_both_files(full, tmp_path):
 
 def test_python_m_harness_report_in_a_fresh_process_gives_the_same_bytes(tmp_path):
     doc = minimal_document()
-    expected = [p.read_bytes() for p in render_suite(doc, tmp_path / "in-process")]
+    expected = [p.read_bytes() for p in render_suite(typed(doc), tmp_path / "in-process")]
     saved = tmp_path / "emotion.json"
     saved.write_text(json.dumps(doc), encoding="utf-8")
     out = tmp_path / "cli"
@@ -413,30 +433,79 @@ def test_python_m_harness_report_in_a_fresh_process_gives_the_same_bytes(tmp_pat
         assert without_render_time(got.decode()) == without_render_time(want.decode())
 
 
+def evaluated_pair(doc: dict) -> dict:
+    return next(p for p in doc["pairs"] if p["metrics"])
+
+
+def with_nan_accuracy() -> str:
+    doc = minimal_document()
+    evaluated_pair(doc)["metrics"]["accuracy"] = float("nan")
+    return json.dumps(doc)  # writes the non-standard constant NaN
+
+
+def with_gold_id(label_id: int) -> str:
+    doc = suite_document()
+    evaluated_pair(doc)["predictions"]["gold"][3] = label_id
+    return json.dumps(doc)
+
+
+def with_n_examples(n: int) -> str:
+    doc = minimal_document()
+    evaluated_pair(doc)["n_examples"] = n
+    return json.dumps(doc)
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (None, "no such file"),
+        (None, ": no such file"),
+        ("{not json", ":1:2: invalid JSON (Expecting property name enclosed in double quotes)"),
+        ("", ":1:1: invalid JSON (Expecting value)"),
+        ('{"kind": "something else"}', ": kind: expected 'harness.suite', got \"something else\""),
+        ('{"kind": "harness.suite", "schema_version": 7}', ": written by schema 7, this is 1;"),
         (
-            "{not json",
-            "not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)",
+            '{"kind": "harness.suite", "suite": "s", "run_id": "r", "environment": {}, "pairs": [3]}',
+            ": pairs[0]: expected an object, got 3",
         ),
-        ('{"kind": "something else"}', "not a suite results file (expected kind 'harness.suite'"),
-        ('{"kind": "harness.suite", "schema_version": 7}', "schema_version 7 is not supported, expected 1"),
+        ("[1, 2]", ": (top level): expected an object, got [1, 2]"),
+        ("[" * 100_000 + "]" * 100_000, ": nested too deeply; expected a results document"),
+        (with_nan_accuracy(), ": pairs[0].metrics.accuracy: expected a finite number, got NaN"),
+        (with_gold_id(-1), ": pairs[0].predictions.gold[3]: expected a number at least 0, got -1"),
+        (with_gold_id(6), ": pairs[0].predictions.gold[3]: expected a label id below 6 (labels), got 6"),
         (
-            '{"kind": "harness.suite", "schema_version": 1, "suite": "s", "pairs": [3]}',
-            "pairs[0] is not an object",
+            with_n_examples(10**400),
+            ": pairs[0].n_examples: expected a number at most 9007199254740992 or null, got 1000",
         ),
+    ],
+    ids=[
+        "missing",
+        "not-json",
+        "empty",
+        "other-kind",
+        "newer-schema",
+        "pair-not-object",
+        "top-level-array",
+        "nested-100000-deep",
+        "nan-accuracy",
+        "gold-minus-1",
+        "gold-past-labels",
+        "n-examples-10**400",
     ],
 )
 def test_a_bad_results_file_gives_a_one_line_error_naming_it(tmp_path, capsys, content, expected):
     path = tmp_path / "emotion.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")
-    assert harness_main(["report", str(path)]) == 1
+    assert report_main([str(path)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"harness report: {path}: ") and expected in err
-    assert not list(tmp_path.glob("*.md"))
+    assert err.count("\n") == 1 and err.startswith(f"harness report: {path}{expected}"), err
+    assert len(err) < 300
+    assert not list(tmp_path.glob("*.md")) and not list(tmp_path.glob("*.html"))
+
+
+def test_the_dispatcher_runs_the_report_command(tmp_path, capsys):
+    assert harness_main(["report", str(tmp_path / "missing.json")]) == 1
+    assert capsys.readouterr().err == f"harness report: {tmp_path / 'missing.json'}: no such file\n"
 
 
 def test_the_error_has_no_traceback_in_a_real_process(tmp_path):
@@ -446,19 +515,6 @@ def test_the_error_has_no_traceback_in_a_real_process(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr == f"harness report: {missing}: no such file\n"
-
-
-def test_dispatcher_knows_report_and_compare(capsys):
-    assert COMMANDS == {"report": "harness.report.cli", "compare": "harness.compare"}
-    assert harness_main(["frobnicate"]) == 2
-    assert "usage: python -m harness {report,compare}" in capsys.readouterr().err
-
-
-def test_load_suite_returns_the_document(tmp_path):
-    doc = minimal_document()
-    path = tmp_path / "emotion.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    assert load_suite(path) == json.loads(json.dumps(doc))
 
 
 def test_figures_are_reproducible_pngs_without_software_metadata():
@@ -475,17 +531,188 @@ def test_step_summary_appends_the_leaderboard(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n", encoding="utf-8")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    doc = suite_document()
+    doc = typed(suite_document())
     assert append_step_summary(doc) == summary
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("earlier step\n## harness: emotion\n")
     assert leaderboard_markdown(doc) in text
     header, *rows = md_tables(text)[0]
-    assert header[:4] == ["#", "checkpoint", "approach", "accuracy"] and len(rows) == len(evaluated(doc))
+    assert header[:4] == ["#", "checkpoint", "approach", "accuracy"] and len(rows) == len(doc.evaluated())
 
 
 def test_step_summary_does_nothing_outside_github(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert append_step_summary(suite_document()) is None
+    assert append_step_summary(typed(suite_document())) is None
     assert not list(tmp_path.iterdir())
+
+
+# --- what the report says first ---
+
+
+def test_the_report_answers_first(full):
+    doc, md, html = full
+    headings = re.findall(r"^## (.*)$", md, flags=re.M)
+    assert headings[:3] == ["Summary", "Leaderboard", "Run"]
+    assert (
+        "6 pairs: 4 passed, 1 failed, 1 skipped." in md and "6 pairs: 4 passed, 1 failed, 1 skipped." in html
+    )
+    header, *rows = md_table_after(md, "Best pair per metric:")
+    assert header == ["metric", "checkpoint", "approach", "value", "95% CI"]
+    names = {"accuracy": "accuracy", "f1_weighted": "F1 weighted", "f1_macro": "F1 macro"}
+    for metric, name in names.items():
+        best = max(evaluated(doc), key=lambda p: p["metrics"][metric])
+        low, high = best["metrics"]["ci"][metric]
+        assert [name, best["checkpoint"], escape(best["approach"]["id"])] in [r[:3] for r in rows]
+        row = next(r for r in rows if r[0] == name)
+        assert row[3:] == [f"{best['metrics'][metric]:.3f}", rf"\[{low:.3f}, {high:.3f}\]"]
+    header, *rows = md_table_after(md, "Fastest checkpoint per device and task")
+    fastest = {}
+    for r in doc["performance"]:
+        key = (r["device"], r["task"])
+        if key not in fastest or r["texts_per_s"] > fastest[key]["texts_per_s"]:
+            fastest[key] = r
+    assert rows == [
+        [
+            r["device"],
+            r["task"],
+            r["checkpoint"],
+            f"{r['texts_per_s']:,.1f}",
+            r["dtype"],
+            str(r["batch_size"]),
+        ]
+        for r in fastest.values()
+    ]
+    assert "Baseline: 1 ok, 1 regressed (sentence-transformers/all-MiniLM-L6-v2 · features-logreg-mean)" in md
+    summary_end = md.index("## Leaderboard")
+    assert md.index("Skipped and failed pairs:") < summary_end < md.index("## Dataset overview")
+    assert md.index("conflicting gold labels") > md.index("## Dataset overview")
+
+
+def test_throughput_is_shown_only_where_the_predict_step_ran_the_model(full):
+    doc, md, html = full
+    header, *rows = md_table_after(md, "## Leaderboard")
+    speed = {(r[1], r[2]): r[header.index("predict texts/s")] for r in rows}
+    finetune = next(p for p in evaluated(doc) if p["approach"]["id"] == "finetune")
+    assert speed[MINILM, "finetune"].strip("*") == f"{finetune['n_examples'] / 2.6:,.0f}"
+    assert speed[MINILM, "features-logreg-mean"] == speed[MINILM, "most-frequent"] == "—"
+    note = md[md.index("## Leaderboard") : md.index("## Run")]
+    assert "features-logreg-mean classifies features extracted beforehand" in note
+    assert "most-frequent runs no model" in note and "Performance section" in note
+    (board,) = Tree(html).tables_of("leaderboard")
+    assert (
+        "Model throughput is measured in the Performance section." in html[html.index('id="leaderboard"') :]
+    )
+    assert sum(row[header.index("predict texts/s")]["text"] == "—" for row in board["rows"][1:]) == 4
+
+
+def test_conflicting_labels_are_listed_briefly_in_markdown_and_collapsed_in_html(tmp_path):
+    md, html = render(conflicting_document(51), tmp_path)
+    caption = "Texts that appear with conflicting gold labels: 51"
+    _, *rows = md_table_after(md, caption)
+    assert [r[0] for r in rows] == [f"conflicting text {i}" for i in range(10)]
+    assert "_10 of 51 shown; all are in the results JSON._" in md
+    collapsed = html[html.index("<details>") : html.index("</details>")]
+    (table,) = Tree(collapsed).tables_of("duplicates")
+    assert len(table["rows"]) == 1 + 51
+
+
+def test_in_run_and_re_rendered_reports_agree_on_free_form_fields(tmp_path):
+    """Parameters and environment values are free-form: a tuple in the run is a list in the JSON."""
+    data = suite_document()
+    data["environment"]["versions"]["torch"] = ("2.13.0", "cpu")
+    evaluated_pair(data)["approach"]["params"]["ngram_range"] = (1, 2)
+    doc = typed(data)
+    in_run = [p.read_text(encoding="utf-8") for p in render_suite(doc, tmp_path / "run")]
+    again = [p.read_text(encoding="utf-8") for p in render_suite(doc, tmp_path / "again")]
+    saved = write_json(tmp_path / "saved" / "emotion.json", doc)
+    assert report_main([str(saved)]) == 0
+    re_rendered = [
+        (saved.parent / name).read_text(encoding="utf-8") for name in ("emotion.md", "emotion.html")
+    ]
+    for a, b, c in zip(in_run, again, re_rendered, strict=True):
+        assert without_render_time(a) == without_render_time(b) == without_render_time(c)
+    assert "ngram\\_range=\\[1, 2\\]" in in_run[0]
+
+
+# --- reports scale ---
+
+
+@pytest.fixture
+def figure_texts(monkeypatch):
+    """The number of text artists of every figure drawn."""
+    counts = []
+    draw = figures.png
+
+    def counting_png(fig):
+        counts.append(len(fig.findobj(Text)))
+        return draw(fig)
+
+    monkeypatch.setattr(figures, "png", counting_png)
+    return counts
+
+
+def test_a_thousand_classes_give_bounded_reports(tmp_path, figure_texts):
+    data = many_classes_document(n_classes=1000, n_examples=5000)
+    md, html = render(data, tmp_path)
+    assert len(md.encode()) < 1_000_000 and len(html.encode()) < 5_000_000
+    assert figure_texts and max(figure_texts) < 300
+    pairs = evaluated(data)
+    tree = Tree(html)
+    assert len([a for tag, a in tree.tags if a.get("class") == "confusion-matrix"]) == len(pairs)
+    assert "gold \\ predicted" not in md and len(tree.tables_of("top-confusions")) == len(pairs)
+    sections = md.split("\n### ")[-len(pairs) :]
+    for section, pair in zip(sections, pairs, strict=True):
+        matrix = np.array(pair["metrics"]["confusion_matrix"])
+        np.fill_diagonal(matrix, 0)
+        header, *rows = md_table_after(section, "Largest confusions")
+        assert header == ["gold", "predicted", "share of gold", "texts"] and len(rows) == 20
+        assert [float(r[2]) for r in rows] == sorted((float(r[2]) for r in rows), reverse=True)
+        assert float(rows[-1][2]) == pytest.approx(np.sort(matrix, axis=None)[-20], abs=5e-4)
+        support = pair["metrics"]["per_class"]
+        for gold, predicted, share, texts in rows:
+            i, j = pair["labels"].index(gold), pair["labels"].index(predicted)
+            assert share == f"{matrix[i, j]:.3f}" and texts == str(
+                round(matrix[i, j] * support[gold]["support"])
+            )
+        _, *rows = md_table_after(section, "Per class:")
+        assert len(rows) == 50
+        by_support = sorted(support, key=lambda label: -support[label]["support"])
+        assert [r[0] for r in rows] == by_support[:25] + by_support[-25:]
+        assert "1,000 classes: the 25 with the most support and the 25 with the fewest are shown" in section
+    assert "_1,000 classes: the 25 with the most texts and the 25 with the fewest are shown" in md
+
+
+def test_the_confusion_figure_drops_values_and_names_as_classes_grow(figure_texts):
+    for n in (30, 31, 51):
+        matrix = (np.eye(n) * 0.5 + 0.5 / n).tolist()
+        assert confusion_matrix(matrix, [f"class {i}" for i in range(n)]).startswith(b"\x89PNG")
+    annotated, labelled, indexed = figure_texts
+    assert annotated > 30 * 30 and labelled < 200 and indexed < 40  # a value per cell; names; neither
+
+
+def test_a_5_mb_text_gives_reports_under_1_mb(tmp_path):
+    data = long_text_document(text_size=5_000_000, label_size=20_000)
+    md, html = render(data, tmp_path)
+    assert len(md.encode()) < 1_000_000 and len(html.encode()) < 1_000_000
+    titles = [c["title"] for t in Tree(html).tables for row in t["rows"] for c in row if c["title"]]
+    assert any(t.startswith("long yyy") for t in titles) and max(map(len, titles)) == FULL_TEXT_LIMIT
+    assert "long " + "y" * (TEXT_LIMIT - 6) + "…" in md
+
+
+def test_odd_but_valid_documents_still_render(tmp_path):
+    """What the model accepts, the report shows: ragged matrices, free-form fields of any type."""
+    data = minimal_document()
+    pair = evaluated_pair(data)
+    pair["metrics"]["confusion_matrix"] = [[1.0], [0.5, 0.5, 0.0]]
+    pair["metrics"]["per_class"] = {}
+    pair["timings"] = {"fit": 1e300, "predict": 1e-300, "score": 0.0, "export": "n/a"}
+    pair["approach"]["name"] = "finetune"
+    data["environment"].update(versions=["torch", 2], cpu_count="many", date=None)
+    data["performance"] = [
+        {"checkpoint": "c", "task": "inference", "texts_per_s": 1.5, "batch_size": 3, "peak_rss_mb": "lots"}
+    ]
+    md, html = render(data, tmp_path)
+    assert "export n/a" in md and "lots" in md and "No performance records" not in md
+    drawn = [a for tag, a in Tree(html).tags if tag == "img" and a["class"] == "confusion-matrix"]
+    assert len(drawn) == len(evaluated(data)) - 1  # a ragged matrix is listed, not drawn

@@ -5,6 +5,10 @@ epoch on ``eval_set`` and keep the best epoch (by accuracy). Batches are padded 
 A runtime dtype ``bf16``/``fp16`` trains with mixed precision (``TrainingArguments(bf16=True)`` /
 ``fp16=True``: autocast, fp32 master weights) and predicts under the same autocast; the runtime's
 batch size is the prediction batch size. The trained model is cached (safetensors).
+
+Under ``torchrun`` / ``accelerate launch`` every process trains the one model (``batch_size`` per
+process) and keeps the same epoch: the best epoch's weights are kept in memory, not in a Trainer
+checkpoint that only process 0 would write, in its own temporary directory.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import tempfile
 import numpy as np
 
 from ..cache import examples_digest
-from ..inference import class_probabilities, model_max_length
+from ..inference import bounded_texts, class_probabilities, model_max_length
 from ..runtime import Runtime
 from .base import Approach
 from .registry import register_approach
@@ -23,6 +27,28 @@ from .registry import register_approach
 
 def _accuracy(prediction) -> dict[str, float]:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+
+def _best_epoch_keeper():
+    """A ``TrainerCallback`` that keeps the best epoch's weights (made here: transformers loads lazily)."""
+    from transformers import TrainerCallback
+
+    class KeepBestEpoch(TrainerCallback):
+        """Keeps a copy of the weights of the epoch with the best eval accuracy (the first of equals);
+        every process sees the same gathered accuracy, so every process keeps the same epoch."""
+
+        def __init__(self):
+            self.accuracy, self.weights = -1.0, None
+
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+            if metrics["eval_accuracy"] > self.accuracy:
+                self.accuracy = metrics["eval_accuracy"]
+                self.weights = {
+                    name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()
+                }
+
+    return KeepBestEpoch()
+
 
 
 @register_approach("finetune")
@@ -52,7 +78,8 @@ class FineTune(Approach):
     def _tokenized(self, texts, labels):
         import datasets
 
-        data = datasets.Dataset.from_dict({"text": list(texts), "label": list(map(int, labels))})
+        texts = bounded_texts(self.tokenizer_, texts, self.max_length_)  # a huge text: a prefix of it
+        data = datasets.Dataset.from_dict({"text": texts, "label": list(map(int, labels))})
         return data.map(
             lambda batch: self.tokenizer_(batch["text"], truncation=True, max_length=self.max_length_),
             batched=True,
@@ -60,6 +87,8 @@ class FineTune(Approach):
         )
 
     def fit(self, X, y, *, runtime=None, labels=(), eval_set=None):
+        from transformers import AutoModelForSequenceClassification
+
         runtime = runtime or Runtime()
         self.labels_ = list(labels) or [str(i) for i in range(int(np.max(y)) + 1)]
         self.device_ = runtime.torch_device()
@@ -74,24 +103,21 @@ class FineTune(Approach):
             "train": examples_digest(X, y),
             "eval": examples_digest(*eval_set) if eval_set is not None else None,
         }
-        trained = {}
 
-        def build(directory):
-            trained["model"], history = self._train(X, y, eval_set, runtime)
-            trained["model"].save_pretrained(directory)
-            return {"history": history}
+        def train():
+            model, history = self._train(X, y, eval_set, runtime)
+            return model, {"history": history}
 
-        entry = runtime.cached_entry("finetune", parts, build)
-        if entry is None:
-            model, self.history_ = self._train(X, y, eval_set, runtime)
-        else:
-            from transformers import AutoModelForSequenceClassification
-
-            directory, meta = entry
-            model = trained.get("model") or AutoModelForSequenceClassification.from_pretrained(
+        model, meta, _ = runtime.cached(
+            "finetune",
+            parts,
+            train,
+            save=lambda model, directory: model.save_pretrained(directory),
+            load=lambda directory: AutoModelForSequenceClassification.from_pretrained(
                 directory, trust_remote_code=False
-            )
-            self.history_ = meta["history"]
+            ),
+        )
+        self.history_ = meta["history"]
         self.model_ = model.to(self.device_).eval()
         return self
 
@@ -109,12 +135,12 @@ class FineTune(Approach):
         labels = self.labels_
         model = self.checkpoint.load_model(
             AutoModelForSequenceClassification,
+            new_head=True,
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
-            ignore_mismatched_sizes=True,
         )
-        strategy = "epoch" if eval_set is not None else "no"
+        best = _best_epoch_keeper()
         output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
         try:
             args = TrainingArguments(
@@ -124,13 +150,12 @@ class FineTune(Approach):
                 per_device_train_batch_size=self.batch_size,
                 per_device_eval_batch_size=self.batch_size,
                 weight_decay=self.weight_decay,
-                eval_strategy=strategy,
-                save_strategy=strategy,
-                load_best_model_at_end=eval_set is not None,
-                metric_for_best_model="accuracy",
-                save_total_limit=1,
-                save_only_model=True,
+                eval_strategy="epoch" if eval_set is not None else "no",
+                save_strategy="no",
                 logging_strategy="epoch",
+                # the heads' loss is a batch mean: scaling it by the number of processes (transformers'
+                # default) would multiply the gradients and the logged losses by it
+                average_tokens_across_devices=False,
                 train_sampling_strategy="group_by_length" if self.group_by_length else "random",
                 use_cpu=self.device_.type == "cpu",
                 bf16=runtime.dtype == "bf16",
@@ -147,8 +172,11 @@ class FineTune(Approach):
                 processing_class=self.tokenizer_,
                 data_collator=DataCollatorWithPadding(self.tokenizer_),
                 compute_metrics=_accuracy,
+                callbacks=[best],
             )
             trainer.train()
+            if best.weights is not None:
+                trainer.model.load_state_dict(best.weights)
         finally:
             shutil.rmtree(output_dir, ignore_errors=True)
         return trainer.model, [entry for entry in trainer.state.log_history if "epoch" in entry]

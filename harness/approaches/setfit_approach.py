@@ -117,27 +117,24 @@ class SetFit(Approach):
             "checkpoint": self.checkpoint.fingerprint(),
             "train": examples_digest(X, y),
         }
-        trained = {}
 
-        def build(directory):
-            trained["body"], trained["head"], history = self._train(X, y)
-            trained["body"].save(str(directory / "body"), safe_serialization=True)
-            save_head(trained["head"], directory / "head.safetensors")
-            return {"history": history}
+        def train():
+            body, head, history = self._train(X, y)
+            return (body, head), {"history": history}
 
-        entry = runtime.cached_entry("setfit", parts, build)
-        if entry is None:
-            body, head, self.history_ = self._train(X, y)
-        elif "body" in trained:
-            body, head, self.history_ = trained["body"], trained["head"], entry[1]["history"]
-        else:
+        def save(trained, directory):
+            body, head = trained
+            body.save(str(directory / "body"), safe_serialization=True)
+            save_head(head, directory / "head.safetensors")
+
+        def load(directory):
             from sentence_transformers import SentenceTransformer
 
-            directory, meta = entry
-            body = SentenceTransformer(
-                str(directory / "body"), device=str(self.device_), trust_remote_code=False
-            )
-            head, self.history_ = load_head(directory / "head.safetensors"), meta["history"]
+            body = SentenceTransformer(str(directory / "body"), device=str(self.device_), trust_remote_code=False)
+            return body, load_head(directory / "head.safetensors")
+
+        (body, head), meta, _ = runtime.cached("setfit", parts, train, save, load)
+        self.history_ = meta["history"]
         from setfit import SetFitModel
 
         self.model_ = SetFitModel(model_body=body, model_head=head)

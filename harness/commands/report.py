@@ -1,4 +1,4 @@
-"""``python -m harness report reports/<suite>.json [--out DIR]``: re-render a suite report from its JSON."""
+"""``harness report reports/<suite>.json [--out DIR]``: re-render a suite report from its JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..report import render_suite
+from ..results import ResultsError, SuiteDocument, read_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,11 +20,18 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="output directory (default: the file's directory)"
     )
     args = parser.parse_args(argv)
+    out = args.out if args.out is not None else args.results.parent
     try:
-        doc = load_suite(args.results)
-    except ReportError as e:
+        paths = render_suite(read_json(args.results, SuiteDocument), out)
+    except ResultsError as e:
         print(f"harness report: {e}", file=sys.stderr)
         return 1
-    for path in render_suite(doc, args.out if args.out is not None else args.results.parent):
+    except OSError as e:
+        print(
+            f"harness report: {e.filename or out}: cannot write the report ({e.strerror or e})",
+            file=sys.stderr,
+        )
+        return 1
+    for path in paths:
         print(path)
     return 0

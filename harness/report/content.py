@@ -1,16 +1,41 @@
 """What the report shows, as formatted tables and facts: shared by the Markdown and HTML renderers.
 
-Everything here is plain text (never escaped: each renderer escapes for its own format) built
-from a suite results document (``docs/results.md``). Optional parts of the document give ``None``.
+Everything here is plain text (never escaped: each renderer escapes for its own format) built from a
+typed suite document (:class:`harness.results.SuiteDocument`). A report stays bounded whatever the
+document holds: texts are shortened, long lists are cut with a note, and past :data:`LISTED_CLASSES`
+classes the tables show a sample of classes and the largest confusions instead of the full matrix.
+The results JSON keeps everything.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 import re
 from dataclasses import dataclass
 
+from ..results import METRICS, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
+from ..results.model import (
+    BaselineResult,
+    Calibration,
+    ClassScores,
+    Duplicates,
+    Example,
+    GateResult,
+    LabelSuspects,
+)
+
 MISSING = "—"
-TEXT_LIMIT = 200  # dataset texts longer than this are shortened (with an ellipsis) in tables
+TEXT_LIMIT = 200  # texts longer than this are shortened (with an ellipsis) in tables
+FULL_TEXT_LIMIT = 1000  # the most of one text a report holds (the HTML title of a shortened cell)
+ANNOTATED_CLASSES = 30  # up to this many classes the confusion-matrix figure writes each cell's value
+LISTED_CLASSES = 50  # past this many classes, tables show CLASS_SAMPLE most and least frequent classes
+CLASS_SAMPLE = 25
+TOP_CONFUSIONS = 20  # past LISTED_CLASSES classes, the largest off-diagonal cells replace the matrix
+ROW_LIMIT = 100  # rows of a list from the document (examples, suspects, bins, duplicates) in a table
+DUPLICATES_IN_MARKDOWN = 10
+FORWARD_PASS_APPROACHES = ("finetune", "pretrained")  # their predict step runs the model
+METRIC_NAMES = {"accuracy": "accuracy", "f1_weighted": "F1 weighted", "f1_macro": "F1 macro"}
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # line breaks and other control characters
 
 
@@ -19,7 +44,7 @@ class Cell:
     text: str
     numeric: bool = False
     best: bool = False
-    full: str | None = None  # the whole text, when ``text`` was shortened
+    full: str | None = None  # the longer text (up to FULL_TEXT_LIMIT), when ``text`` was shortened
 
 
 @dataclass(frozen=True)
@@ -27,6 +52,16 @@ class Table:
     headers: list[str]
     rows: list[list[Cell]]
     kind: str = ""  # what the table holds, e.g. "leaderboard" (an HTML class)
+    note: str | None = None  # shown under the table: what was left out, what a dash means
+
+
+@dataclass
+class Summary:
+    counts: str
+    best: Table | None  # the best pair per metric
+    fastest: Table | None  # the fastest checkpoint per device and task
+    problems: Table | None  # skipped and failed pairs
+    baseline: str | None
 
 
 @dataclass
@@ -35,18 +70,20 @@ class TokenLengths:
     split: str
     max_length: int | None
     per_class: Table
-    stats: dict  # label -> bxp statistics, for the box plot
+    stats: dict  # label -> bxp statistics of the classes shown, for the box plot
 
 
 @dataclass
 class DatasetView:
     name: str
-    overview: dict
     splits: Table
+    class_counts: Table | None  # past LISTED_CLASSES classes: a sample of classes, one row each
+    distribution: dict[str, dict[str, int]]  # split -> class -> texts, of the classes the figure shows
     token_lengths: list[TokenLengths]
     exceeding: Table | None
     n_conflicting: int
-    duplicates: Table | None
+    duplicates: Table | None  # up to ROW_LIMIT rows (HTML)
+    duplicates_brief: Table | None  # up to DUPLICATES_IN_MARKDOWN rows (Markdown)
 
 
 @dataclass
@@ -60,10 +97,13 @@ class SuspectsView:
 class PairView:
     anchor: str
     title: str
-    record: dict
+    record: PairRecord
     facts: list[tuple[str, str]]
     gates: Table | None
+    confusion_caption: str
     confusion: Table
+    matrix: list[list[float]] | None  # the matrix to draw, when it is square and matches the labels
+    labels: list[str]
     per_class: Table
     worst: Table | None
     best: Table | None
@@ -79,142 +119,301 @@ class Report:
     suite: str
     facts: list[tuple[str, str]]
     versions: str
-    datasets: list[DatasetView]
+    summary: Summary
     leaderboard: Table | None
-    not_evaluated: Table | None
+    datasets: list[DatasetView]
     pairs: list[PairView]
     comparisons: Table | None
     performance: Table | None
+    learning_curve: object | None = None  # curves.LearningCurveView, for a suite that declares SHOTS
+
+
+# --- cells ---
 
 
 def fmt(value, spec: str) -> str:
-    return MISSING if value is None else format(value, spec)
+    """``value`` formatted by ``spec``; a whole float takes an integer spec (JSON numbers may be either)."""
+    if value is None:
+        return MISSING
+    if spec.endswith("d") and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return format(value, spec)
 
 
 def one_line(text) -> str:
-    """The text on one line: line breaks and control characters become a space."""
-    return _BREAKS.sub(" ", str(text))
+    """The text on one line (line breaks and control characters become a space), at most
+    :data:`FULL_TEXT_LIMIT` characters: a longer one ends with an ellipsis."""
+    text = str(text)
+    line = _BREAKS.sub(" ", text[:FULL_TEXT_LIMIT])
+    if len(text) > FULL_TEXT_LIMIT:
+        return line[: FULL_TEXT_LIMIT - 1].rstrip() + "…"
+    return line
+
+
+def shortened(line: str, limit: int) -> str:
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def text_cell(text) -> Cell:
-    """A dataset text, on one line, shortened with an ellipsis past :data:`TEXT_LIMIT` characters."""
+    """A text, on one line, shortened with an ellipsis past :data:`TEXT_LIMIT` characters."""
     line = one_line(text)
     if len(line) <= TEXT_LIMIT:
         return Cell(line)
-    return Cell(line[: TEXT_LIMIT - 1].rstrip() + "…", full=line)
-
-
-def num(value, spec: str, best: bool = False) -> Cell:
-    return Cell(fmt(value, spec), numeric=True, best=best)
+    return Cell(shortened(line, TEXT_LIMIT), full=line)
 
 
 def plain(value) -> Cell:
-    return Cell(MISSING if value is None else one_line(value))
+    return Cell(MISSING) if value is None else text_cell(value)
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def num(value, spec: str, best: bool = False) -> Cell:
+    """A number right-aligned; a value that is no number (a free-form field) is shown as text."""
+    if value is None:
+        return Cell(MISSING, numeric=True)
+    if not is_number(value) or spec.endswith("d") and isinstance(value, float) and not value.is_integer():
+        return plain(value)
+    return Cell(fmt(value, spec), numeric=True, best=best)
+
+
+def column(values: list, spec: str, better: str | None = None) -> list[Cell]:
+    """Number cells; with ``better`` (``"max"`` or ``"min"``) the best value(s) are marked."""
+    present = [v for v in values if is_number(v)]
+    target = (max if better == "max" else min)(present) if better and present else None
+    return [num(v, spec, best=target is not None and v == target) for v in values]
 
 
 def interval(bounds, spec: str = ".3f") -> str:
     return MISSING if not bounds else f"[{format(bounds[0], spec)}, {format(bounds[1], spec)}]"
 
 
-def approach_id(approach) -> str:
-    return approach.get("id", MISSING) if isinstance(approach, dict) else str(approach)
+def capped(items: list, limit: int, what: str) -> tuple[list, str | None]:
+    """The first ``limit`` items, and a note saying how many the document has when that cuts any."""
+    if len(items) <= limit:
+        return items, None
+    return items[
+        :limit
+    ], f"The first {limit} of {len(items):,} {what} are shown; all are in the results JSON."
 
 
-def pair_title(pair: dict) -> str:
-    return f"{pair.get('checkpoint', MISSING)} · {approach_id(pair.get('approach'))}"
+def class_sample(weights: dict[str, float], what: str) -> tuple[list[str], str | None]:
+    """Every class, or past :data:`LISTED_CLASSES` the :data:`CLASS_SAMPLE` with the most ``what``
+    and the :data:`CLASS_SAMPLE` with the fewest (most first), with a note saying so."""
+    names = list(weights)
+    if len(names) <= LISTED_CLASSES:
+        return names, None
+    ranked = sorted(names, key=lambda name: -weights[name] if is_number(weights[name]) else 0)
+    note = (
+        f"{len(names):,} classes: the {CLASS_SAMPLE} with the most {what} and the {CLASS_SAMPLE} with "
+        "the fewest are shown; every class is in the results JSON."
+    )
+    return ranked[:CLASS_SAMPLE] + ranked[-CLASS_SAMPLE:], note
 
 
-def evaluated(doc: dict) -> list[dict]:
-    return [p for p in doc.get("pairs") or [] if p.get("metrics")]
+def title(checkpoint: str, approach: str) -> str:
+    return one_line(f"{checkpoint} · {approach}")
 
 
-def throughput(pair: dict) -> float | None:
-    """Prediction speed in texts per second: ``n_examples / timings.predict``."""
-    predict = (pair.get("timings") or {}).get("predict")
-    n = pair.get("n_examples")
-    return n / predict if n and predict else None
+# --- summary and leaderboard ---
 
 
-def best_flags(cells: list[Cell], better: str) -> list[Cell]:
-    """Mark the best displayed value(s) of a column: ``better`` is ``"max"`` or ``"min"``."""
-    shown = [float(c.text.replace(",", "")) if c.text != MISSING else None for c in cells]
-    present = [v for v in shown if v is not None]
-    if not present:
-        return cells
-    target = max(present) if better == "max" else min(present)
-    return [Cell(c.text, c.numeric, v == target, c.full) for c, v in zip(cells, shown, strict=True)]
+def ranked(doc: SuiteDocument) -> list[PairRecord]:
+    """Evaluated pairs, best accuracy first."""
+    return sorted(doc.evaluated(), key=lambda p: -p.metrics.accuracy)
 
 
-def gate_summary(gates: list[dict]) -> str:
+def no_forward_pass(pair: PairRecord) -> str | None:
+    """Why ``n_examples / timings.predict`` is not a model's throughput for this pair, or None when it is."""
+    name = pair.approach.name
+    if name in FORWARD_PASS_APPROACHES:
+        return None
+    if name == "most-frequent":
+        return "runs no model"
+    if name == "features-logreg":
+        return "classifies features extracted beforehand"
+    return "its predict step is not known to run the model"
+
+
+def throughput(pair: PairRecord) -> float | None:
+    """Texts per second, ``n_examples / timings.predict``, where the predict step ran the model."""
+    predict = pair.timings.predict if pair.timings else None
+    if no_forward_pass(pair) or not pair.n_examples or not predict or predict <= 0:
+        return None
+    return pair.n_examples / predict
+
+
+def gate_summary(gates: list[GateResult]) -> str:
     """``accuracy 0.934 ≥ 0.900 ✓; f1_macro 0.801 < 0.850 ✗``, or a dash without gates."""
     parts = [
-        f"{g['metric']} {g['value']:.3f} ≥ {g['threshold']:.3f} ✓"
-        if g.get("passed")
-        else f"{g['metric']} {g['value']:.3f} < {g['threshold']:.3f} ✗"
+        f"{g.metric} {g.value:.3f} ≥ {g.threshold:.3f} ✓"
+        if g.passed
+        else f"{g.metric} {g.value:.3f} < {g.threshold:.3f} ✗"
         for g in gates
     ]
     return "; ".join(parts) or MISSING
 
 
-def leaderboard(doc: dict) -> Table | None:
+def ci_level(pairs: list[PairRecord]) -> float | None:
+    return next((p.metrics.ci.level for p in pairs if p.metrics.ci is not None), None)
+
+
+def leaderboard(doc: SuiteDocument) -> Table | None:
     """One row per evaluated pair, best accuracy first; the best value of each column is marked."""
-    pairs = sorted(evaluated(doc), key=lambda p: -p["metrics"].get("accuracy", 0.0))
+    pairs = ranked(doc)
     if not pairs:
         return None
-    ci_level = next((p["metrics"]["ci"].get("level") for p in pairs if p["metrics"].get("ci")), None)
-    columns = [
-        ("accuracy", [num(p["metrics"].get("accuracy"), ".3f") for p in pairs], "max"),
-    ]
-    if ci_level is not None:
-        ci = [Cell(interval((p["metrics"].get("ci") or {}).get("accuracy")), numeric=True) for p in pairs]
-        columns.append((f"accuracy {ci_level:.0%} CI", ci, None))
+    level = ci_level(pairs)
+    columns = [("accuracy", column([p.metrics.accuracy for p in pairs], ".3f", "max"))]
+    if level is not None:
+        bounds = [p.metrics.ci.accuracy if p.metrics.ci else None for p in pairs]
+        columns.append((f"accuracy {level:.0%} CI", [Cell(interval(b), numeric=True) for b in bounds]))
     columns += [
-        ("F1 weighted", [num(p["metrics"].get("f1_weighted"), ".3f") for p in pairs], "max"),
-        ("F1 macro", [num(p["metrics"].get("f1_macro"), ".3f") for p in pairs], "max"),
-        ("fit s", [num((p.get("timings") or {}).get("fit"), ".2f") for p in pairs], "min"),
-        ("predict texts/s", [num(throughput(p), ",.0f") for p in pairs], "max"),
+        ("F1 weighted", column([p.metrics.f1_weighted for p in pairs], ".3f", "max")),
+        ("F1 macro", column([p.metrics.f1_macro for p in pairs], ".3f", "max")),
+        ("fit s", column([p.timings.fit if p.timings else None for p in pairs], ".2f", "min")),
+        ("predict texts/s", column([throughput(p) for p in pairs], ",.0f", "max")),
     ]
-    columns = [(name, best_flags(cells, better) if better else cells) for name, cells, better in columns]
+    if any(p.seeds is not None for p in pairs):  # the columns above are the first seed's
+        from .curves import metric_with_spread
+
+        columns.append(("accuracy over seeds", [plain(metric_with_spread(p)) for p in pairs]))
     rows = [
         [
             Cell(str(i + 1), numeric=True),
-            plain(pair.get("checkpoint")),
-            plain(approach_id(pair.get("approach"))),
+            plain(pair.checkpoint),
+            plain(pair.approach.id),
             *(cells[i] for _, cells in columns),
-            plain(gate_summary(pair.get("gates") or [])),
+            plain(gate_summary(pair.gates)),
         ]
         for i, pair in enumerate(pairs)
     ]
     headers = ["#", "checkpoint", "approach", *(name for name, _ in columns), "gates"]
-    return Table(headers, rows, "leaderboard")
+    return Table(headers, rows, "leaderboard", throughput_note(pairs))
 
 
-def not_evaluated(doc: dict) -> Table | None:
-    """Skipped and failed pairs with their one-line reasons."""
-    pairs = [p for p in doc.get("pairs") or [] if p.get("status") in ("skipped", "failed")]
+def throughput_note(pairs: list[PairRecord]) -> str | None:
+    """What a dash in the throughput column means, when there is one."""
+    reasons = {p.approach.id: no_forward_pass(p) for p in pairs}
+    why = "; ".join(f"{approach} {reason}" for approach, reason in reasons.items() if reason)
+    if not why:
+        return None
+    return (
+        "predict texts/s (texts / predict seconds) is shown only where the predict step runs the model "
+        f"({', '.join(FORWARD_PASS_APPROACHES)}); {MISSING}: no forward pass of the pair's own was timed "
+        f"({why}). Model throughput is measured in the Performance section."
+    )
+
+
+def best_pairs(doc: SuiteDocument) -> Table | None:
+    """For each gated metric, the pair(s) with the highest value, with its confidence interval."""
+    pairs = ranked(doc)
     if not pairs:
+        return None
+    level = ci_level(pairs)
+    rows = []
+    for metric in METRICS:
+        top = max(getattr(p.metrics, metric) for p in pairs)
+        for pair in (p for p in pairs if getattr(p.metrics, metric) == top):
+            bounds = getattr(pair.metrics.ci, metric) if pair.metrics.ci else None
+            rows.append(
+                [
+                    plain(METRIC_NAMES[metric]),
+                    plain(pair.checkpoint),
+                    plain(pair.approach.id),
+                    num(top, ".3f"),
+                    *([Cell(interval(bounds), numeric=True)] if level is not None else []),
+                ]
+            )
+    headers = [
+        "metric",
+        "checkpoint",
+        "approach",
+        "value",
+        *([f"{level:.0%} CI"] if level is not None else []),
+    ]
+    return Table(headers, rows, "best-pairs")
+
+
+def fastest(doc: SuiteDocument) -> Table | None:
+    """The fastest checkpoint (texts/s) per device and task, from the performance records."""
+    best: dict[tuple, TimingRecord] = {}
+    for record in doc.performance:
+        key = (record.device, record.task)
+        if key not in best or record.texts_per_s > best[key].texts_per_s:
+            best[key] = record
+    if not best:
         return None
     rows = [
         [
-            plain(p.get("checkpoint")),
-            plain(approach_id(p.get("approach"))),
-            plain(p["status"]),
-            text_cell(p.get("reason") or MISSING),
+            plain(r.device),
+            plain(r.task),
+            plain(r.checkpoint),
+            num(r.texts_per_s, ",.1f"),
+            plain(r.dtype),
+            num(r.batch_size, "d"),
         ]
+        for r in best.values()
+    ]
+    return Table(["device", "task", "checkpoint", "texts/s", "dtype", "batch"], rows, "fastest")
+
+
+def problems(doc: SuiteDocument) -> Table | None:
+    """Skipped and failed pairs with their one-line reasons."""
+    pairs = [p for p in doc.pairs if p.status in ("skipped", "failed")]
+    if not pairs:
+        return None
+    rows = [
+        [plain(p.checkpoint), plain(p.approach.id), plain(p.status), plain(p.reason or MISSING)]
         for p in pairs
     ]
     return Table(["checkpoint", "approach", "status", "reason"], rows, "not-evaluated")
 
 
-def header_facts(doc: dict) -> list[tuple[str, str]]:
-    env = doc.get("environment") or {}
-    cpu = env.get("cpu") or MISSING
+def status_counts(doc: SuiteDocument) -> str:
+    counts = {
+        status: sum(p.status == status for p in doc.pairs) for status in ("passed", "failed", "skipped")
+    }
+    found = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    return f"{len(doc.pairs)} pairs: {found or 'none run'}."
+
+
+def baseline_line(doc: SuiteDocument) -> str | None:
+    """``Baseline: 1 ok, 1 regressed (A · b), 1 new.``, or None when no pair was compared with one."""
+    checked = [p for p in doc.pairs if p.baseline is not None]
+    if not checked:
+        return None
+    parts = []
+    for status in ("ok", "regressed", "new"):
+        pairs = [p for p in checked if p.baseline.status == status]
+        if pairs:
+            which = (
+                f" ({', '.join(title(p.checkpoint, p.approach.id) for p in pairs)})"
+                if status == "regressed"
+                else ""
+            )
+            parts.append(f"{len(pairs)} {status}{which}")
+    return one_line("Baseline: " + ", ".join(parts) + ".")
+
+
+def summary(doc: SuiteDocument) -> Summary:
+    return Summary(status_counts(doc), best_pairs(doc), fastest(doc), problems(doc), baseline_line(doc))
+
+
+# --- run ---
+
+
+def header_facts(doc: SuiteDocument) -> list[tuple[str, str]]:
+    env = doc.environment
+    cpu = str(env.get("cpu") or MISSING)
     if env.get("cpu_count"):
         cpu += f" ({env['cpu_count']} cores"
         cpu += f", {env['torch_threads']} torch threads)" if env.get("torch_threads") else ")"
     return [
         ("Run date", one_line(env.get("date") or MISSING)),
-        ("Run id", one_line(doc.get("run_id") or MISSING)),
+        ("Run id", one_line(doc.run_id or MISSING)),
         ("Git commit", one_line(env.get("git_commit") or MISSING)),
         ("CPU", one_line(cpu)),
         ("GPU", one_line(env.get("gpu") or "none")),
@@ -225,118 +424,166 @@ def header_facts(doc: dict) -> list[tuple[str, str]]:
     ]
 
 
-def versions(doc: dict) -> str:
-    found = ((doc.get("environment") or {}).get("versions") or {}).items()
-    return (
-        " · ".join(f"{one_line(name)} {one_line(version or MISSING)}" for name, version in found) or MISSING
-    )
+def versions(doc: SuiteDocument) -> str:
+    found = doc.environment.get("versions") or {}
+    if not isinstance(found, dict):
+        return one_line(found)
+    return one_line(" · ".join(f"{name} {version or MISSING}" for name, version in found.items()) or MISSING)
 
 
-def split_table(overview: dict) -> Table:
-    labels = overview.get("labels") or []
+# --- dataset ---
+
+
+def totals(overview: DatasetOverview) -> dict[str, int]:
+    """Texts per class over every split."""
+    counts = {label: 0 for label in overview.labels}
+    for split in overview.splits.values():
+        for label, n in split.class_counts.items():
+            counts[label] = counts.get(label, 0) + n
+    return counts
+
+
+def split_table(overview: DatasetOverview) -> Table:
+    labels = overview.labels
+    if len(labels) > LISTED_CLASSES:
+        rows = [
+            [plain(split), num(info.n, "d"), num(sum(n > 0 for n in info.class_counts.values()), "d")]
+            for split, info in overview.splits.items()
+        ]
+        return Table(["split", "texts", "classes with texts"], rows, "splits")
     rows = [
-        [plain(split), num(info.get("n"), "d")]
-        + [num((info.get("class_counts") or {}).get(label), "d") for label in labels]
-        for split, info in (overview.get("splits") or {}).items()
+        [plain(split), num(info.n, "d")] + [num(info.class_counts.get(label), "d") for label in labels]
+        for split, info in overview.splits.items()
     ]
     return Table(["split", "texts", *labels], rows, "splits")
 
 
-def token_length_views(overview: dict) -> list[TokenLengths]:
+def class_count_table(overview: DatasetOverview, shown: list[str], note: str | None) -> Table:
+    splits = overview.splits
+    rows = [
+        [plain(label)] + [num(info.class_counts.get(label), "d") for info in splits.values()]
+        for label in shown
+    ]
+    return Table(["class", *splits], rows, "class-counts", note)
+
+
+def token_length_views(overview: DatasetOverview) -> list[TokenLengths]:
     views = []
-    for checkpoint, lengths in (overview.get("token_lengths") or {}).items():
-        stats = lengths.get("per_class") or {}
+    for checkpoint, lengths in overview.token_lengths.items():
+        stats = lengths.per_class
+        shown, note = class_sample({label: s.get("n", 0) for label, s in stats.items()}, "texts")
         rows = [
-            [plain(label), num(s.get("n"), "d")]
-            + [num(s.get(key), ".1f") for key in ("mean", "min", "q1", "med", "q3", "max")]
-            for label, s in stats.items()
+            [plain(label), num(stats[label].get("n"), "d")]
+            + [num(stats[label].get(key), ".1f") for key in ("mean", "min", "q1", "med", "q3", "max")]
+            for label in shown
         ]
-        table = Table(["class", "texts", "mean", "min", "q1", "median", "q3", "max"], rows, "token-lengths")
-        views.append(
-            TokenLengths(checkpoint, lengths.get("split") or MISSING, lengths.get("max_length"), table, stats)
+        table = Table(
+            ["class", "texts", "mean", "min", "q1", "median", "q3", "max"], rows, "token-lengths", note
         )
-    return views
-
-
-def exceeding_table(overview: dict) -> Table | None:
-    lengths = overview.get("token_lengths") or {}
-    if not lengths:
-        return None
-    rows = [
-        [
-            plain(checkpoint),
-            num(info.get("max_length"), "d"),
-            plain(
-                ", ".join(f"{split}: {n}" for split, n in (info.get("n_exceeding") or {}).items()) or MISSING
-            ),
-        ]
-        for checkpoint, info in lengths.items()
-    ]
-    return Table(["checkpoint", "max length", "texts over max length"], rows, "exceeding")
-
-
-def duplicates_table(duplicates: dict) -> Table | None:
-    examples = duplicates.get("examples") or []
-    if not examples:
-        return None
-    rows = [
-        [
-            text_cell(e.get("text", "")),
-            plain(", ".join(f"{x.get('split')}: {x.get('label')}" for x in e.get("labels") or [])),
-        ]
-        for e in examples
-    ]
-    return Table(["text", "labels (split: label)"], rows, "duplicates")
-
-
-def dataset_views(doc: dict) -> list[DatasetView]:
-    views = []
-    for name, overview in (doc.get("datasets") or {}).items():
-        duplicates = overview.get("duplicates") or {}
         views.append(
-            DatasetView(
-                name=one_line(name),
-                overview=overview,
-                splits=split_table(overview),
-                token_lengths=token_length_views(overview),
-                exceeding=exceeding_table(overview),
-                n_conflicting=int(duplicates.get("n_conflicting") or 0),
-                duplicates=duplicates_table(duplicates),
+            TokenLengths(
+                one_line(checkpoint),
+                lengths.split,
+                lengths.max_length,
+                table,
+                {label: stats[label] for label in shown},
             )
         )
     return views
 
 
-def pair_facts(pair: dict) -> list[tuple[str, str]]:
-    timings = pair.get("timings") or {}
-    source = pair.get("checkpoint_source") or {}
-    approach = pair.get("approach")
-    params = (approach.get("params") if isinstance(approach, dict) else None) or {}
+def exceeding_table(overview: DatasetOverview) -> Table | None:
+    if not overview.token_lengths:
+        return None
+    rows = [
+        [
+            plain(checkpoint),
+            num(info.max_length, "d"),
+            plain(", ".join(f"{split}: {n}" for split, n in info.n_exceeding.items()) or MISSING),
+        ]
+        for checkpoint, info in overview.token_lengths.items()
+    ]
+    return Table(["checkpoint", "max length", "texts over max length"], rows, "exceeding")
+
+
+def duplicates_table(duplicates: Duplicates, limit: int) -> Table | None:
+    """The first ``limit`` texts with conflicting gold labels, with a note when more exist."""
+    listed = duplicates.examples
+    if not listed:
+        return None
+    rows = [
+        [text_cell(e.text), plain(", ".join(f"{x.split}: {x.label}" for x in e.labels))]
+        for e in listed[:limit]
+    ]
+    total = max(duplicates.n_conflicting, len(listed))
+    note = None
+    if total > len(rows):
+        where = (
+            "all are in the results JSON"
+            if len(listed) == total
+            else f"the results JSON lists {len(listed):,}"
+        )
+        note = f"{len(rows)} of {total:,} shown; {where}."
+    return Table(["text", "labels (split: label)"], rows, "duplicates", note)
+
+
+def dataset_views(doc: SuiteDocument) -> list[DatasetView]:
+    views = []
+    for name, overview in doc.datasets.items():
+        shown, note = class_sample(totals(overview), "texts")
+        duplicates = overview.duplicates or Duplicates()
+        views.append(
+            DatasetView(
+                name=one_line(name),
+                splits=split_table(overview),
+                class_counts=class_count_table(overview, shown, note) if note else None,
+                distribution={
+                    split: {label: info.class_counts.get(label, 0) for label in shown}
+                    for split, info in overview.splits.items()
+                },
+                token_lengths=token_length_views(overview),
+                exceeding=exceeding_table(overview),
+                n_conflicting=duplicates.n_conflicting,
+                duplicates=duplicates_table(duplicates, ROW_LIMIT),
+                duplicates_brief=duplicates_table(duplicates, DUPLICATES_IN_MARKDOWN),
+            )
+        )
+    return views
+
+
+# --- pairs ---
+
+
+def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
+    timings = pair.timings.model_dump() if pair.timings else {}
+    source = pair.checkpoint_source
     facts = [
-        ("Status", pair.get("status") or MISSING),
-        ("Reason", pair.get("reason")),
-        ("Dataset", pair.get("dataset")),
-        ("Fitted on", pair.get("train_split")),
-        ("Evaluated on", f"{pair.get('split') or MISSING} ({fmt(pair.get('n_examples'), 'd')} texts)"),
-        ("Texts truncated", fmt(pair.get("n_truncated"), "d") if "n_truncated" in pair else None),
-        ("Checkpoint source", f"{source['kind']}: {source.get('location')}" if source.get("kind") else None),
-        ("Mean loss", fmt(pair["metrics"].get("loss_mean"), ".3f")),
-        ("Timings", ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in timings.items()) or None),
-        ("Approach parameters", ", ".join(f"{k}={v}" for k, v in params.items()) or None),
+        ("Status", pair.status),
+        ("Reason", pair.reason),
+        ("Dataset", pair.dataset),
+        ("Fitted on", pair.train_split),
+        ("Evaluated on", f"{pair.split or MISSING} ({fmt(pair.n_examples, 'd')} texts)"),
+        ("Texts truncated", fmt(pair.n_truncated, "d") if pair.n_truncated is not None else None),
+        ("Checkpoint source", f"{source.kind}: {source.location}" if source else None),
+        ("Mean loss", fmt(pair.metrics.loss_mean, ".3f")),
+        (
+            "Timings",
+            ", ".join(f"{stage} {fmt_seconds(seconds)}" for stage, seconds in timings.items()) or None,
+        ),
+        ("Approach parameters", ", ".join(f"{k}={v}" for k, v in pair.approach.params.items()) or None),
     ]
     return [(name, one_line(value)) for name, value in facts if value is not None]
 
 
-def gates_table(gates: list[dict]) -> Table | None:
+def fmt_seconds(value) -> str:
+    return f"{value:.2f} s" if is_number(value) else str(value)
+
+
+def gates_table(gates: list[GateResult]) -> Table | None:
     if not gates:
         return None
     rows = [
-        [
-            plain(g.get("metric")),
-            num(g.get("threshold"), ".3f"),
-            num(g.get("value"), ".3f"),
-            plain("✓" if g.get("passed") else "✗"),
-        ]
+        [plain(g.metric), num(g.threshold, ".3f"), num(g.value, ".3f"), plain("✓" if g.passed else "✗")]
         for g in gates
     ]
     return Table(["metric", "minimum", "value", "passed"], rows, "gates")
@@ -347,146 +594,180 @@ def confusion_table(labels: list[str], matrix: list[list[float]]) -> Table:
     return Table(["gold \\ predicted", *labels], rows, "confusion")
 
 
-def per_class_table(per_class: dict) -> Table:
+def top_confusions(labels: list[str], matrix: list[list[float]], per_class: dict[str, ClassScores]) -> Table:
+    """The :data:`TOP_CONFUSIONS` largest off-diagonal cells: gold, predicted, share of gold, texts."""
+    cells = ((v, i, j) for i, row in enumerate(matrix) for j, v in enumerate(row) if i != j and v > 0)
+    largest = heapq.nlargest(TOP_CONFUSIONS, cells, key=lambda c: (c[0], -c[1], -c[2]))
+
+    def name(index: int) -> str:
+        return labels[index] if index < len(labels) else f"#{index}"
+
+    def texts(share: float, gold: str) -> int | None:
+        scores = per_class.get(gold)
+        return round(share * scores.support) if scores is not None else None
+
+    rows = [
+        [plain(name(i)), plain(name(j)), num(v, ".3f"), num(texts(v, name(i)), ",d")] for v, i, j in largest
+    ]
+    note = (
+        f"{len(matrix):,} classes: the {TOP_CONFUSIONS} largest off-diagonal cells of the row-normalized "
+        "confusion matrix are shown; the full matrix is in the results JSON."
+    )
+    return Table(["gold", "predicted", "share of gold", "texts"], rows, "top-confusions", note)
+
+
+def drawable(labels: list[str], matrix: list[list[float]]) -> bool:
+    return bool(matrix) and len(matrix) == len(labels) and all(len(row) == len(matrix) for row in matrix)
+
+
+def per_class_table(per_class: dict[str, ClassScores]) -> Table:
+    shown, note = class_sample({label: s.support for label, s in per_class.items()}, "support")
     rows = [
         [plain(label)]
-        + [num(s.get(k), ".3f") for k in ("precision", "recall", "f1")]
-        + [num(s.get("support"), "d")]
-        for label, s in per_class.items()
+        + [num(getattr(per_class[label], k), ".3f") for k in ("precision", "recall", "f1")]
+        + [num(per_class[label].support, "d")]
+        for label in shown
     ]
-    return Table(["class", "precision", "recall", "F1", "support"], rows, "per-class")
+    return Table(["class", "precision", "recall", "F1", "support"], rows, "per-class", note)
 
 
-def examples_table(examples: list[dict], kind: str) -> Table | None:
+def examples_table(examples: list[Example], kind: str) -> Table | None:
     if not examples:
         return None
+    listed, note = capped(examples, ROW_LIMIT, "examples")
     rows = [
         [
-            num(e.get("index"), "d"),
-            text_cell(e.get("text", "")),
-            plain(e.get("gold")),
-            plain(e.get("predicted")),
-            num(e.get("loss"), ".3f"),
-            num(e.get("p_gold"), ".3f"),
+            num(e.index, "d"),
+            text_cell(e.text),
+            plain(e.gold),
+            plain(e.predicted),
+            num(e.loss, ".3f"),
+            num(e.p_gold, ".3f"),
         ]
-        for e in examples
+        for e in listed
     ]
-    return Table(["#", "text", "gold", "predicted", "loss", "p(gold)"], rows, f"examples {kind}")
+    return Table(["#", "text", "gold", "predicted", "loss", "p(gold)"], rows, f"examples {kind}", note)
 
 
-def calibration_table(calibration: dict | None) -> Table | None:
-    bins = (calibration or {}).get("bins") or []
-    if not bins:
+def calibration_table(calibration: Calibration | None) -> Table | None:
+    if calibration is None or not calibration.bins:
         return None
+    bins, note = capped(calibration.bins, ROW_LIMIT, "bins")
     rows = [
         [
-            plain(f"{b['low']:.2f}–{b['high']:.2f}"),
-            num(b.get("count"), "d"),
-            num(b.get("confidence"), ".3f"),
-            num(b.get("accuracy"), ".3f"),
+            plain(f"{b.low:.2f}–{b.high:.2f}"),
+            num(b.count, "d"),
+            num(b.confidence, ".3f"),
+            num(b.accuracy, ".3f"),
         ]
         for b in bins
     ]
-    return Table(["confidence bin", "texts", "mean confidence", "accuracy"], rows, "calibration")
+    return Table(["confidence bin", "texts", "mean confidence", "accuracy"], rows, "calibration", note)
 
 
-def suspects_view(suspects: dict | None) -> SuspectsView | None:
-    if not suspects:
+def suspects_view(suspects: LabelSuspects | None) -> SuspectsView | None:
+    if suspects is None:
         return None
+    shown, note = class_sample(suspects.per_class, "suspects")
     per_class = Table(
         ["class", "suspects"],
-        [[plain(k), num(v, "d")] for k, v in (suspects.get("per_class") or {}).items()],
+        [[plain(label), num(suspects.per_class[label], "d")] for label in shown],
         "suspects-per-class",
+        note,
     )
+    listed, note = capped(suspects.examples, ROW_LIMIT, "suspects")
     rows = [
         [
-            num(e.get("index"), "d"),
-            text_cell(e.get("text", "")),
-            plain(e.get("gold")),
-            plain(e.get("predicted")),
-            num(e.get("p_gold"), ".3f"),
-            plain("yes" if e.get("conflicting") else "no"),
+            num(e.index, "d"),
+            text_cell(e.text),
+            plain(e.gold),
+            plain(e.predicted),
+            num(e.p_gold, ".3f"),
+            plain("yes" if e.conflicting else "no"),
         ]
-        for e in suspects.get("examples") or []
+        for e in listed
     ]
     examples = Table(
-        ["#", "text", "gold", "predicted", "p(gold)", "conflicting labels"], rows, "examples suspects"
+        ["#", "text", "gold", "predicted", "p(gold)", "conflicting labels"], rows, "examples suspects", note
     )
-    return SuspectsView(one_line(suspects.get("rule") or MISSING), per_class, examples)
+    return SuspectsView(one_line(suspects.rule or MISSING), per_class, examples)
 
 
-def baseline_table(baseline: dict | None) -> Table | None:
-    checks = (baseline or {}).get("checks") or []
-    if not checks:
+def baseline_table(baseline: BaselineResult | None) -> Table | None:
+    if baseline is None or not baseline.checks:
         return None
     rows = [
         [
-            plain(c.get("metric")),
-            num(c.get("baseline"), ".3f"),
-            num(c.get("value"), ".3f"),
-            num(c.get("tolerance"), ".3f"),
-            plain("✓" if c.get("passed") else "✗"),
+            plain(c.metric),
+            num(c.baseline, ".3f"),
+            num(c.value, ".3f"),
+            num(c.tolerance, ".3f"),
+            plain("✓" if c.passed else "✗"),
         ]
-        for c in checks
+        for c in baseline.checks
     ]
     return Table(["metric", "baseline", "value", "tolerance", "passed"], rows, "baseline")
 
 
-def pair_view(index: int, pair: dict) -> PairView:
-    metrics = pair["metrics"]
-    labels = pair.get("labels") or list((metrics.get("per_class") or {}).keys())
-    examples = pair.get("examples") or {}
+def pair_view(index: int, pair: PairRecord) -> PairView:
+    metrics = pair.metrics
+    labels = pair.labels or list(metrics.per_class)
+    matrix = metrics.confusion_matrix
+    if len(matrix) > LISTED_CLASSES:
+        caption = "Largest confusions (row-normalized: share of the gold class's texts):"
+        confusion = top_confusions(labels, matrix, metrics.per_class)
+    else:
+        caption = "Confusion matrix (row-normalized: each gold row sums to 1):"
+        confusion = confusion_table(labels, matrix)
+    examples = pair.examples
     calibration = [
-        f"ECE {metrics['ece']:.3f}" if metrics.get("ece") is not None else None,
-        f"Brier {metrics['brier']:.3f}" if metrics.get("brier") is not None else None,
+        f"ECE {metrics.ece:.3f}" if metrics.ece is not None else None,
+        f"Brier {metrics.brier:.3f}" if metrics.brier is not None else None,
     ]
-    baseline = pair.get("baseline")
     return PairView(
         anchor=f"pair-{index}",
-        title=one_line(pair_title(pair)),
+        title=title(pair.checkpoint, pair.approach.id),
         record=pair,
         facts=pair_facts(pair),
-        gates=gates_table(pair.get("gates") or []),
-        confusion=confusion_table(labels, metrics.get("confusion_matrix") or []),
-        per_class=per_class_table(metrics.get("per_class") or {}),
-        worst=examples_table(examples.get("worst_loss") or [], "worst-loss"),
-        best=examples_table(examples.get("best_loss") or [], "best-loss"),
+        gates=gates_table(pair.gates),
+        confusion_caption=caption,
+        confusion=confusion,
+        matrix=matrix if drawable(labels, matrix) else None,
+        labels=labels,
+        per_class=per_class_table(metrics.per_class),
+        worst=examples_table(examples.worst_loss if examples else [], "worst-loss"),
+        best=examples_table(examples.best_loss if examples else [], "best-loss"),
         calibration_summary=" · ".join(c for c in calibration if c) or None,
-        calibration=calibration_table(pair.get("calibration")),
-        suspects=suspects_view(pair.get("label_suspects")),
-        baseline_status=baseline.get("status") if baseline else None,
-        baseline=baseline_table(baseline),
+        calibration=calibration_table(pair.calibration),
+        suspects=suspects_view(pair.label_suspects),
+        baseline_status=pair.baseline.status if pair.baseline else None,
+        baseline=baseline_table(pair.baseline),
     )
 
 
-def side(entry) -> str:
-    entry = entry or {}
-    return f"{entry.get('checkpoint', MISSING)} · {approach_id(entry.get('approach'))}"
+# --- comparisons and performance ---
 
 
-def comparisons_table(doc: dict) -> Table | None:
-    comparisons = doc.get("comparisons") or []
-    if not comparisons:
+def comparisons_table(doc: SuiteDocument) -> Table | None:
+    if not doc.comparisons:
         return None
     rows = []
-    for c in comparisons:
-        winner = {"a": side(c.get("a")), "b": side(c.get("b"))}.get(
-            c.get("winner"), "no significant difference"
-        )
-        discordant = c.get("n_discordant")
+    for c in doc.comparisons:
+        a, b = title(c.a.checkpoint, c.a.approach), title(c.b.checkpoint, c.b.approach)
+        discordant = c.n_discordant
         rows.append(
             [
-                plain(side(c.get("a"))),
-                plain(side(c.get("b"))),
-                plain(c.get("metric")),
-                num(c.get("a_value"), ".3f"),
-                num(c.get("b_value"), ".3f"),
-                num(c.get("difference"), "+.3f"),
-                Cell(interval(c.get("ci"), "+.3f"), numeric=True),
-                num(c.get("mcnemar_p"), ".3g"),
-                Cell(f"{discordant[0]} / {discordant[1]}" if discordant else MISSING, numeric=True),
-                num(c.get("n_examples"), "d"),
-                plain(winner),
+                plain(a),
+                plain(b),
+                plain(c.metric),
+                num(c.a_value, ".3f"),
+                num(c.b_value, ".3f"),
+                num(c.difference, "+.3f"),
+                Cell(interval(c.ci, "+.3f"), numeric=True),
+                num(c.mcnemar_p, ".3g"),
+                Cell(f"{discordant[0]} / {discordant[1]}" if len(discordant) == 2 else MISSING, numeric=True),
+                num(c.n_examples, "d"),
+                plain({"a": a, "b": b}.get(c.winner, "no significant difference")),
             ]
         )
     headers = [
@@ -505,28 +786,27 @@ def comparisons_table(doc: dict) -> Table | None:
     return Table(headers, rows, "comparisons")
 
 
-def performance_table(doc: dict) -> Table | None:
-    records = doc.get("performance") or []
-    if not records:
+def performance_table(doc: SuiteDocument) -> Table | None:
+    if not doc.performance:
         return None
     rows = []
-    for r in records:
-        latency = r.get("latency_ms") or {}
+    for r in doc.performance:
+        extra = r.model_extra or {}
         rows.append(
             [
-                plain(r.get("checkpoint")),
-                plain(r.get("task")),
-                plain(r.get("device")),
-                plain(r.get("dtype")),
-                num(r.get("batch_size"), "d"),
-                num(r.get("texts_per_s"), ",.1f"),
-                num(r.get("tokens_per_s"), ",.0f"),
+                plain(r.checkpoint),
+                plain(r.task),
+                plain(r.device),
+                plain(r.dtype),
+                num(r.batch_size, "d"),
+                num(r.texts_per_s, ",.1f"),
+                num(r.tokens_per_s, ",.0f"),
             ]
-            + [num(latency.get(q), ".1f") for q in ("p50", "p90", "p95", "p99")]
+            + [num(r.latency_ms.get(q), ".1f") for q in ("p50", "p90", "p95", "p99")]
             + [
-                num(r.get("peak_rss_mb"), ",.0f"),
-                num(r.get("peak_cuda_mb"), ",.0f"),
-                num(r.get("speedup_vs_cpu"), ".2f"),
+                num(extra.get("peak_rss_mb"), ",.0f"),
+                num(extra.get("peak_cuda_mb"), ",.0f"),
+                num(r.speedup_vs_cpu, ".2f"),
             ]
         )
     headers = [
@@ -548,16 +828,19 @@ def performance_table(doc: dict) -> Table | None:
     return Table(headers, rows, "performance")
 
 
-def build_report(doc: dict) -> Report:
-    """Everything the report shows, from a suite results document."""
+def build_report(doc: SuiteDocument) -> Report:
+    """Everything the report shows, from a suite document."""
+    from .curves import learning_curve_view  # it builds on this module's cells and tables
+
     return Report(
-        suite=one_line(doc.get("suite") or MISSING),
+        suite=one_line(doc.suite or MISSING),
         facts=header_facts(doc),
         versions=versions(doc),
-        datasets=dataset_views(doc),
+        summary=summary(doc),
         leaderboard=leaderboard(doc),
-        not_evaluated=not_evaluated(doc),
-        pairs=[pair_view(i, p) for i, p in enumerate(evaluated(doc), start=1)],
+        datasets=dataset_views(doc),
+        pairs=[pair_view(i, p) for i, p in enumerate(doc.evaluated(), start=1)],
         comparisons=comparisons_table(doc),
         performance=performance_table(doc),
+        learning_curve=learning_curve_view(doc),
     )

@@ -2,19 +2,19 @@
 approach with a ± std band over seeds, references (zero-shot, most-frequent) as dashed lines, and the
 table behind it; plus the mean ± std of seeded pairs for the leaderboard.
 
-``curve_section_markdown(doc)`` and ``curve_section_html(doc)`` take a suite results document (a
-:class:`~harness.results.model.SuiteDocument` or its JSON data) and return ``""`` when it has no
-learning curve. Every text from the document is escaped.
+``learning_curve_view(doc)`` is what the Markdown and HTML reports show (plain text: each renderer
+escapes it); None when the suite document has no learning curve.
 """
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass
 
 from tabulate import tabulate
 
 from ..results.curves import ALL, CurvePoint
 from . import figures
+from .content import Cell, Table, text_cell
 
 TITLE = "Learning curve"
 ABOUT = (
@@ -36,6 +36,7 @@ COLORS = (
     "#bcbd22",
     "#17becf",
 )
+NUMERIC = {2, 3, 5, 6, 7, 8, 9}  # the columns of HEADERS that hold numbers
 HEADERS = [
     "checkpoint",
     "approach",
@@ -160,45 +161,19 @@ def curve_figure(points: list[CurvePoint]) -> bytes:
     return figures.png(fig)
 
 
-def curve_section_markdown(doc) -> str:
-    """``## Learning curve`` with the table (the plot is in the HTML report); ``""`` without curves."""
-    from .markdown import escape
+@dataclass(frozen=True)
+class LearningCurveView:
+    table: Table
+    points: list[CurvePoint]  # for the figure (HTML)
 
+
+def learning_curve_view(doc) -> LearningCurveView | None:
+    """The learning-curve table (its note says what the columns mean) and points; None without curves."""
     points = learning_curves(doc)
     if not points:
-        return ""
-    table = tabulate(
-        [[escape(c) for c in row] for row in curve_rows(points)],
-        [escape(h) for h in HEADERS],
-        tablefmt="pipe",
-        disable_numparse=True,
-    )
-    return f"## {TITLE}\n\n{escape(ABOUT)}\n\n{table}\n"
-
-
-def curve_section_html(doc) -> str:
-    """``<section id="learning-curve">`` with the plot (PNG data URI) and the table; ``""`` without curves."""
-    points = learning_curves(doc)
-    if not points:
-        return ""
-    numeric = {2, 3, 5, 6, 7, 8, 9}
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
-    body = "\n".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{html.escape(c)}</td>'
-            if i in numeric
-            else f'<td class="text" dir="auto">{html.escape(c)}</td>'
-            for i, c in enumerate(row)
-        )
-        + "</tr>"
+        return None
+    rows = [
+        [Cell(c, numeric=True) if i in NUMERIC else text_cell(c) for i, c in enumerate(row)]
         for row in curve_rows(points)
-    )
-    image = figures.data_uri(curve_figure(points))
-    return (
-        f'<section id="learning-curve">\n<h2>{TITLE}</h2>\n<p class="note">{html.escape(ABOUT)}</p>\n'
-        f'<figure><img src="{image}" alt="accuracy against examples per class, one line per approach">'
-        f"<figcaption>Mean accuracy over seeds; bands: ± one standard deviation.</figcaption></figure>\n"
-        f'<div class="table-wrap"><table class="learning-curve">\n<thead><tr>{head}</tr></thead>\n'
-        f"<tbody>\n{body}\n</tbody>\n</table></div>\n</section>\n"
-    )
+    ]
+    return LearningCurveView(Table(HEADERS, rows, "learning-curve", ABOUT), points)

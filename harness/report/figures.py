@@ -1,7 +1,10 @@
 """The report's figures in the book's style, drawn with matplotlib's Agg canvas into PNG bytes.
 
 Figures are built on :class:`matplotlib.figure.Figure` (no pyplot state, no display needed) with
-fixed sizes and dpi, and saved without a ``Software`` entry, so the same data gives the same bytes.
+sizes that grow with the data up to :data:`MAX_INCHES`, a fixed dpi and no ``Software`` entry, so the
+same data gives the same bytes. Labels are shortened to :data:`LABEL_LIMIT` characters, and the number
+of text artists stays bounded: past ``ANNOTATED_CLASSES`` classes the confusion matrix has no cell
+values, past ``LISTED_CLASSES`` no class names (its axes count class indices).
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ import io
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .content import ANNOTATED_CLASSES, LISTED_CLASSES, one_line, shortened
+
 DPI = 100
+MAX_INCHES = 12.0
+LABEL_LIMIT = 30  # characters of a class name on an axis
+TITLE_LIMIT = 80
 BOX_KEYS = ("med", "q1", "q3", "whislo", "whishi", "mean")  # the keys Axes.bxp reads
 
 
 def new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig = Figure(figsize=(min(width, MAX_INCHES), min(height, MAX_INCHES)), dpi=DPI)
     FigureCanvasAgg(fig)
     return fig
 
@@ -33,15 +41,22 @@ def data_uri(png_bytes: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
 
 
-def class_distribution(overview: dict) -> bytes:
-    """Horizontal bars of texts per class, fewest first, one panel per split (the book's plot)."""
-    splits = overview.get("splits") or {}
-    fig = new_figure(4.0 * max(len(splits), 1), 3.5)
-    axes = fig.subplots(1, max(len(splits), 1), squeeze=False)[0]
-    for ax, (split, info) in zip(axes, splits.items(), strict=False):
-        counts = sorted((info.get("class_counts") or {}).items(), key=lambda item: item[1])
-        ax.barh([label for label, _ in counts], [n for _, n in counts])
-        ax.set_title(f"Frequency of Classes ({split})")
+def label(text, limit: int = LABEL_LIMIT) -> str:
+    return shortened(one_line(text), limit)
+
+
+def class_distribution(counts: dict[str, dict[str, int]]) -> bytes:
+    """Horizontal bars of texts per class, fewest first, one panel per split (the book's plot).
+
+    ``counts`` is split → class → texts, for the classes to draw."""
+    n_classes = max((len(c) for c in counts.values()), default=0)
+    fig = new_figure(4.0 * max(len(counts), 1), max(3.5, 0.18 * n_classes))
+    axes = fig.subplots(1, max(len(counts), 1), squeeze=False)[0]
+    for ax, (split, per_class) in zip(axes, counts.items(), strict=False):
+        ordered = sorted(per_class.items(), key=lambda item: item[1])
+        ax.barh(range(len(ordered)), [n for _, n in ordered])
+        ax.set_yticks(range(len(ordered)), [label(name) for name, _ in ordered])
+        ax.set_title(f"Frequency of Classes ({label(split, TITLE_LIMIT)})")
     fig.tight_layout()
     return png(fig)
 
@@ -49,50 +64,68 @@ def class_distribution(overview: dict) -> bytes:
 def token_lengths(checkpoint: str, per_class: dict) -> bytes:
     """Tokens per text by class as black box plots without fliers (the book's plot), from bxp stats."""
     stats = [
-        {"label": label, **{k: s[k] for k in BOX_KEYS if k in s}}
-        for label, s in per_class.items()
+        {"label": label(name), **{k: s[k] for k in BOX_KEYS if k in s}}
+        for name, s in per_class.items()
         if all(k in s for k in BOX_KEYS[:5])
     ]
-    fig = new_figure(6.0, 4.0)
+    fig = new_figure(max(6.0, 0.3 * len(stats)), 4.0 if len(stats) <= 10 else 6.0)
     ax = fig.subplots()
     if stats:
         black = {"color": "black"}
         ax.bxp(stats, showfliers=False, boxprops=black, whiskerprops=black, capprops=black, medianprops=black)
-    ax.set_title(f"Tokens Per Text ({checkpoint})")
+        if len(stats) > 10:
+            ax.tick_params(axis="x", labelrotation=90)
+    ax.set_title(f"Tokens Per Text ({label(checkpoint, TITLE_LIMIT)})")
     ax.grid(False)
     fig.tight_layout()
     return png(fig)
 
 
 def confusion_matrix(matrix: list[list[float]], labels: list[str]) -> bytes:
-    """Row-normalized confusion matrix as the book draws it: Blues, two decimals, no colorbar."""
-    import numpy as np
-    from sklearn.metrics import ConfusionMatrixDisplay
+    """Row-normalized confusion matrix as the book draws it: Blues, two decimals, no colorbar.
 
-    fig = new_figure(6.0, 6.0)
+    Past ``ANNOTATED_CLASSES`` classes the cells carry no values, past ``LISTED_CLASSES`` the axes
+    count class indices instead of naming the classes."""
+    import numpy as np
+
+    n = len(matrix)
+    values = np.asarray(matrix, dtype=float)
+    size = min(6.0 + 0.2 * max(0, n - 10), MAX_INCHES)
+    fig = new_figure(size, size)
     ax = fig.subplots()
-    display = ConfusionMatrixDisplay(confusion_matrix=np.asarray(matrix, dtype=float), display_labels=labels)
-    display.plot(cmap="Blues", values_format=".2f", ax=ax, colorbar=False)
+    names = [label(name) for name in labels]
+    if n <= ANNOTATED_CLASSES:
+        from sklearn.metrics import ConfusionMatrixDisplay
+
+        display = ConfusionMatrixDisplay(confusion_matrix=values, display_labels=names)
+        display.plot(cmap="Blues", values_format=".2f", ax=ax, colorbar=False)
+    else:
+        ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+        if n <= LISTED_CLASSES:
+            ax.set_xticks(range(n), names, rotation=90, fontsize="small")
+            ax.set_yticks(range(n), names, fontsize="small")
+            ax.set(xlabel="Predicted label", ylabel="True label")
+        else:
+            ax.set(xlabel="Predicted label (class index)", ylabel="True label (class index)")
     ax.set_title("Normalized confusion matrix")
     fig.tight_layout()
     return png(fig)
 
 
-def reliability_diagram(calibration: dict) -> bytes:
+def reliability_diagram(bins: list) -> bytes:
     """Accuracy against mean confidence per confidence bin, with the diagonal of perfect calibration."""
-    bins = calibration.get("bins") or []
     fig = new_figure(4.5, 5.0)
     ax = fig.subplots()
     ax.bar(
-        [(b["low"] + b["high"]) / 2 for b in bins],
-        [b["accuracy"] for b in bins],
-        width=[b["high"] - b["low"] for b in bins],
+        [(b.low + b.high) / 2 for b in bins],
+        [b.accuracy for b in bins],
+        width=[b.high - b.low for b in bins],
         edgecolor="black",
         label="accuracy",
     )
     ax.plot(
-        [b["confidence"] for b in bins],
-        [b["accuracy"] for b in bins],
+        [b.confidence for b in bins],
+        [b.accuracy for b in bins],
         "o",
         color="black",
         label="bin: mean confidence",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import figures
-from .content import DatasetView, PairView, build_report
+from .content import ROW_LIMIT, DatasetView, PairView, Report
+from .curves import curve_figure
 
 
 def template_environment() -> Environment:
@@ -23,8 +24,8 @@ def template_environment() -> Environment:
 def dataset_figures(dataset: DatasetView) -> dict:
     """Data URIs: ``classes`` (class distribution) and ``tokens`` (checkpoint → box plot)."""
     return {
-        "classes": figures.data_uri(figures.class_distribution(dataset.overview))
-        if dataset.overview.get("splits")
+        "classes": figures.data_uri(figures.class_distribution(dataset.distribution))
+        if dataset.distribution
         else None,
         "tokens": {
             lengths.checkpoint: figures.data_uri(figures.token_lengths(lengths.checkpoint, lengths.stats))
@@ -35,25 +36,24 @@ def dataset_figures(dataset: DatasetView) -> dict:
 
 def pair_figures(pair: PairView) -> dict:
     """Data URIs: ``confusion`` (confusion matrix) and ``reliability`` (when calibration was recorded)."""
-    metrics = pair.record["metrics"]
-    labels = pair.record.get("labels") or list((metrics.get("per_class") or {}).keys())
-    matrix = metrics.get("confusion_matrix")
-    calibration = pair.record.get("calibration")
+    calibration = pair.record.calibration
     return {
-        "confusion": figures.data_uri(figures.confusion_matrix(matrix, labels)) if matrix else None,
-        "reliability": figures.data_uri(figures.reliability_diagram(calibration))
-        if (calibration or {}).get("bins")
+        "confusion": figures.data_uri(figures.confusion_matrix(pair.matrix, pair.labels))
+        if pair.matrix
+        else None,
+        "reliability": figures.data_uri(figures.reliability_diagram(calibration.bins[:ROW_LIMIT]))
+        if calibration is not None and calibration.bins
         else None,
     }
 
 
-def render_html(doc: dict, rendered: str) -> str:
+def render_html(report: Report, rendered: str) -> str:
     """The whole report as one HTML page; ``rendered`` is the render time line."""
-    report = build_report(doc)
     template = template_environment().get_template("suite.html.j2")
     return template.render(
         report=report,
         rendered=rendered,
-        dataset_figures={d.name: dataset_figures(d) for d in report.datasets},
+        dataset_figures=[dataset_figures(d) for d in report.datasets],
         pair_figures={p.anchor: pair_figures(p) for p in report.pairs},
+        curve_figure=figures.data_uri(curve_figure(report.learning_curve.points)) if report.learning_curve else None,
     )

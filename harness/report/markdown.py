@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 from tabulate import tabulate
 
-from .content import Cell, Report, Table, build_report, leaderboard, not_evaluated, one_line
+from ..results import SuiteDocument
+from .content import Cell, Report, Table, leaderboard, one_line, problems
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
 _HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -35,26 +36,44 @@ def cell(c: Cell) -> str:
 
 
 def table(t: Table | None, empty: str = "None.") -> str:
+    """A pipe table, with its note (what was left out, what a dash means) in italics below it."""
     if t is None or not t.rows:
         return f"_{empty}_"
     align = ["right" if c.numeric else "left" for c in t.rows[0]]
     rows = [[cell(c) for c in row] for row in t.rows]
-    return tabulate(
+    text = tabulate(
         rows, [escape(h) for h in t.headers], tablefmt="pipe", disable_numparse=True, colalign=align
     )
+    return text + (f"\n\n_{escape(t.note)}_" if t.note else "")
 
 
-def leaderboard_markdown(doc: dict) -> str:
+def leaderboard_markdown(doc: SuiteDocument) -> str:
     """The leaderboard table, then the skipped and failed pairs with their reasons."""
     parts = [table(leaderboard(doc), "No pair was evaluated.")]
-    problems = not_evaluated(doc)
-    if problems is not None:
-        parts += ["Skipped and failed pairs:", table(problems)]
+    skipped = problems(doc)
+    if skipped is not None:
+        parts += ["Skipped and failed pairs:", table(skipped)]
     return "\n\n".join(parts) + "\n"
 
 
 def _facts(facts: list[tuple[str, str]]) -> str:
     return "\n".join(f"- **{escape(name)}:** {escape(value)}" for name, value in facts)
+
+
+def _summary(report: Report) -> list[str]:
+    s = report.summary
+    parts = [
+        escape(s.counts),
+        "Best pair per metric:",
+        table(s.best, "No pair was evaluated."),
+        "Fastest checkpoint per device and task (from the performance records):",
+        table(s.fastest, "No performance records in this run."),
+    ]
+    if s.problems is not None:
+        parts += ["Skipped and failed pairs:", table(s.problems)]
+    if s.baseline is not None:
+        parts.append(escape(s.baseline))
+    return parts
 
 
 def _datasets(report: Report) -> list[str]:
@@ -63,14 +82,16 @@ def _datasets(report: Report) -> list[str]:
     parts = []
     for d in report.datasets:
         parts += [f"### Dataset {escape(d.name)}", "Split sizes and texts per class:", table(d.splits)]
+        if d.class_counts is not None:
+            parts.append(table(d.class_counts))
         for lengths in d.token_lengths:
             about = f"{escape(lengths.checkpoint)} tokenizer, {escape(lengths.split)} split"
             parts += [f"Tokens per text by class ({about}):", table(lengths.per_class)]
         if d.exceeding is not None:
             parts += ["Texts longer than the model's maximum input (truncated):", table(d.exceeding)]
         parts.append(f"Texts that appear with conflicting gold labels: {d.n_conflicting}")
-        if d.duplicates is not None:
-            parts.append(table(d.duplicates))
+        if d.duplicates_brief is not None:
+            parts.append(table(d.duplicates_brief))
     return parts
 
 
@@ -81,7 +102,7 @@ def _pair(pair) -> list[str]:
     if pair.baseline_status is not None:
         parts += [f"Baseline: {escape(pair.baseline_status)}", table(pair.baseline, "No baseline checks.")]
     parts += [
-        "Confusion matrix (row-normalized: each gold row sums to 1):",
+        pair.confusion_caption,
         table(pair.confusion),
         "Per class:",
         table(pair.per_class),
@@ -103,26 +124,30 @@ def _pair(pair) -> list[str]:
     return parts
 
 
-def render_markdown(doc: dict, rendered: str, html_name: str) -> str:
+def render_markdown(report: Report, rendered: str, html_name: str) -> str:
     """The whole report; ``rendered`` is the render time line, ``html_name`` the HTML report beside it."""
-    report = build_report(doc)
     parts = [
         f"# harness report: {escape(report.suite)}",
         f"Rendered: {escape(rendered)}",
-        _facts(report.facts),
-        f"Versions: {escape(report.versions)}",
         f"Figures (class distribution, token lengths, confusion matrices, reliability diagrams): "
         f"[{escape(html_name)}]({quote(html_name)})",
+        "## Summary",
+        *_summary(report),
+        "## Leaderboard",
+        table(report.leaderboard, "No pair was evaluated."),
+        "## Run",
+        _facts(report.facts),
+        f"Versions: {escape(report.versions)}",
         "## Dataset overview",
         *_datasets(report),
-        "## Leaderboard",
-        leaderboard_markdown(doc).rstrip("\n"),
         "## Pairs",
     ]
     for pair in report.pairs:
         parts += _pair(pair)
     if not report.pairs:
         parts.append("_No pair was evaluated._")
+    if report.learning_curve is not None:
+        parts += ["## Learning curve", table(report.learning_curve.table)]
     parts += [
         "## Comparisons",
         table(report.comparisons, "No comparisons in this run."),

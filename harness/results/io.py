@@ -7,20 +7,26 @@ Errors are one line naming the file and the JSON path:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import sys
 import tempfile
+import types
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import HarnessError
 from .model import SCHEMA_VERSION, Model
 
 M = TypeVar("M", bound=Model)
 MAX_BYTES = 2 * 1024**3  # a results file larger than this is not one the harness wrote
+MAX_DEPTH = 64  # the harness's own documents nest under 10 levels; pydantic stops serializing at 255
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNIONS = (Union, types.UnionType)
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON can escape them; UTF-8 cannot write them
 
 
 class ResultsError(HarnessError, ValueError):
@@ -36,13 +42,18 @@ def json_path(parts) -> str:
         elif _IDENTIFIER.fullmatch(str(part)):
             out += f".{part}" if out else str(part)
         else:
-            out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
+            out += f"[{_printable(json.dumps(str(part), ensure_ascii=False))}]"
     return out or "(top level)"
+
+
+def _printable(text: str) -> str:
+    """``text`` with unpaired surrogates written as ``\\udXXX``, so that a message can be printed."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _shown(value) -> str:
     try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
+        text = _printable(json.dumps(value, ensure_ascii=False, default=str))
     except (ValueError, RecursionError):
         text = type(value).__name__
     return text if len(text) <= 60 else text[:57] + "..."
@@ -78,22 +89,88 @@ def _problem(error: dict) -> str:
         return f"expected {ctx.get('expected', '?')}, got {got}"
     if kind == "none_required":
         return f"expected null, got {got}"
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return f"expected a non-empty string, got {got}"
     return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {got}"
 
 
-def _first_error(error: ValidationError) -> tuple[list, str]:
-    """The most useful error of a validation failure: for a value that may be null, not 'expected null'."""
+def _allows_null(model: type[BaseModel], loc: list) -> bool:
+    """Whether the value at ``loc`` inside ``model`` may be null (pydantic's error does not say)."""
+    annotation = model
+    for part in loc:
+        annotation = _non_null(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return False
+            annotation = field.annotation
+        elif get_origin(annotation) in (list, dict):
+            annotation = get_args(annotation)[-1]
+        else:
+            return False
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return get_origin(annotation) in _UNIONS and type(None) in get_args(annotation)
+
+
+def _non_null(annotation):
+    """``X | None`` → ``X``, ``Annotated[X, ...]`` → ``X``."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in _UNIONS and type(None) in get_args(annotation):
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        else:
+            return annotation
+
+
+def _first_error(error: ValidationError, model: type[BaseModel]) -> tuple[list, str]:
+    """The most useful error of a validation failure, saying so when null would also do."""
     errors = error.errors(include_url=False)
     chosen = next((e for e in errors if e["type"] != "none_required"), errors[0])
     loc = [part for part in chosen["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
-    return loc, _problem(chosen)
+    problem = _problem(chosen)
+    if loc[-1:] == ["[key]"]:  # a key the object may not have: name the object, then the key
+        expected = problem.rsplit(", got ", 1)[0]
+        return loc[:-2], f"key {_shown(loc[-2])} is not allowed; {expected}"
+    if chosen["input"] is not None and _allows_null(model, loc) and ", got " in problem:
+        expected, got = problem.rsplit(", got ", 1)
+        problem = f"{expected} or null, got {got}"
+    return loc, problem
+
+
+def _unsafe(data) -> tuple[list, str] | None:
+    """The first value the model keeps as it is but no results file may hold, as (path, message): a
+    number that is not finite (typed fields reject it already; extra keys are not typed), text with
+    an unpaired surrogate (UTF-8 cannot write it back), or nesting deeper than :data:`MAX_DEPTH`."""
+    stack = [(data, [])] if isinstance(data, (dict, list)) else []
+    while stack:
+        value, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
+            return path[:3], f"nested more than {MAX_DEPTH} levels deep; expected a results document"
+        if isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return [*path, key], f"expected text, got an unpaired surrogate in {_shown(key)}"
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            if isinstance(item, float):
+                if not math.isfinite(item):
+                    return [*path, key], f"expected a finite number, got {_shown(item)}"
+            elif isinstance(item, str):
+                if _SURROGATE.search(item):
+                    return [*path, key], f"expected text, got an unpaired surrogate in {_shown(item)}"
+            elif isinstance(item, (dict, list)):
+                stack.append((item, [*path, key]))
+    return None
 
 
 def validate(data, model: type[M], source: str = "document") -> M:
     """Check already-parsed data against ``model``; return the typed object or raise :class:`ResultsError`."""
     if isinstance(data, dict):
         version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION and isinstance(version, int) and not isinstance(version, bool):
+        if type(version) is not int:  # pydantic's Literal[1] would take true and 1.0 for 1
+            raise ResultsError(f"{source}: schema_version: expected {SCHEMA_VERSION}, got {_shown(version)}")
+        if version != SCHEMA_VERSION:
             raise ResultsError(
                 f"{source}: written by schema {version}, this is {SCHEMA_VERSION}; re-run the suite to "
                 "write it again, or convert it"
@@ -101,10 +178,12 @@ def validate(data, model: type[M], source: str = "document") -> M:
     try:
         document = model.model_validate(data)
     except ValidationError as e:
-        loc, problem = _first_error(e)
+        loc, problem = _first_error(e, model)
         raise ResultsError(f"{source}: {json_path(loc)}: {problem}") from None
-    check = getattr(document, "inconsistency", None)
-    problem = check() if check else None
+    problem = _unsafe(data)
+    if problem is None:
+        check = getattr(document, "inconsistency", None)
+        problem = check() if check else None
     if problem is not None:
         raise ResultsError(f"{source}: {json_path(problem[0])}: {problem[1]}")
     return document
@@ -127,18 +206,17 @@ def read_json(path: str | Path, model: type[M]) -> M:
     except UnicodeDecodeError as e:
         raise ResultsError(f"{path}: not UTF-8 (byte {e.start})") from None
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text)  # NaN and Infinity are read, then rejected with their place by validate
     except json.JSONDecodeError as e:
         raise ResultsError(f"{path}:{e.lineno}:{e.colno}: invalid JSON ({e.msg})") from None
     except RecursionError:
         raise ResultsError(f"{path}: nested too deeply; expected a results document") from None
-    except ValueError as e:  # NaN, Infinity, or an integer too long to convert
-        raise ResultsError(f"{path}: {e}") from None
+    except ValueError:  # only an integer longer than Python converts (JSONDecodeError is caught above)
+        limit = sys.get_int_max_str_digits()
+        raise ResultsError(
+            f"{path}: an integer of more than {limit} digits; expected a results document"
+        ) from None
     return validate(data, model, str(path))
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows; expected finite numbers")
 
 
 def dumps(data) -> str:

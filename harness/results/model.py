@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 SCHEMA_VERSION = 1
 SUITE_KIND = "harness.suite"
@@ -176,6 +177,7 @@ class PairRecord(Model):
     baseline: BaselineResult | None = None
     runtime: dict | None = None
     dataset: str | None = None
+    dataset_source: dict | None = None  # {kind: local|hub|dataset, location}
     checkpoint_source: CheckpointSource | None = None
     train_split: str | None = None
     n_truncated: Count | None = None
@@ -248,10 +250,26 @@ class Duplicates(Model):
     examples: list[ConflictingText] = []
 
 
+class BoxStats(TypedDict, total=False):
+    """One class's token lengths: matplotlib ``bxp`` statistics plus n and mean (only n when empty).
+    A plain dict, as the writer made it: ``n`` stays an integer, absent keys stay absent."""
+
+    __pydantic_config__ = ConfigDict(strict=True, allow_inf_nan=False, extra="allow")
+    n: Count
+    mean: Number
+    min: Number
+    q1: Number
+    med: Number
+    q3: Number
+    max: Number
+    whislo: Number
+    whishi: Number
+
+
 class TokenLengths(Model):
     split: str
     max_length: Count | None = None
-    per_class: dict[str, dict[str, Number]] = {}
+    per_class: dict[str, BoxStats] = {}
     n_exceeding: dict[str, Count] = {}
 
 

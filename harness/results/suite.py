@@ -12,15 +12,18 @@ from .io import validate, write_json
 from .model import STATUS_ORDER, CacheSummary, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
 
 _PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
+_AMBIGUOUS = re.compile(r"--|-/|/-")  # these would read back as another "/"
 
 
 def slug(text: str) -> str:
-    """A file-name part for ``text``: ``/`` becomes ``--``; a name that maps ambiguously gets a hash,
-    so two checkpoints never share a file (``a b`` and ``a+b``, ``a/b`` and ``a--b``)."""
+    """A file-name part for ``text``: ``/`` becomes ``--``; a name that maps ambiguously (or is too
+    long to keep whole) gets a hash, so two checkpoints never share a file (``a b`` and ``a+b``,
+    ``a/b`` and ``a--b``, ``a-/b`` and ``a/-b``)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "--", text).strip("-.") or "x"
-    if not _PLAIN.fullmatch(text) or "--" in text or safe != text.replace("/", "--"):
-        safe += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-    return safe[:120]
+    readable = _PLAIN.fullmatch(text) and not _AMBIGUOUS.search(text) and safe == text.replace("/", "--")
+    if not readable or len(safe) > 120:
+        safe = safe[:111] + "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return safe
 
 
 def record_path(report_dir: Path, record: PairRecord) -> Path:

@@ -1,0 +1,545 @@
+"""``harness export SUITE_FILE --checkpoint ID --approach ID --out DIR``: a fitted pair as a directory.
+
+The pair is fitted through the cache as the suite fits it, and scored on the suite's eval split.
+What the directory holds, for the users of other libraries:
+
+- ``finetune``: the model and tokenizer as ``save_pretrained`` writes them (safetensors), labels
+  named in ``id2label``; ``AutoModelForSequenceClassification`` and ``pipeline`` load it;
+- ``features-logreg``: the frozen encoder in ``encoder/`` (``AutoModel``), the fitted
+  ``LogisticRegression`` as ``classifier.joblib`` and, for loaders that unpickle nothing (``harness
+  predict``), its arrays in ``classifier.safetensors``;
+- both: ``README.md``, a model card whose YAML metadata carries the evaluation results in the hub's
+  ``model-index`` format, and ``harness_pair.json`` (:class:`ExportManifest`): what was fitted on what.
+
+``--push-to-hub REPO`` uploads the directory; where the hub cannot be reached it says so in one line.
+This module also reads exported directories back (:func:`load_exported`, for ``harness predict``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..errors import HarnessError
+from ..results.model import ApproachInfo, Count, Model, Share
+
+MANIFEST = "harness_pair.json"
+CARD = "README.md"
+ENCODER = "encoder"
+CLASSIFIER_JOBLIB = "classifier.joblib"
+CLASSIFIER_ARRAYS = "classifier.safetensors"
+EXPORTABLE = ("finetune", "features-logreg")  # and approaches that subclass theirs
+CARD_METRICS = (  # (key in Metrics, model-index metric type, name, args)
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("f1_weighted", "f1", "F1 (weighted)", {"average": "weighted"}),
+    ("f1_macro", "f1", "F1 (macro)", {"average": "macro"}),
+)
+
+
+class ExportError(HarnessError, ValueError):
+    """A pair that cannot be exported, or a directory that is not an exported pair."""
+
+
+class ExportManifest(Model):
+    """``harness_pair.json``: the exported pair, what it was trained and scored on, and its scores."""
+
+    kind: Literal["harness.export"] = "harness.export"
+    schema_version: Literal[1] = 1
+    suite: str
+    checkpoint: str
+    approach: ApproachInfo
+    dataset: str
+    train_split: str
+    split: str
+    labels: Annotated[list[str], Field(min_length=1)]
+    max_length: Count  # texts are truncated to this many tokens, as the harness truncated them
+    pooling: Literal["cls", "mean"] | None = None  # features-logreg only
+    classifier: dict | None = None  # features-logreg only: LogisticRegression.get_params()
+    n_examples: Count
+    metrics: dict[str, Share]
+    runtime: dict  # the settings the metrics were measured under
+
+
+# -- the options a pair is named with (shared with ``harness predict``) --
+
+
+def add_pair_options(parser: argparse.ArgumentParser) -> None:
+    pair = parser.add_argument_group("the pair (a suite file's declarations)")
+    pair.add_argument("--checkpoint", help="one of the suite's CHECKPOINTS (default: the only one)")
+    pair.add_argument(
+        "--approach",
+        help="an approach id of the suite's APPROACHES (e.g. features-logreg-mean), or a name only one of "
+        "them has (default: the only one)",
+    )
+    pair.add_argument(
+        "--data-dir",
+        default=os.environ.get("HARNESS_DATA_DIR") or None,
+        help="local dataset mirrors (default: $HARNESS_DATA_DIR)",
+    )
+    pair.add_argument(
+        "--model-dir",
+        default=os.environ.get("HARNESS_MODEL_DIR") or None,
+        help="local checkpoints (default: $HARNESS_MODEL_DIR)",
+    )
+    pair.add_argument(
+        "--cache-dir",
+        default=None,
+        help="the harness cache (default: $HARNESS_CACHE_DIR, else ~/.cache/harness)",
+    )
+    pair.add_argument("--train-split", default=None, help="default: train")
+    pair.add_argument("--eval-split", default=None, help="default: validation")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="compute dtype (the suite's approach may override it, as in a pytest run)",
+    )
+
+
+def open_pair(args, suite: Path):
+    """The :class:`~harness.pairs.Pair` of the suite file ``suite`` that the options name."""
+    from ..pairs import Pair, PairSettings, load_suite
+
+    settings = PairSettings(
+        data_dir=args.data_dir,
+        model_dir=args.model_dir,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        dtype=args.dtype,
+        train_split=args.train_split,
+        eval_split=args.eval_split,
+    )
+    return Pair(load_suite(suite), args.checkpoint, args.approach, settings)
+
+
+# -- writing --
+
+
+def _dataset_type(name: str) -> str:
+    """The dataset's hub id where the harness knows one (``emotion`` → ``dair-ai/emotion``), else its name."""
+    from ..data import KNOWN_DATASETS
+
+    known = KNOWN_DATASETS.get(name)
+    return known.hub_id if known else name
+
+
+def manifest_for(evaluation, max_length: int, **features) -> ExportManifest:
+    metrics = evaluation.metrics
+    return ExportManifest(
+        suite=evaluation.suite,
+        checkpoint=evaluation.checkpoint.id,
+        approach=ApproachInfo(
+            name=evaluation.approach.name,
+            variant=evaluation.approach.variant,
+            id=evaluation.approach.id,
+            params=evaluation.estimator.hyperparameters(),
+        ),
+        dataset=evaluation.dataset,
+        train_split=evaluation.train_split,
+        split=evaluation.split,
+        labels=list(evaluation.labels),
+        max_length=max_length,
+        n_examples=len(evaluation.texts),
+        metrics={key: getattr(metrics, key) for key, *_ in CARD_METRICS},
+        runtime=evaluation.runtime.settings(),
+        **features,
+    )
+
+
+def _write_finetune(estimator, directory: Path) -> int:
+    labels = estimator.labels_
+    model, tokenizer = estimator.model_, estimator.tokenizer_
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {name: i for i, name in enumerate(labels)}
+    model.save_pretrained(directory)
+    tokenizer.model_max_length = estimator.max_length_  # what the harness truncated to
+    tokenizer.save_pretrained(directory)
+    return estimator.max_length_
+
+
+def _write_features(estimator, directory: Path) -> int:
+    import joblib
+    from safetensors.numpy import save_file
+
+    from ..inference import model_max_length
+
+    checkpoint = estimator.checkpoint
+    encoder, tokenizer = checkpoint.load_model(), checkpoint.load_tokenizer()
+    max_length = estimator.max_length or model_max_length(tokenizer, encoder.config.max_position_embeddings)
+    encoder.save_pretrained(directory / ENCODER)
+    tokenizer.model_max_length = max_length
+    tokenizer.save_pretrained(directory / ENCODER)
+    classifier = estimator.classifier_
+    joblib.dump(classifier, directory / CLASSIFIER_JOBLIB)
+    arrays = {"coef": classifier.coef_, "intercept": classifier.intercept_, "classes": classifier.classes_}
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / CLASSIFIER_ARRAYS))
+    return max_length
+
+
+def model_card(manifest: ExportManifest, evaluation, repo: str | None = None):
+    """The model card: ``model-index`` metadata (huggingface_hub's format) and how to load the directory."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    checkpoint, finetune = evaluation.checkpoint, manifest.approach.name == "finetune"
+    name = f"{checkpoint.short_name}-{manifest.approach.id}-{manifest.dataset}"
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            task_name="Text Classification",
+            dataset_type=_dataset_type(manifest.dataset),
+            dataset_name=manifest.dataset,
+            dataset_split=manifest.split,
+            metric_type=metric_type,
+            metric_name=metric_name,
+            metric_value=round(manifest.metrics[key], 4),
+            metric_args=args,
+        )
+        for key, metric_type, metric_name, args in CARD_METRICS
+    ]
+    data = ModelCardData(
+        model_name=name,
+        eval_results=results,
+        library_name="transformers" if finetune else "sklearn",
+        pipeline_tag="text-classification",
+        base_model=checkpoint.id if checkpoint.source != "local" else None,  # a path is no hub id
+        datasets=[_dataset_type(manifest.dataset)]
+        if _dataset_type(manifest.dataset) != manifest.dataset
+        else None,
+        tags=["harness", manifest.approach.name],
+    )
+    ci = evaluation.metrics.ci
+    rows = []
+    for key, *_ in CARD_METRICS:
+        interval = getattr(ci, key, None) if ci is not None else None
+        shown = f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "–"
+        rows.append(f"| {key} | {manifest.metrics[key]:.4f} | {shown} |")
+    runtime = manifest.runtime
+    params = ", ".join(f"{k}={v!r}" for k, v in manifest.approach.params.items())
+    body = [
+        f"# {name}",
+        "",
+        f"`{checkpoint.id}` with the `{manifest.approach.id}` approach ({params}), trained on the "
+        f"`{manifest.train_split}` split of `{manifest.dataset}` by the `{manifest.suite}` suite of the "
+        "harness. Labels: " + ", ".join(f"`{label}`" for label in manifest.labels) + ".",
+        "",
+        f"## Evaluation: `{manifest.dataset}` {manifest.split} split, {manifest.n_examples} texts",
+        "",
+        "| metric | value | 95% CI (bootstrap) |",
+        "| --- | --- | --- |",
+        *rows,
+        "",
+        f"Measured by the harness on {runtime.get('device')}, {runtime.get('dtype')}, batches of "
+        f"{runtime.get('batch_size')}; texts truncated to {manifest.max_length} tokens.",
+        "",
+        "## Use",
+        "",
+        *(_finetune_usage(repo) if finetune else _features_usage(manifest)),
+        "",
+        'Or with the harness: `harness predict DIR "some text"`.',
+    ]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n")
+
+
+def _finetune_usage(repo: str | None) -> list[str]:
+    where = "" if repo else "  # DIR: this directory"
+    return [
+        "```python",
+        "from transformers import pipeline",
+        "",
+        f'classifier = pipeline("text-classification", model="{repo or "DIR"}", top_k=None){where}',
+        'classifier("I saw a movie today and it was really good", truncation=True)',
+        "```",
+    ]
+
+
+def _features_usage(manifest: ExportManifest) -> list[str]:
+    pooled = (
+        "hidden[:, 0]"
+        if manifest.pooling == "cls"
+        else "(hidden * mask).sum(1) / mask.sum(1)  # mean over real tokens"
+    )
+    return [
+        f"`encoder/` is the frozen `{manifest.checkpoint}`; `classifier.joblib` is a scikit-learn "
+        f"`LogisticRegression` on its {manifest.pooling}-pooled last hidden state. Its `classes_` are "
+        f"label ids: label `i` is `labels[i]` in `harness_pair.json`. `classifier.joblib` is a pickle: "
+        "load it only from a source you trust (`classifier.safetensors` holds the same arrays).",
+        "",
+        "```python",
+        "import joblib, torch",
+        "from transformers import AutoModel, AutoTokenizer",
+        "",
+        'tokenizer = AutoTokenizer.from_pretrained("DIR/encoder")  # DIR: this directory (or its download)',
+        'encoder = AutoModel.from_pretrained("DIR/encoder")',
+        'classifier = joblib.load("DIR/classifier.joblib")',
+        f"labels = {manifest.labels!r}",
+        'batch = tokenizer(["I saw a movie today and it was really good"], padding=True, '
+        'truncation=True, return_tensors="pt")',
+        "with torch.no_grad():",
+        "    hidden = encoder(**batch).last_hidden_state",
+        'mask = batch["attention_mask"].unsqueeze(-1).float()',
+        f"features = {pooled}",
+        "proba = classifier.predict_proba(features.numpy())",
+        "print(labels[classifier.classes_[proba[0].argmax()]])",
+        "```",
+    ]
+
+
+def check_exportable(spec) -> None:
+    from ..approaches.features import FeatureLogReg
+    from ..approaches.finetune import FineTune
+
+    if not issubclass(spec.cls, FineTune | FeatureLogReg):
+        raise ExportError(f"{spec.id}: export writes {' or '.join(EXPORTABLE)} pairs")
+
+
+def export_pair(evaluation, out: Path, repo: str | None = None) -> ExportManifest:
+    """Write the evaluated (and fitted) pair to ``out``, a new or empty directory, atomically; the model
+    card's example loads it from ``repo`` when it is to be pushed there."""
+    from ..approaches.finetune import FineTune
+    from ..results import write_json
+
+    estimator = evaluation.estimator
+    check_exportable(evaluation.approach)
+    check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        if isinstance(estimator, FineTune):
+            manifest = manifest_for(evaluation, _write_finetune(estimator, staging))
+        else:
+            max_length = _write_features(estimator, staging)
+            manifest = manifest_for(
+                evaluation,
+                max_length,
+                pooling=estimator.pooling,
+                classifier=estimator.classifier_.get_params(),
+            )
+        write_json(staging / MANIFEST, manifest)
+        model_card(manifest, evaluation, repo).save(staging / CARD)
+        _usual_permissions(staging)
+        if out.exists():
+            out.rmdir()  # empty: checked above
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _usual_permissions(directory: Path) -> None:
+    """Temporary directories and atomic writes are owner-only; an export gets what the umask gives."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def check_out(out: Path) -> None:
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        raise ExportError(f"--out {out}: exists and is not an empty directory; expected a new or empty one")
+
+
+def push_to_hub(directory: Path, repo: str) -> str | None:
+    """Upload ``directory`` to the model repository ``repo``; None, or the one-line reason it failed."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+    unreachable = f"cannot reach the Hugging Face Hub ({{}}); the export is in {directory}"
+    if constants.HF_HUB_OFFLINE:
+        return unreachable.format("HF_HUB_OFFLINE is set")
+    try:
+        huggingface_hub.create_repo(repo, exist_ok=True)  # fails at once when the hub is unreachable
+        huggingface_hub.upload_folder(repo_id=repo, folder_path=str(directory))
+    except LocalTokenNotFoundError:
+        return f"no Hugging Face token (hf auth login, or HF_TOKEN); the export is in {directory}"
+    except HfHubHTTPError as e:
+        reason = _first_line(e)
+        return f"the Hugging Face Hub refused the upload to {repo} ({reason}); the export is in {directory}"
+    except Exception as e:  # noqa: BLE001 - a network failure (OSError, httpx's TransportError)
+        if not isinstance(e, OSError) and "TransportError" not in {c.__name__ for c in type(e).__mro__}:
+            raise
+        return unreachable.format(_first_line(e))
+    return None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# -- reading --
+
+
+class ExportedPair:
+    """An exported directory, ready to classify: ``labels`` and ``predict_proba(texts, runtime)``."""
+
+    labels: list[str]
+
+    def predict_proba(self, texts: list[str], runtime) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class ExportedClassifier(ExportedPair):
+    """A ``transformers`` sequence classifier (an exported finetune pair, or any classifier directory)."""
+
+    def __init__(self, directory: Path, manifest: ExportManifest | None):
+        from transformers import AutoModelForSequenceClassification
+
+        from ..checkpoints import ResolvedCheckpoint
+
+        checkpoint = ResolvedCheckpoint(str(directory), str(directory), "local")  # refuses remote code
+        self.model = checkpoint.load_model(AutoModelForSequenceClassification)
+        self.tokenizer = checkpoint.load_tokenizer()
+        id2label = self.model.config.id2label
+        self.labels = [str(id2label[i]) for i in range(len(id2label))]
+        if manifest is not None and self.labels != manifest.labels:
+            raise ExportError(
+                f"{directory / 'config.json'}: id2label {self.labels} differs from the labels "
+                f"{manifest.labels} of {directory / MANIFEST}"
+            )
+
+    def predict_proba(self, texts, runtime) -> np.ndarray:
+        from ..inference import class_probabilities
+
+        device = runtime.torch_device()
+        return class_probabilities(
+            self.model.to(device), self.tokenizer, texts, runtime.batch_size, device, dtype=runtime.dtype
+        )
+
+
+class ExportedFeatures(ExportedPair):
+    """An exported features-logreg pair; the classifier is rebuilt from its arrays, nothing is unpickled."""
+
+    def __init__(self, directory: Path, manifest: ExportManifest):
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+        from sklearn.linear_model import LogisticRegression
+
+        from ..checkpoints import ResolvedCheckpoint
+
+        self.labels, self.pooling, self.max_length = manifest.labels, manifest.pooling, manifest.max_length
+        if self.pooling is None or manifest.classifier is None:
+            raise ExportError(
+                f"{directory / MANIFEST}: a features-logreg export needs 'pooling' and 'classifier'"
+            )
+        if not (directory / ENCODER / "config.json").is_file():
+            raise ExportError(f"{directory / ENCODER}: no config.json; expected the exported encoder")
+        self.encoder = ResolvedCheckpoint(manifest.checkpoint, str(directory / ENCODER), "local")
+        path = directory / CLASSIFIER_ARRAYS
+        try:
+            arrays = load_file(str(path))
+            coef, intercept, classes = arrays["coef"], arrays["intercept"], arrays["classes"]
+        except (OSError, SafetensorError, KeyError) as e:
+            raise ExportError(
+                f"{path}: expected the arrays coef, intercept and classes ({_first_line(e)})"
+            ) from None
+        n_rows = 1 if len(classes) == 2 else len(classes)
+        if (
+            coef.ndim != 2
+            or coef.shape[0] != n_rows
+            or intercept.shape != (n_rows,)
+            or classes.dtype.kind not in "iu"
+            or not all(0 <= c < len(self.labels) for c in classes)
+        ):
+            raise ExportError(
+                f"{path}: coef {coef.shape}, intercept {intercept.shape}, classes {classes.tolist()}; "
+                "expected "
+                f"{n_rows} rows and class ids below {len(self.labels)} (labels)"
+            )
+        try:
+            self.classifier = LogisticRegression(**manifest.classifier)
+        except TypeError as e:
+            raise ExportError(f"{directory / MANIFEST}: classifier: {e}") from None
+        self.classifier.coef_, self.classifier.intercept_, self.classifier.classes_ = coef, intercept, classes
+
+    def predict_proba(self, texts, runtime) -> np.ndarray:
+        from ..approaches.base import expand_columns
+        from ..approaches.features import HiddenStateExtractor
+
+        features = HiddenStateExtractor(self.encoder, runtime, self.max_length).transform(texts, self.pooling)
+        if features.shape[1] != self.classifier.coef_.shape[1]:
+            raise ExportError(
+                f"{self.encoder.location}: {features.shape[1]} features per text; the classifier expects "
+                f"{self.classifier.coef_.shape[1]}"
+            )
+        proba = self.classifier.predict_proba(features)
+        return expand_columns(proba, self.classifier.classes_, len(self.labels))
+
+
+def load_exported(directory: str | Path) -> ExportedPair:
+    """The exported pair in ``directory`` (or any ``transformers`` classifier directory)."""
+    from ..results import read_json
+
+    directory = Path(directory)
+    manifest = read_json(directory / MANIFEST, ExportManifest) if (directory / MANIFEST).exists() else None
+    if manifest is None and not (directory / "config.json").is_file():
+        raise ExportError(
+            f"{directory}: not an exported pair; expected {MANIFEST} (harness export) or a transformers "
+            "classifier's config.json"
+        )
+    if manifest is None or manifest.approach.name == "finetune":
+        return ExportedClassifier(directory, manifest)
+    if manifest.approach.name == "features-logreg":
+        return ExportedFeatures(directory, manifest)
+    raise ExportError(
+        f"{directory / MANIFEST}: approach.name: expected one of {list(EXPORTABLE)}, "
+        f"got {manifest.approach.name!r}"
+    )
+
+
+# -- the command --
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="harness export",
+        description="Write a fitted finetune or features-logreg pair of a suite as a directory that "
+        "transformers (finetune) or joblib + transformers (features-logreg) load directly, with a model "
+        "card whose metadata carries the eval-split results (model-index). The pair is fitted through "
+        "the cache, as the suite fits it: fast when the suite has run.",
+    )
+    parser.add_argument("suite", type=Path, help="suite file, e.g. suites/test_emotion.py")
+    parser.add_argument("--out", type=Path, required=True, help="the directory to write (new or empty)")
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="REPO",
+        default=None,
+        help="also upload the directory to this hub model repository (user/name)",
+    )
+    add_pair_options(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """0 when written (and pushed), 1 when the push failed, 2 for bad usage or input."""
+    args = parse_args(argv)
+    try:  # stdout says what was written: what fitting prints (Trainer's log) goes to stderr
+        check_out(args.out)
+        with contextlib.redirect_stdout(sys.stderr):
+            pair = open_pair(args, args.suite)
+            check_exportable(pair.spec)
+            evaluation = pair.evaluate()
+            manifest = export_pair(evaluation, args.out, args.push_to_hub)
+    except HarnessError as e:
+        print(f"harness export: {e}", file=sys.stderr)
+        return 2
+    scores = ", ".join(f"{key} {value:.4f}" for key, value in manifest.metrics.items())
+    print(f"wrote {args.out} ({pair.what}; {manifest.dataset} {manifest.split}: {scores})")
+    if args.push_to_hub is None:
+        return 0
+    failure = push_to_hub(args.out, args.push_to_hub)
+    if failure is not None:
+        print(f"harness export: {failure}", file=sys.stderr)
+        return 1
+    print(f"pushed {args.out} to the hub repository {args.push_to_hub}")
+    return 0

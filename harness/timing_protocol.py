@@ -1,0 +1,336 @@
+"""Timing that gates without flaking: a model's speed as a ratio to a reference timed in the same windows.
+
+A timing record (:func:`measure`) holds the usual wall-clock figures of :mod:`harness.timing`
+(texts/s, per-batch latency) plus per-text latency at batch 1 and the **ratio**: workload rounds (one
+pass of the model over the texts, tokenization included) alternate with rounds of a fixed reference
+GEMM, ``R A R A … A R``; each workload round is divided by the mean of the reference rounds either
+side of it, and the record keeps the median of these per-window ratios and their dispersion.
+
+On CPU the ratio rounds run with one intra-op thread and are timed in the process's CPU time. A busy
+neighbour stretches wall time (the emotion suite's texts/s fell 4x beside one), and a multi-threaded
+pass burns CPU time spinning in barriers while a peer thread waits for a core (10x on a tiny model);
+the CPU time of single-threaded work moves far less, and alike for workload and reference, while
+extra work (a slower model, more padding, slower tokenization) moves it in full. On a 2-core machine
+at load ~10 one measurement's ratio varies by about ±7%. On CUDA the rounds are timed in wall time
+with the device synchronized; the host's neighbours matter little there.
+
+Contention is reported, not corrected: the share of the time this process's threads were runnable
+but waiting for a CPU, over the whole measurement (Linux ``/proc/self/task/*/schedstat``; None
+elsewhere). Above :data:`CONTENTION_THRESHOLD` the wall-clock figures were measured on a busy machine.
+
+The gate (:func:`gate`) fails only when the ratio is below ``(1 − tolerance) × baseline`` in the
+measurement and again in a re-measurement; :func:`decide` is that rule alone, without measuring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from . import timing
+from .errors import HarnessError
+
+RATIO_ROUNDS = 5  # workload rounds at least; the reference runs one round more
+RATIO_SECONDS = 1.0  # and at least this much workload time (clock seconds), up to MAX_RATIO_ROUNDS
+BASELINE_RATIO_SECONDS = 3.0  # a baseline is measured once and compared with many times: longer
+MAX_RATIO_ROUNDS = 200
+# A ratio may drop to 70% of its baseline. Measured on a 2-core machine at load ~10 (4-layer BERT,
+# hidden 128): a 2x slower model lands at 0.42-0.62 of its baseline, beside a busy process at 0.84-1.23.
+RATIO_TOLERANCE = 0.3
+CONTENTION_THRESHOLD = 0.1  # share of runnable time spent waiting for a CPU
+LATENCY_PASSES = 1  # timed batch-1 passes over the texts
+LATENCY_WARMUP_TEXTS = 2  # texts run at batch 1 before them: lazy initialization
+REFERENCE_SIZE = {"cpu": 512, "cuda": 4096}  # square fp32 matrices of the reference product
+EPSILON = 1e-9  # a drop of exactly the tolerance passes despite float rounding
+
+
+class TimingGateError(HarnessError, ValueError):
+    """A tolerance or baseline ratio the timing gate cannot use; the message is one line."""
+
+
+class ReferenceGemm:
+    """A fixed fp32 matrix product on ``device``, repeated :attr:`repeats` times per call.
+
+    Calling it returns the GFLOP it computed; :meth:`calibrate` sets the repeats so that a call
+    takes about as long as the workload round it alternates with.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = torch.device(device)
+        self.size = REFERENCE_SIZE["cuda" if self.device.type == "cuda" else "cpu"]
+        generator = torch.Generator().manual_seed(0)
+        self.a, self.b = (
+            torch.randn(self.size, self.size, generator=generator).to(self.device) for _ in range(2)
+        )
+        self.repeats = 1
+
+    def __call__(self) -> float:
+        for _ in range(self.repeats):
+            self.a @ self.b
+        timing.synchronize(self.device)
+        return 2 * self.size**3 * self.repeats / 1e9
+
+    def calibrate(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.repeats = 1
+        self()  # warm-up: kernel selection, lazy initialization
+        start = clock()
+        self()
+        self.repeats = max(1, round(seconds / max(clock() - start, 1e-9)))
+
+
+@dataclass(frozen=True)
+class RatioMeasurement:
+    """Per-round rates of the alternating workload and reference rounds, in ``clock`` seconds.
+
+    ``reference_gflops`` has one round more than ``workload_texts_per_s``: reference round ``i`` and
+    ``i + 1`` bracket workload round ``i``.
+    """
+
+    clock: str  # "cpu" (process CPU time, one intra-op thread) or "wall"
+    workload_texts_per_s: tuple[float, ...]
+    reference_gflops: tuple[float, ...]
+
+    @property
+    def window_reference(self) -> list[float]:
+        ref = self.reference_gflops
+        return [(ref[i] + ref[i + 1]) / 2 for i in range(len(self.workload_texts_per_s))]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [w / r for w, r in zip(self.workload_texts_per_s, self.window_reference, strict=True)]
+
+    @property
+    def ratio(self) -> float:
+        return float(np.median(self.ratios))
+
+    @property
+    def dispersion(self) -> float:
+        """Interquartile range of the per-window ratios over their median."""
+        q1, q3 = np.percentile(self.ratios, [25, 75])
+        return float((q3 - q1) / self.ratio)
+
+    def fields(self) -> dict:
+        rounds = zip(self.workload_texts_per_s, self.window_reference, self.ratios, strict=True)
+        return {
+            "ratio": self.ratio,
+            "ratio_dispersion": self.dispersion,
+            "ratio_clock": self.clock,
+            "ratio_rounds": [
+                {"texts_per_s": w, "reference_gflops": r, "ratio": q} for w, r, q in rounds
+            ],
+        }
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int):
+    """Run the block with ``n`` torch intra-op threads; the previous number is restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def measure_ratio(
+    timer: timing.BatchTimer,
+    texts: Sequence[str],
+    rounds: int = RATIO_ROUNDS,
+    seconds: float = RATIO_SECONDS,
+) -> RatioMeasurement:
+    """Alternate passes of ``timer``'s model over ``texts`` with reference GEMM rounds: at least
+    ``rounds`` passes and ``seconds`` of them (a small model's passes are short), at most
+    :data:`MAX_RATIO_ROUNDS`.
+
+    The passes run on a copy of ``timer`` (its own passes are left alone), after one untimed pass
+    that also sizes the reference rounds to the same duration.
+    """
+    if rounds < 1:
+        raise ValueError(f"ratio rounds: expected at least 1, got {rounds}")
+    texts = list(texts)
+    workload = replace(timer, passes=[])
+    on_cpu = workload.device.type == "cpu"
+    clock = time.process_time if on_cpu else time.perf_counter
+
+    def rate(run: Callable[[], float]) -> tuple[float, float]:
+        start = clock()
+        done = run()
+        elapsed = max(clock() - start, 1e-9)
+        return done / elapsed, elapsed
+
+    def workload_pass() -> float:
+        workload(texts)
+        return len(texts)
+
+    with intra_op_threads(1) if on_cpu else contextlib.nullcontext():
+        start = clock()
+        workload_pass()
+        reference = ReferenceGemm(workload.device)
+        reference.calibrate(clock() - start, clock)
+        references, passes, elapsed = [rate(reference)[0]], [], 0.0
+        while len(passes) < MAX_RATIO_ROUNDS and (len(passes) < rounds or elapsed < seconds):
+            texts_per_s, seconds_taken = rate(workload_pass)
+            passes.append(texts_per_s)
+            elapsed += seconds_taken
+            references.append(rate(reference)[0])
+    return RatioMeasurement("cpu" if on_cpu else "wall", tuple(passes), tuple(references))
+
+
+def _thread_schedstats() -> dict[str, tuple[int, int]] | None:
+    """Nanoseconds (running, runnable but waiting for a CPU) per thread of this process; None
+    where the kernel does not report them."""
+    try:
+        threads = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    stats = {}
+    for tid in threads:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat", encoding="ascii") as f:
+                running, waiting = f.read().split()[:2]
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+        stats[tid] = (int(running), int(waiting))
+    return stats or None
+
+
+class ContentionMeter:
+    """``with ContentionMeter() as meter: …`` measures how much of the block's runnable thread time
+    was spent waiting for a CPU (:attr:`wait_share`; None where the kernel does not tell)."""
+
+    def __init__(self, threshold: float = CONTENTION_THRESHOLD):
+        self.threshold = threshold
+        self.wait_share: float | None = None
+
+    def __enter__(self) -> ContentionMeter:
+        self._start = _thread_schedstats()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = _thread_schedstats()
+        if self._start is None or end is None:
+            return
+        running = waiting = 0
+        for tid, (run, wait) in end.items():
+            run0, wait0 = self._start.get(tid, (0, 0))
+            running, waiting = running + run - run0, waiting + wait - wait0
+        if running + waiting > 0:
+            self.wait_share = waiting / (running + waiting)
+
+    @property
+    def seen(self) -> bool | None:
+        return None if self.wait_share is None else self.wait_share > self.threshold
+
+    def to_dict(self) -> dict:
+        return {"seen": self.seen, "runqueue_wait_share": self.wait_share, "threshold": self.threshold}
+
+
+def per_text_latency(timer: timing.BatchTimer, texts: Sequence[str], passes: int = LATENCY_PASSES) -> dict:
+    """Percentiles (ms) of the forward pass of one text at batch 1 over ``passes`` timed passes, after
+    an untimed one over the first :data:`LATENCY_WARMUP_TEXTS` texts; tokenization apart, like
+    ``latency_ms``."""
+    single = replace(timer, batch_size=1, passes=[])
+    single(list(texts)[:LATENCY_WARMUP_TEXTS])
+    for _ in range(passes):
+        single(texts)
+    return timing.percentiles([1000 * s for p in single.passes[1:] for s in p.batch_s])
+
+
+def measure(
+    timer: timing.BatchTimer,
+    texts: Sequence[str],
+    checkpoint: str,
+    rounds: int = 3,
+    warmup_rounds: int = 1,
+    ratio_rounds: int = RATIO_ROUNDS,
+    ratio_seconds: float = RATIO_SECONDS,
+    note: str | None = None,
+    benchmark=None,
+) -> dict:
+    """The timing record of ``timer`` on ``texts`` with the protocol's fields.
+
+    The usual record (:meth:`harness.timing.BatchTimer.record`: ``rounds`` timed passes after
+    ``warmup_rounds``, through pytest-benchmark when ``benchmark`` is given, which allows one call
+    per test) plus ``latency_per_text_ms`` (:func:`per_text_latency`), ``ratio``,
+    ``ratio_dispersion``, ``ratio_clock``, ``ratio_rounds`` (:func:`measure_ratio` with
+    ``ratio_rounds`` and ``ratio_seconds``), ``contention`` (:class:`ContentionMeter` around all of
+    it) and ``remeasured`` (False; :func:`gate` sets it on a re-measurement).
+    """
+    texts = list(texts)
+    with ContentionMeter() as contention:
+        if benchmark is None:
+            record = timing.measure(timer, texts, checkpoint, rounds, warmup_rounds, note)
+        else:
+            record = timing.benchmark_speed(benchmark, timer, texts, checkpoint, rounds, warmup_rounds, note)
+        latency = per_text_latency(timer, texts)
+        ratio = measure_ratio(timer, texts, ratio_rounds, ratio_seconds)
+    added = {
+        "latency_per_text_ms": latency,
+        **ratio.fields(),
+        "contention": contention.to_dict(),
+        "remeasured": False,
+    }
+    record.update(added)
+    if benchmark is not None:
+        benchmark.extra_info.update(added)
+    return record
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def decide(ratios: Sequence[float], baseline_ratio: float | None, tolerance: float = RATIO_TOLERANCE) -> dict:
+    """The gate's verdict on the ratios measured so far: the first measurement, then its re-measurement.
+
+    ``status``: ``new`` (no baseline ratio), ``ok`` (some ratio at or above ``(1 − tolerance) ×
+    baseline``), ``unconfirmed`` (one measurement, below: measure again) or ``regressed`` (two or
+    more, all below). ``value`` is the best ratio; the keys are those of a baseline timing check.
+    """
+    if not _is_number(tolerance) or not 0 <= tolerance < 1:
+        raise TimingGateError(f"timing tolerance: expected a number in [0, 1), got {tolerance!r}")
+    if baseline_ratio is None:
+        return {"status": "new", "mode": None, "passed": True}
+    if not _is_number(baseline_ratio) or baseline_ratio <= 0:
+        raise TimingGateError(f"baseline ratio: expected a positive number, got {baseline_ratio!r}")
+    if not ratios:
+        raise ValueError("no measured ratio to decide on")
+    best = max(ratios)
+    if best >= baseline_ratio * (1 - tolerance) - EPSILON:
+        status = "ok"
+    else:
+        status = "regressed" if len(ratios) > 1 else "unconfirmed"
+    return {
+        "status": status,
+        "mode": "ratio",
+        "metric": "ratio",
+        "baseline": float(baseline_ratio),
+        "value": float(best),
+        "values": [float(r) for r in ratios],
+        "tolerance": float(tolerance),
+        "passed": status != "regressed",
+    }
+
+
+def gate(
+    record: dict,
+    baseline_ratio: float | None,
+    remeasure: Callable[[], dict],
+    tolerance: float = RATIO_TOLERANCE,
+) -> tuple[dict, dict]:
+    """Gate ``record``'s ratio against ``baseline_ratio``; below it, ``remeasure()`` (a fresh
+    :func:`measure`) confirms or clears the drop. Returns the record to keep (the re-measurement,
+    with ``remeasured`` True, when there was one) and :func:`decide`'s verdict."""
+    verdict = decide([record["ratio"]], baseline_ratio, tolerance)
+    if verdict["status"] != "unconfirmed":
+        return record, verdict
+    second = remeasure()
+    second["remeasured"] = True
+    return second, decide([record["ratio"], second["ratio"]], baseline_ratio, tolerance)
