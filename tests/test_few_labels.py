@@ -2,6 +2,7 @@
 learning curves through the plugin, seeded pairs, and the report's learning-curve section."""
 
 import json
+import sys
 
 import datasets  # noqa: F401  imported once here: in-process pytester runs must not re-import it
 import numpy as np
@@ -270,6 +271,18 @@ def test_setfit_fits_a_plain_bert_directory_and_caches_it(tiny_checkpoint, tiny_
     )
     assert [kind for kind, _ in runtime.cache.hits] == ["setfit"]
     assert np.allclose(again.predict_proba(texts, runtime=runtime), proba, atol=1e-5)
+
+
+@pytest.mark.parametrize("library", ["setfit", "sentence_transformers"])
+def test_setfit_without_its_library_is_not_applicable(tiny_checkpoint, monkeypatch, library):
+    monkeypatch.setitem(sys.modules, library, None)  # import raises ImportError, as when not installed
+    estimator = approach_spec("setfit").build(resolve_checkpoint(str(tiny_checkpoint)))
+    with pytest.raises(NotApplicable) as error:
+        estimator.fit(["a b", "c d"], np.array([0, 1]), labels=["x", "y"])
+    assert str(error.value) == (
+        f"approach 'setfit' needs the {library} library, not installed here: "
+        "pip install 'harness[fewlabels]'"
+    )
 
 
 def test_setfit_refuses_modules_a_checkpoint_names_outside_sentence_transformers(tiny_checkpoint, tmp_path):

@@ -8,6 +8,7 @@ and head (its coefficients, safetensors) are cached, keyed like fine-tuning.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..cache import examples_digest
 from ..checkpoints import CheckpointError
+from ..errors import NotApplicable
 from ..runtime import Runtime
 from .base import Approach
 from .registry import ApproachError, register_approach
@@ -24,15 +26,27 @@ from .registry import ApproachError, register_approach
 HEAD_ARRAYS = ("coef_", "intercept_", "classes_")
 
 
+def require_libraries() -> None:
+    """Raise ``NotApplicable`` (the pair is skipped with this reason) where setfit or
+    sentence-transformers cannot be imported."""
+    for library in ("sentence_transformers", "setfit"):
+        try:
+            importlib.import_module(library)
+        except ImportError:
+            missing = library
+            break
+    else:
+        return
+    raise NotApplicable(
+        f"approach 'setfit' needs the {missing} library, not installed here: pip install 'harness[fewlabels]'"
+    )
+
+
 def sentence_body(checkpoint, device):
     """The checkpoint as a ``SentenceTransformer`` (its modules.json, else mean pooling); remote code
     is refused."""
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise ApproachError(
-            "approach 'setfit' needs the setfit library: pip install 'harness[fewlabels]'"
-        ) from None
+    from sentence_transformers import SentenceTransformer
+
     checkpoint.load_tokenizer()  # refuses auto_map (remote code) and unusable tokenizers
     foreign = foreign_modules(checkpoint)
     if foreign:
@@ -110,6 +124,7 @@ class SetFit(Approach):
 
     def fit(self, X, y, *, runtime=None, labels=(), eval_set=None):
         """Train on (X, y); ``eval_set`` is not used (SetFit has no model selection here)."""
+        require_libraries()
         runtime = runtime or Runtime()
         self.device_ = runtime.torch_device()
         parts = {
