@@ -140,10 +140,11 @@ class HarnessSession:
         params = repr(spec.params_for(checkpoint.id))
         key = (id(dataset), checkpoint.id, spec.id, params, spec.seeds, train_split, split)
         if key not in self._evaluations:
+            pair = (suite, source.name, dataset, checkpoint, spec)
             if spec.seeds:
-                evaluation = self._evaluate_seeds(suite, source.name, dataset, checkpoint, spec, train_split, split)
+                evaluation = self._evaluate_seeds(*pair, train_split, split)
             else:
-                evaluation = evaluate(suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split)
+                evaluation = evaluate(*pair, self.runtime, train_split, split)
             evaluation.dataset_source = {"kind": source.kind, "location": source.location}
             self._evaluations[key] = evaluation
             self._describe(source.name, dataset, checkpoint)

@@ -353,7 +353,8 @@ def curve_run(tmp_path_factory, tiny_checkpoint, dataset_dir):
             "no:cacheprovider",
         ]
     )
-    return code, json.loads((out / "reports" / "curves_suite.json").read_text(encoding="utf-8")), out / "reports"
+    reports = out / "reports"
+    return code, json.loads((reports / "curves_suite.json").read_text(encoding="utf-8")), reports
 
 
 def test_learning_curves_are_written_with_every_seed(curve_run):
@@ -492,4 +493,4 @@ def test_seeds_and_learning_curves_are_documented_in_docs_results_md():
     }.items():
         for model in models:
             missing = sorted(set(model.model_fields) - documented_names(section))
-            assert not missing, f"docs/results.md, {section}: {model.__name__} field(s) {missing} not described"
+            assert not missing, f"docs/results.md, {section}: {model.__name__} fields {missing} not described"

@@ -145,7 +145,9 @@ class SetFit(Approach):
         def load(directory):
             from sentence_transformers import SentenceTransformer
 
-            body = SentenceTransformer(str(directory / "body"), device=str(self.device_), trust_remote_code=False)
+            body = SentenceTransformer(
+                str(directory / "body"), device=str(self.device_), trust_remote_code=False
+            )
             return body, load_head(directory / "head.safetensors")
 
         (body, head), meta, _ = runtime.cached("setfit", parts, train, save, load)

@@ -55,5 +55,5 @@ def render_html(report: Report, rendered: str) -> str:
         rendered=rendered,
         dataset_figures=[dataset_figures(d) for d in report.datasets],
         pair_figures={p.anchor: pair_figures(p) for p in report.pairs},
-        curve_figure=figures.data_uri(curve_figure(report.learning_curve.points)) if report.learning_curve else None,
+        curve_figure=figures.data_uri(curve_figure(curve.points)) if (curve := report.learning_curve) else None,
     )
