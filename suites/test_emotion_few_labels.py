@@ -50,8 +50,8 @@ APPROACHES = [
 # Measured cold (mean ± std over seeds 0-1, validation accuracy; most-frequent 0.352; 15 minutes on
 # the busy 2-core CPU): zero-shot 0.428 (with the descriptions 0.413); features-logreg 0.301 ± 0.105 /
 # 0.414 ± 0.002 / 0.502 ± 0.010 at 8/32/128 per class; SetFit 0.436 ± 0.010 at 32; fine-tuning
-# 0.289 ± 0.135 at 32 (its seeds spread too widely to gate). With seeds 0-2 the means were within a
-# point of these. Gates sit about 1.5 points below the means.
+# 0.289 ± 0.135 at 32 (its seeds spread too widely to gate). With seeds 0-2 the gated means were within
+# a point of these. Gates sit about 1.5 points below the means.
 CURVE_GATES = {
     "most-frequent": {None: {"accuracy": 0.35}},
     "zero-shot": {None: {"accuracy": 0.41}},
