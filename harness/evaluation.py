@@ -49,12 +49,26 @@ class Evaluation:
     timings: dict[str, float]
     n_truncated: int | None = None
     history: list | None = None  # fine-tuning's per-epoch log
+    seed_runs: object | None = None  # fitted once per seed: results.curves.SeedRuns (this is the first seed)
     cached: bool = False  # predictions (and the timings measured with them) came from the cache
     dataset_source: dict | None = None  # {kind: local|hub|dataset, location}: where the data was read
 
     @functools.cached_property
     def metrics(self) -> Metrics:
         return Metrics.model_validate(self.scored["metrics"])
+
+    @property
+    def gate_metrics(self) -> Metrics:
+        """What gates check: the metrics, the headline ones averaged over seeds for a seeded pair."""
+        if self.seed_runs is None:
+            return self.metrics
+        return self.metrics.model_copy(update=self.seed_runs.summary.mean)
+
+    @property
+    def gate_label(self) -> str:
+        """The label of gate messages: says when the value is a mean over seeds."""
+        seeds = f" · mean of {len(self.seed_runs.seeds)} seeds" if self.seed_runs is not None else ""
+        return self.label + seeds
 
     @property
     def label(self) -> str:
@@ -121,11 +135,15 @@ def evaluate(
     train_split: str = "train",
     split: str = "validation",
     k: int = 10,
+    seed: int | None = None,
+    eval_set: bool = True,
 ) -> Evaluation:
     """Fit ``spec`` on ``train_split`` (with ``split`` as its eval set) and score it on ``split``.
 
+    ``seed`` sets the estimator's ``seed`` hyperparameter (approaches without one ignore it);
+    ``eval_set=False`` fits without the evaluation split (no best-epoch selection on it).
     Predictions of expensive approaches are cached, keyed by the approach, its hyperparameters, the
-    checkpoint's weights, both splits and the runtime.
+    checkpoint's weights, both splits, whether the fit saw the evaluation split, and the runtime.
     """
     train = get_split(dataset, dataset_name, train_split)
     held_out = get_split(dataset, dataset_name, split)
@@ -134,12 +152,15 @@ def evaluate(
     train_texts, train_y = list(train["text"]), np.asarray(train["label"], dtype=int)
     runtime = runtime.replace(**spec.runtime) if spec.runtime else runtime
     estimator = spec.build(checkpoint)
+    if seed is not None and "seed" in estimator.get_params():
+        estimator.set_params(seed=seed)
     check_train_classes(estimator, train_y, dataset_name, train_split, labels)
     what = f"{spec.id} · {checkpoint.short_name if checkpoint else 'no checkpoint'}"
 
     def fit_predict() -> tuple[dict[str, np.ndarray], dict]:
         started = time.perf_counter()
-        estimator.fit(train_texts, train_y, runtime=runtime, labels=labels, eval_set=(texts, y_true))
+        fit_eval = (texts, y_true) if eval_set else None
+        estimator.fit(train_texts, train_y, runtime=runtime, labels=labels, eval_set=fit_eval)
         fitted = time.perf_counter()
         proba = label_columns(estimator.predict_proba(texts, runtime=runtime), estimator, len(texts), len(labels), what)
         done = time.perf_counter()
@@ -155,6 +176,7 @@ def evaluate(
             "checkpoint": checkpoint.fingerprint() if checkpoint is not None else None,
             "train": examples_digest(train_texts, train_y),
             "eval": examples_digest(texts, y_true),
+            "fit_eval_set": eval_set,
         }
         arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict)
     else:
@@ -209,6 +231,7 @@ def record_fields(ev: Evaluation) -> dict:
         "timings": {k: round(v, 4) for k, v in ev.timings.items()},
         "examples": {"worst_loss": ev.scored["worst"], "best_loss": ev.scored["best"]},
         "training_history": ev.history,
+        "seeds": ev.seed_runs.to_json() if ev.seed_runs is not None else None,
         "cached": ev.cached,
         "predictions": {
             "gold": ev.y_true.tolist(),

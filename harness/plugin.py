@@ -24,6 +24,7 @@ import pytest
 from .errors import HarnessError
 
 STATUSES = ("skipped", "passed", "failed")
+pytest_plugins = ["harness.plugin_curves"]  # learning curves: SHOTS, SEEDS, CURVE_GATES
 
 if TYPE_CHECKING:
     from .session import HarnessSession
@@ -135,13 +136,19 @@ def suite_name(module) -> str:
 @contextlib.contextmanager
 def _one_line_errors():
     """Bad data, checkpoints or files fail the test with their one-line message, not a traceback."""
+    from .errors import NotApplicable
+
+    skip = message = None
     try:
         yield
+    except NotApplicable as e:  # a pair that cannot run by its nature (e.g. no entailment head)
+        skip = str(e)
     except HarnessError as e:
         message = str(e)
-    else:
-        return
-    pytest.fail(message, pytrace=False)  # outside the except block: no "during handling" chain
+    if skip is not None:
+        pytest.skip(skip)
+    if message is not None:
+        pytest.fail(message, pytrace=False)  # outside the except block: no "during handling" chain
 
 
 class Harness:
@@ -357,9 +364,9 @@ def gate(request):
         if not thresholds:
             thresholds = declared_gates(getattr(module, "GATES", None), evaluation)
         with _one_line_errors():
-            results = check(evaluation.metrics, **thresholds)
+            results = check(evaluation.gate_metrics, **thresholds)
         session.outcome(evaluation.suite, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
-        messages = [failure_message(evaluation.label, results)]
+        messages = [failure_message(evaluation.gate_label, results)]
         if session.settings.benchmark or session.settings.update_baseline:
             tolerance = suite_tolerance if baseline_tolerance is None else baseline_tolerance
             try:

@@ -97,6 +97,8 @@ class HarnessSession:
         self.performance: dict[str, list[TimingRecord]] = {}  # suite → timing records
         self.baseline_files: dict[str, Path] = {}  # suite → its baseline file
         self._baselines: dict[str, baseline.Baseline] = {}
+        self._curves: dict[tuple, list] = {}
+        self.learning_curves: dict[str, list] = {}  # suite → its points (results.curves.CurvePoint)
         self._machine = None
         self._runtimes: dict[tuple[str, str, str], list[RuntimeRecord] | Exception] = {}  # per pair
 
@@ -138,9 +140,14 @@ class HarnessSession:
     ) -> Evaluation:
         """Evaluate the pair once per run; every test of the pair shares the result."""
         source = self.source_of(dataset)
-        key = (id(dataset), checkpoint.id, spec.id, repr(spec.params_for(checkpoint.id)), train_split, split)
+        params = repr(spec.params_for(checkpoint.id))
+        key = (id(dataset), checkpoint.id, spec.id, params, spec.seeds, train_split, split)
         if key not in self._evaluations:
-            evaluation = evaluate(suite, source.name, dataset, checkpoint, spec, self.runtime, train_split, split)
+            pair = (suite, source.name, dataset, checkpoint, spec)
+            if spec.seeds:
+                evaluation = self._evaluate_seeds(*pair, train_split, split)
+            else:
+                evaluation = evaluate(*pair, self.runtime, train_split, split)
             evaluation.dataset_source = {"kind": source.kind, "location": source.location}
             self._evaluations[key] = evaluation
             self._describe(source.name, dataset, checkpoint)
@@ -148,6 +155,35 @@ class HarnessSession:
         self.suite_datasets.setdefault(suite, set()).add(source.name)
         self.outcome(suite, checkpoint.id, spec).evaluation = evaluation
         return evaluation
+
+    def _evaluate_seeds(self, suite, name, dataset, checkpoint, spec, train_split, split) -> Evaluation:
+        """The pair fitted once per seed: the first seed's evaluation, carrying every seed's runs."""
+        from .curves import evaluate_seeds, seed_runs
+
+        evaluations = evaluate_seeds(suite, name, dataset, checkpoint, spec, self.runtime, train_split, split)
+        first = evaluations[0]
+        first.seed_runs = seed_runs(evaluations, spec.seeds, len(dataset[train_split]))
+        return first
+
+    def learning_curve(
+        self, suite: str, dataset, checkpoint, spec: ApproachSpec, shots, seeds, train_split: str, split: str
+    ) -> list:
+        """The approach's learning-curve points (``harness.curves``), computed once per run."""
+        from .curves import curve_points
+
+        source = self.source_of(dataset)
+        sizes = tuple(map(str, spec.shots or shots))
+        params = repr(spec.params_for(checkpoint.id))
+        key = (suite, id(dataset), checkpoint.id, spec.id, params, sizes, tuple(seeds), train_split, split)
+        if key not in self._curves:
+            points = curve_points(
+                suite, source.name, dataset, checkpoint, spec, self.runtime, shots, seeds, train_split, split
+            )
+            self._describe(source.name, dataset, checkpoint)
+            self.suite_datasets.setdefault(suite, set()).add(source.name)
+            self.learning_curves.setdefault(suite, []).extend(points)
+            self._curves[key] = points
+        return self._curves[key]
 
     def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint) -> None:
         """The dataset's overview for the report, with token lengths under each checkpoint's tokenizer."""
@@ -248,6 +284,8 @@ class HarnessSession:
                 part(suite)["runtimes"].extend(r.to_json() for r in records)
         for suite, names in self.suite_datasets.items():
             part(suite)["datasets"].update({name: self.overviews[name] for name in names})
+        for suite, points in self.learning_curves.items():
+            part(suite).setdefault("learning_curves", []).extend(p.to_json() for p in points)
         fragment = {
             "environment": env,
             "cache": self.cache.stats(),

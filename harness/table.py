@@ -11,20 +11,29 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec) if value is not None else "—"
 
 
+def _metric(record: PairRecord, name: str) -> str:
+    """The metric, or for a pair fitted once per seed its ``mean±std`` over seeds."""
+    if record.seeds is not None:
+        summary = record.seeds.summary
+        return f"{summary.mean[name]:.3f}±{summary.std[name]:.3f}"
+    return _fmt(record.metrics and getattr(record.metrics, name), ".3f")
+
+
 def leaderboard(records: list[PairRecord]) -> str:
-    """One row per pair record: status, main metrics, fit time, or the reason."""
+    """One row per pair record: status, main metrics (mean±std over seeds for a seeded pair), fit
+    time, or the reason."""
     rows = []
     for r in sorted(records, key=lambda r: (r.suite, r.checkpoint, r.approach.id)):
-        m, t = r.metrics, r.timings
+        t = r.timings
         rows.append(
             [
                 r.suite,
                 r.checkpoint,
                 r.approach.id,
                 r.status,
-                _fmt(m and m.accuracy, ".3f"),
-                _fmt(m and m.f1_weighted, ".3f"),
-                _fmt(m and m.f1_macro, ".3f"),
+                _metric(r, "accuracy"),
+                _metric(r, "f1_weighted"),
+                _metric(r, "f1_macro"),
                 _fmt(t and t.fit, ".1f") + (" (cached)" if r.cached else ""),
                 (r.reason or "")[:90],
             ]

@@ -141,8 +141,8 @@ def test_spec_builds_estimators_with_per_checkpoint_overrides(tiny):
     assert built.checkpoint is tiny and "checkpoint" not in built.hyperparameters()
     assert approach_spec("features-logreg", pooling="mean").id == "features-logreg-mean"
     assert isinstance(approach_spec("most-frequent").build(None), MostFrequent)
-    with pytest.raises(ApproachError, match="unknown approach 'zero-shot'; expected one of"):
-        approach_spec("zero-shot")
+    with pytest.raises(ApproachError, match="unknown approach 'no-such-approach'; expected one of"):
+        approach_spec("no-such-approach")
     with pytest.raises(ApproachError, match="approach 'finetune-0.1'.*unexpected keyword argument 'lr'"):
         approach_spec("finetune", lr=0.1).build(tiny)
 

@@ -86,6 +86,7 @@ def test_a_clear_improvement_has_a_winner_and_every_field_of_the_format():
         "n_discordant": [40, 0],
         "n_examples": N,
         "winner": "a",
+        "per_seed": [],  # pairs fitted once per seed only
     }
 
 

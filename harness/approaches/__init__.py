@@ -17,7 +17,10 @@ class ApproachSpec:
 
     ``variant`` names what distinguishes this spec from others of the same approach (e.g. the
     pooling); it defaults to the values of ``params``. ``runtime`` changes run settings for this
-    approach only (e.g. ``{"dtype": "bf16"}`` for mixed-precision fine-tuning).
+    approach only (e.g. ``{"dtype": "bf16"}`` for mixed-precision fine-tuning). ``seeds`` fits the pair
+    once per seed (its ``seed`` hyperparameter set to each): the record adds every seed's scores, their
+    mean and std, and gates check the mean. ``shots`` replaces the suite's ``SHOTS`` (training sizes of
+    the learning curve) for this approach.
     """
 
     name: str
@@ -25,6 +28,8 @@ class ApproachSpec:
     per_checkpoint: dict[str, dict] = field(default_factory=dict)
     variant: str | None = None
     runtime: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    shots: tuple = ()
 
     def __post_init__(self):
         if not is_known(self.name):
@@ -32,6 +37,14 @@ class ApproachSpec:
         unknown = sorted(set(self.runtime) - {"device", "dtype", "batch_size"})
         if unknown:
             raise ValueError(f"approach {self.name!r}: runtime settings {unknown}; expected device, dtype or batch_size")
+        seeds = self.seeds if isinstance(self.seeds, (list, tuple)) else [None]
+        if any(not isinstance(s, int) or isinstance(s, bool) for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ApproachError(
+                f"approach {self.name!r}: seeds={self.seeds!r}; expected a list of distinct integers"
+            )
+        object.__setattr__(self, "seeds", tuple(seeds))
+        if isinstance(self.shots, list):
+            object.__setattr__(self, "shots", tuple(self.shots))
         if self.variant is None and self.params:
             object.__setattr__(self, "variant", "-".join(str(v) for v in self.params.values()))
 
@@ -70,10 +83,15 @@ def approach_spec(
     per_checkpoint: dict[str, dict] | None = None,
     variant: str | None = None,
     runtime: dict | None = None,
+    seeds: list[int] | None = None,
+    shots: list | None = None,
     **params,
 ) -> ApproachSpec:
     """Declare an approach for a suite: ``approach_spec("features-logreg", pooling="mean")``."""
-    return ApproachSpec(name, params, per_checkpoint or {}, variant, runtime or {})
+    return ApproachSpec(
+        name, params, per_checkpoint or {}, variant, runtime or {}, () if seeds is None else seeds,
+        () if shots is None else shots,
+    )
 
 
 __all__ = [

@@ -19,6 +19,8 @@ class Approach(BaseEstimator):
     name: ClassVar[str]
     expensive: ClassVar[bool] = True  # skipped unless pytest runs with --benchmark
     min_train_classes: ClassVar[int] = 2  # fewer classes in the train split is an error before fit
+    # fitted on each training size of a learning curve; False: scored once, drawn as a reference line
+    learning_curve: ClassVar[bool] = True
 
     def hyperparameters(self) -> dict:
         """``get_params()`` without the checkpoint (recorded on its own): what records and keys name."""

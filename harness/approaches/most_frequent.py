@@ -12,6 +12,7 @@ from .registry import register_approach
 @register_approach("most-frequent", expensive=False)
 class MostFrequent(Approach):
     min_train_classes = 1  # a single-class train split: that class is predicted for every text
+    learning_curve = False  # a class-balanced sample leaves it no prior to learn: a reference line
 
     def fit(self, X, y, *, runtime=None, labels=(), eval_set=None):
         self.classifier_ = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(y), 1)), y)

@@ -30,6 +30,7 @@ def head_columns(id2label: dict, labels, checkpoint_id: str) -> list[int]:
 @register_approach("pretrained")
 class Pretrained(Approach):
     min_train_classes = 0  # nothing is trained
+    learning_curve = False
 
     def __init__(self, checkpoint=None, max_length=None):
         self.checkpoint = checkpoint

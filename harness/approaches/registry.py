@@ -18,6 +18,9 @@ BUILTIN = {
     "features-logreg": "harness.approaches.features:FeatureLogReg",
     "finetune": "harness.approaches.finetune:FineTune",
     "pretrained": "harness.approaches.pretrained:Pretrained",
+    "zero-shot": "harness.approaches.zero_shot:ZeroShot",
+    "zero-shot-nli": "harness.approaches.zero_shot:ZeroShotNLI",
+    "setfit": "harness.approaches.setfit_approach:SetFit",
 }
 _registered: dict[str, type] = {}
 _entry_points: dict[str, metadata.EntryPoint] | None = None

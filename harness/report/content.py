@@ -27,6 +27,7 @@ from ..results.model import (
 )
 
 if TYPE_CHECKING:
+    from .curves import LearningCurveView
     from .runtimes import RuntimeView
 
 MISSING = "—"
@@ -130,6 +131,7 @@ class Report:
     comparisons: Table | None
     performance: Table | None
     runtimes: list[RuntimeView]  # deployment runtimes per pair; empty when none was measured
+    learning_curve: LearningCurveView | None = None  # for a suite that declares SHOTS
 
 
 # --- cells ---
@@ -280,6 +282,10 @@ def leaderboard(doc: SuiteDocument) -> Table | None:
         ("fit s", column([p.timings.fit if p.timings else None for p in pairs], ".2f", "min")),
         ("predict texts/s", column([throughput(p) for p in pairs], ",.0f", "max")),
     ]
+    if any(p.seeds is not None for p in pairs):  # the columns above are the first seed's
+        from .curves import metric_with_spread
+
+        columns.append(("accuracy over seeds", [plain(metric_with_spread(p)) for p in pairs]))
     rows = [
         [
             Cell(str(i + 1), numeric=True),
@@ -870,7 +876,8 @@ def busy(contention: dict | None) -> str:
 
 def build_report(doc: SuiteDocument) -> Report:
     """Everything the report shows, from a suite document."""
-    from .runtimes import runtime_views  # it builds on the cells above
+    from .curves import learning_curve_view  # these build on this module's cells and tables
+    from .runtimes import runtime_views
 
     return Report(
         suite=one_line(doc.suite or MISSING),
@@ -883,4 +890,5 @@ def build_report(doc: SuiteDocument) -> Report:
         comparisons=comparisons_table(doc),
         performance=performance_table(doc),
         runtimes=runtime_views(doc),
+        learning_curve=learning_curve_view(doc),
     )

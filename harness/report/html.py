@@ -6,6 +6,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import figures
 from .content import ROW_LIMIT, DatasetView, PairView, Report
+from .curves import curve_figure
 from .runtimes import ABOUT, RuntimeView, scatter
 
 
@@ -62,4 +63,5 @@ def render_html(report: Report, rendered: str) -> str:
         pair_figures={p.anchor: pair_figures(p) for p in report.pairs},
         runtimes_about=ABOUT,
         runtime_figures={v.anchor: runtime_figure(v) for v in report.runtimes},
+        curve_figure=figures.data_uri(curve_figure(curve.points)) if (curve := report.learning_curve) else None,
     )

@@ -160,6 +160,8 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
         parts += _pair(pair)
     if not report.pairs:
         parts.append("_No pair was evaluated._")
+    if report.learning_curve is not None:
+        parts += ["## Learning curve", table(report.learning_curve.table)]
     parts += [
         "## Comparisons",
         table(report.comparisons, "No comparisons in this run."),

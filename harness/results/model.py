@@ -150,6 +150,10 @@ class BaselineResult(Model):
     checks: list[BaselineCheck] = []
 
 
+# Repeated fits (seeds, learning curves) build on the types above: imported here, not at the top.
+from .curves import CurvePoint, SeedComparison, SeedRuns  # noqa: E402
+
+
 class PairKey(Model):
     checkpoint: str
     approach: str
@@ -183,6 +187,7 @@ class PairRecord(Model):
     label_suspects: LabelSuspects | None = None
     examples: Examples | None = None
     training_history: list[dict] | None = None
+    seeds: SeedRuns | None = None  # fitted once per seed: every seed's scores (the rest is the first seed's)
     cached: bool | None = None
     predictions: Predictions | None = None
 
@@ -312,6 +317,7 @@ class Comparison(Model):
     n_discordant: list[Count] = []
     n_examples: Count | None = None
     winner: Literal["a", "b"] | None = None
+    per_seed: list[SeedComparison] = []  # both pairs seeded alike: one paired test per seed
 
 
 class CacheSummary(Model):
@@ -333,6 +339,7 @@ class SuiteDocument(Model):
     datasets: dict[str, DatasetOverview] = {}
     pairs: list[PairRecord]
     performance: list[TimingRecord] = []
+    learning_curves: list[CurvePoint] = []  # a suite that declares SHOTS (harness/results/curves.py)
     comparisons: list[Comparison] = []
     runtimes: list[RuntimeRecord] = []  # deployment runtimes of pairs (harness/results/runtimes.py)
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from .compare import compare_records
+from .curves import CurvePoint
 from .io import validate, write_json
 from .model import STATUS_ORDER, CacheSummary, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
 from .runtimes import RuntimeRecord
@@ -38,6 +39,21 @@ def merge_pair_records(a: PairRecord, b: PairRecord) -> PairRecord:
     return merged.model_copy(update={"status": worst.status, "reason": worst.reason, "gates": a.gates + b.gates})
 
 
+def merge_curve_points(a: CurvePoint, b: CurvePoint) -> CurvePoint:
+    """One curve point seen by two processes: the worst status and all gates."""
+    worst = b if STATUS_ORDER[b.status] > STATUS_ORDER[a.status] else a
+    return a.model_copy(update={"status": worst.status, "reason": worst.reason, "gates": a.gates + b.gates})
+
+
+def sorted_points(points) -> list[CurvePoint]:
+    """By checkpoint, approach, then size: references first, then examples per class, then ``all``."""
+
+    def size(point: CurvePoint) -> tuple:
+        return (0, 0) if point.shots is None else (2, 0) if point.shots == "all" else (1, point.shots)
+
+    return sorted(points, key=lambda p: (p.checkpoint, p.approach, size(p)))
+
+
 def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
     """Merge what each process produced (plain JSON data) into one validated document per suite."""
     parts: dict[str, dict] = {}
@@ -58,6 +74,10 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 record = validate(data, PairRecord, f"process {number}: {suite}.pairs[{i}]")
                 seen = doc["pairs"].get(record.key)
                 doc["pairs"][record.key] = merge_pair_records(seen, record) if seen else record
+            for i, data in enumerate(part.get("learning_curves", [])):
+                point = validate(data, CurvePoint, f"process {number}: {suite}.learning_curves[{i}]")
+                seen = doc.setdefault("curves", {}).get(point.key)
+                doc["curves"][point.key] = merge_curve_points(seen, point) if seen else point
             doc["performance"] += [validate(r, TimingRecord, f"process {number}: performance") for r in part["performance"]]
             for i, data in enumerate(part.get("runtimes", [])):  # per runtime, the first record
                 record = validate(data, RuntimeRecord, f"process {number}: {suite}.runtimes[{i}]")
@@ -77,6 +97,7 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 datasets=doc["datasets"],
                 pairs=pairs,
                 performance=add_speedups(doc["performance"]),
+                learning_curves=sorted_points(doc.get("curves", {}).values()),
                 comparisons=compare_records(pairs),
                 runtimes=list(doc["runtimes"].values()),
             )

@@ -1,0 +1,150 @@
+"""The learning-curve part of the pytest plugin (engine: :mod:`harness.curves`).
+
+A suite that declares ``SHOTS`` (training sizes: examples per class, or ``"all"``) gets the harness's
+``test_learning_curve``: each of its ``APPROACHES`` on each of its ``CHECKPOINTS`` is fitted on
+class-stratified samples of the train split, once per seed of ``SEEDS`` (default ``[0]``), and scored
+on the evaluation split; an approach that does not learn from examples is scored once, as a reference.
+``CURVE_GATES = {approach id: {shots: {metric: minimum}}}`` gates the mean over seeds (``shots`` None
+for a reference). A suite's own tests read any point with the ``curve`` fixture: ``curve("setfit", 32)``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from .plugin import _DOCS, _one_line_errors, _session, suite_name
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collectstart(collector):
+    """A suite that declares ``SHOTS`` gets the harness's learning-curve test."""
+    if isinstance(collector, pytest.Module) and collector.path.name.startswith("test_"):
+        try:
+            module = collector.obj
+        except Exception:  # noqa: BLE001 - pytest reports the import error itself
+            return
+        if hasattr(module, "SHOTS") and not hasattr(module, "test_learning_curve"):
+            module.test_learning_curve = test_learning_curve
+
+
+def test_learning_curve(learning_curve, curve_gate):
+    """The approach at every training size and seed of the suite; gated by ``CURVE_GATES``."""
+    curve_gate(learning_curve)
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize ``curve_approach`` from the suite's ``APPROACHES``."""
+    if "curve_approach" in metafunc.fixturenames:
+        approaches = getattr(metafunc.module, "APPROACHES", None)
+        if approaches is None:
+            raise pytest.UsageError(f"{metafunc.module.__name__}: SHOTS needs APPROACHES = [...] as well")
+        metafunc.parametrize("curve_approach", list(approaches), indirect=True, ids=str)
+
+
+@pytest.fixture
+def curve_approach(request):
+    """One of the suite's ``APPROACHES``, for its learning curve."""
+    return request.param
+
+
+def _settings(module) -> tuple[list, list[int]]:
+    from .curves import DEFAULT_SEEDS, check_seeds, check_shots
+
+    name = module.__name__
+    shots = check_shots(getattr(module, "SHOTS", None), f"{name}: SHOTS")
+    return shots, check_seeds(getattr(module, "SEEDS", list(DEFAULT_SEEDS)), f"{name}: SEEDS")
+
+
+def _points(request, dataset, checkpoint, spec, train_split, eval_split) -> list:
+    session = _session(request.config)
+    if spec.expensive and not session.settings.benchmark:
+        pytest.skip(f"{spec.id} is expensive: run with --benchmark")
+    with _one_line_errors():
+        shots, seeds = _settings(request.module)
+        return session.learning_curve(
+            suite_name(request.module), dataset, checkpoint, spec, shots, seeds, train_split, eval_split
+        )
+
+
+@pytest.fixture
+def learning_curve(request, harness, dataset, checkpoint, curve_approach, train_split, eval_split) -> list:
+    """The approach's :class:`~harness.results.curves.CurvePoint` list, computed once per run."""
+    return _points(request, dataset, checkpoint, curve_approach, train_split, eval_split)
+
+
+@pytest.fixture
+def curve(request, harness, dataset, train_split, eval_split):
+    """``curve(approach_id, shots, checkpoint_id=None)``: one learning-curve point (the mean over seeds
+    is ``point.mean["accuracy"]``); the checkpoint defaults to the suite's only one."""
+
+    def _curve(approach_id: str, shots, checkpoint_id: str | None = None):
+        module = request.module
+        specs = {spec.id: spec for spec in getattr(module, "APPROACHES", [])}
+        if approach_id not in specs:
+            raise pytest.UsageError(
+                f"curve({approach_id!r}): expected one of the suite's APPROACHES {sorted(specs)}"
+            )
+        if checkpoint_id is None:
+            checkpoints = list(getattr(module, "CHECKPOINTS", []))
+            if len(checkpoints) != 1:
+                raise pytest.UsageError(
+                    f"curve({approach_id!r}, {shots!r}): name the checkpoint, the suite has {checkpoints}"
+                )
+            checkpoint_id = checkpoints[0]
+        checkpoint = harness.checkpoint(checkpoint_id)
+        points = _points(request, dataset, checkpoint, specs[approach_id], train_split, eval_split)
+        found = [p for p in points if p.shots == shots or p.shots is None]
+        if not found:
+            raise pytest.UsageError(
+                f"curve({approach_id!r}, {shots!r}): expected a size of SHOTS {[p.shots for p in points]}"
+            )
+        return found[0]
+
+    return _curve
+
+
+def curve_label(point) -> str:
+    """``setfit · all-MiniLM-L6-v2 · 32/class (mean of 3 seeds)``."""
+    size = "reference" if point.shots is None else f"{point.shots}/class"
+    seeds = f" (mean of {len(point.seeds)} seeds)" if len(point.seeds) > 1 else ""
+    return f"{point.approach} · {point.checkpoint.rstrip('/').split('/')[-1]} · {size}{seeds}"
+
+
+@pytest.fixture
+def curve_gate(request):
+    """``curve_gate(points)``: check each point's mean over seeds against the suite's ``CURVE_GATES``."""
+    from .gates import check, failure_message
+
+    gates = getattr(request.module, "CURVE_GATES", None) or {}
+
+    def _gate(points):
+        messages = []
+        for point in points:
+            thresholds = gates.get(point.approach, {}).get(point.shots, {})
+            if not thresholds:
+                continue
+            with _one_line_errors():
+                results = check(SimpleNamespace(**point.mean), **thresholds)
+            message = failure_message(curve_label(point), results)
+            point.gates, point.status, point.reason = results, "failed" if message else "passed", message
+            if message:
+                messages.append(message)
+        if messages:
+            pytest.fail("; ".join(messages), pytrace=False)
+
+    return _gate
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, config):
+    """The learning curves of the run, after the harness leaderboard."""
+    docs = [doc for doc in config.stash.get(_DOCS, []) if doc.learning_curves]
+    if not docs:
+        return
+    from .report.curves import curve_table_text
+
+    terminalreporter.write_sep("-", "harness learning curves")
+    for doc in docs:
+        terminalreporter.write_line(curve_table_text(doc.learning_curves))
