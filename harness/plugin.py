@@ -381,11 +381,12 @@ def gate(request):
 
 
 def declared_gates(gates: dict | None, evaluation) -> dict:
-    """The thresholds ``GATES`` declares for the evaluated pair (``{}`` when none)."""
+    """The thresholds ``GATES`` declares for the evaluated pair (``{}`` when none): keyed by approach
+    name (every spec of it), by approach id, or by (checkpoint, approach id); the most specific wins."""
     gates = gates or {}
-    approach_id = evaluation.approach.id
-    pair = (evaluation.checkpoint.id if evaluation.checkpoint else None, approach_id)
-    return {**gates.get(approach_id, {}), **gates.get(pair, {})}
+    spec = evaluation.approach
+    pair = (evaluation.checkpoint.id if evaluation.checkpoint else None, spec.id)
+    return {**gates.get(spec.name, {}), **gates.get(spec.id, {}), **gates.get(pair, {})}
 
 
 @pytest.fixture
