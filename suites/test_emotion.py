@@ -45,7 +45,9 @@ RUNTIME_GATES = {
     "onnx-int8": {"agreement": 0.95, "speedup": 1.0, "latency_speedup": 2.0},
     "torch-int8": {"agreement": 0.95},
 }
-# Below suites/baselines/emotion.json: the book's recipe lands in 0.92-0.94 across machines.
+# Below suites/baselines/emotion.json: the book's recipe lands in 0.92-0.94 across machines. A VM's
+# CPU reads just "AMD EPYC": the speed ratio may drop to 60% (a 2x slower model measured 51%).
+TIMING_TOLERANCE = 0.4
 BASELINE_TOLERANCE = {"accuracy": 0.02, "f1_weighted": 0.02, "f1_macro": 0.03}
 
 
