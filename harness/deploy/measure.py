@@ -10,7 +10,7 @@
    padding, the model and the probabilities.
 3. Speed is reported as ratios to the reference measured in the same rounds; a runtime whose speed
    gate fails is measured again (with the reference) before the gate is decided. Contention over
-   the (last) timing rounds is recorded: interleaving evens out a busy neighbour only partly, since
+   the timing rounds is recorded: interleaving evens out a busy neighbour only partly, since
    it slows torch's multi-threaded kernels (spinning at barriers) more than ONNX Runtime's.
 """
 
@@ -202,34 +202,23 @@ def measure_runtimes(
                 continue
             runtimes[name] = built
             outputs[name] = (columns(proba) if columns else proba, memory.added_mb)
+        reference_proba = outputs[REFERENCE][0]
+
+        def scored(name: str) -> RuntimeRecord:
+            record = _record(
+                runtimes[name], describe, outputs[name], reference_proba, y_true, labels, timings, settings
+            )
+            return _gated(record, gates.get(name, {}))
+
         timings = {name: Timing() for name in runtimes}
         with ContentionMeter() as contention:
             time_rounds(runtimes, graph, texts, settings, timings, settings.rounds)
-        reference_proba = outputs[REFERENCE][0]
-        for name, built in runtimes.items():
-            records[name] = _gated(
-                _record(built, describe, outputs[name], reference_proba, y_true, labels, timings, settings),
-                gates.get(name, {}),
-            )
-        slow = [name for name in runtimes if name != REFERENCE and _failed_speed(records[name])]
-        if slow:  # a busy neighbour is not a regression: measure again before failing
-            again = {name: runtimes[name] for name in (REFERENCE, *slow)}
-            with ContentionMeter() as contention:
+            records.update({name: scored(name) for name in runtimes})
+            slow = [name for name in runtimes if name != REFERENCE and _failed_speed(records[name])]
+            if slow:  # a busy neighbour is not a regression: measure again before failing
+                again = {name: runtimes[name] for name in (REFERENCE, *slow)}
                 time_rounds(again, graph, texts, settings, timings, settings.rounds)
-            for name in again:
-                records[name] = _gated(
-                    _record(
-                        runtimes[name],
-                        describe,
-                        outputs[name],
-                        reference_proba,
-                        y_true,
-                        labels,
-                        timings,
-                        settings,
-                    ),
-                    gates.get(name, {}),
-                )
+                records.update({name: scored(name) for name in again})
     busy = contention.to_dict()
     return [
         records[name].model_copy(update={"contention": busy}) if name in runtimes else records[name]
