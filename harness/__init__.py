@@ -8,12 +8,12 @@ import importlib
 
 __version__ = "0.1.0"
 _PUBLIC = {
-    "Approach": "harness.approaches.base",
-    "ApproachSpec": "harness.approaches",
-    "approach_spec": "harness.approaches",
-    "register_approach": "harness.approaches",
+    "Approach": "harness.engine.approaches.base",
+    "ApproachSpec": "harness.engine.approaches",
+    "approach_spec": "harness.engine.approaches",
+    "register_approach": "harness.engine.approaches",
     "HarnessError": "harness.errors",
-    "Runtime": "harness.runtime",
+    "Runtime": "harness.engine.runtime",
 }
 __all__ = [*_PUBLIC, "__version__"]
 

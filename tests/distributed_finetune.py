@@ -1,7 +1,7 @@
 """One fine-tune run by several processes: ``torchrun --nproc_per_node 2 distributed_finetune.py ...``.
 
 Arguments: CHECKPOINT_DIR DATA_DIR OUT_DIR CACHE_DIR. Every rank runs the same harness evaluation
-(finetune, through :func:`harness.evaluation.evaluate`, with the harness cache at CACHE_DIR) and writes
+(finetune, through :func:`harness.engine.evaluation.evaluate`, with the harness cache at CACHE_DIR) and writes
 what it got to ``OUT_DIR/rank<RANK>.json``. tests/test_distributed.py starts it.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 
 def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str) -> None:
-    from harness.approaches import approach_spec
-    from harness.cache import Cache
-    from harness.checkpoints import resolve_checkpoint
-    from harness.data import load_local
-    from harness.evaluation import evaluate
-    from harness.runtime import Runtime
+    from harness.engine.approaches import approach_spec
+    from harness.engine.cache import Cache
+    from harness.engine.checkpoints import resolve_checkpoint
+    from harness.engine.data import load_local
+    from harness.engine.evaluation import evaluate
+    from harness.engine.runtime import Runtime
 
     # a constant learning rate reaches 100% accuracy at epoch 6: the kept (first best) epoch is not the last
     constant = {"warmup_steps": 20, "lr_scheduler_type": "constant_with_warmup"}

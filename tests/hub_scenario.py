@@ -29,12 +29,12 @@ def loopback_only() -> None:
 
 
 def main(checkpoint_id: str, cache_dirs: list[str]) -> dict:
-    from harness.approaches import approach_spec
-    from harness.cache import Cache
-    from harness.checkpoints import resolve_checkpoint
-    from harness.data import load_dataset
-    from harness.evaluation import evaluate
-    from harness.runtime import Runtime
+    from harness.engine.approaches import approach_spec
+    from harness.engine.cache import Cache
+    from harness.engine.checkpoints import resolve_checkpoint
+    from harness.engine.data import load_dataset
+    from harness.engine.evaluation import evaluate
+    from harness.engine.runtime import Runtime
 
     checkpoint = resolve_checkpoint(checkpoint_id)
     dataset = load_dataset("emotion")

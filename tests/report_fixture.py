@@ -1,8 +1,8 @@
 """A realistic suite results document (docs/results.md) built without running a model.
 
 Two checkpoints × three approaches on generated emotion-like data: synthetic class probabilities go
-through the harness's own scoring (``harness.metrics.score``), statistics (``harness.stats``) and
-dataset overview (``harness.overview``). One pair is skipped, one fails its gate.
+through the harness's own scoring (``harness.engine.metrics.score``), statistics (``harness.engine.stats``) and
+dataset overview (``harness.engine.overview``). One pair is skipped, one fails its gate.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import functools
 
 import numpy as np
 
-from harness.cache import examples_digest
-from harness.gates import check, failure_message
-from harness.metrics import score
-from harness.overview import box_stats, dataset_overview, token_lengths
+from harness.engine.cache import examples_digest
+from harness.engine.gates import check, failure_message
+from harness.engine.metrics import score
+from harness.engine.overview import box_stats, dataset_overview, token_lengths
 from harness.results import Metrics
-from harness.stats import (
+from harness.engine.stats import (
     bootstrap_ci,
     brier_score,
     expected_calibration_error,

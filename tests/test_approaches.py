@@ -4,14 +4,14 @@ import torch
 from sklearn.base import clone
 
 from harness import Approach, HarnessError, Runtime, register_approach
-from harness.approaches import ApproachError, approach_spec, get_approach
-from harness.approaches.features import FeatureLogReg, HiddenStateExtractor
-from harness.approaches.finetune import FineTune
-from harness.approaches.most_frequent import MostFrequent
-from harness.approaches.pretrained import LabelMismatch, Pretrained
-from harness.checkpoints import resolve_checkpoint
-from harness.data import load_local
-from harness.inference import class_probabilities
+from harness.engine.approaches import ApproachError, approach_spec, get_approach
+from harness.engine.approaches.features import FeatureLogReg, HiddenStateExtractor
+from harness.engine.approaches.finetune import FineTune
+from harness.engine.approaches.most_frequent import MostFrequent
+from harness.engine.approaches.pretrained import LabelMismatch, Pretrained
+from harness.engine.checkpoints import resolve_checkpoint
+from harness.engine.data import load_local
+from harness.engine.inference import class_probabilities
 
 from .conftest import LABELS
 

@@ -50,15 +50,15 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.approaches import approach_spec
-from harness.approaches.features import HiddenStateExtractor
-from harness.approaches.pretrained import Pretrained
-from harness.checkpoints import CheckpointError, CheckpointUnavailable, resolve_checkpoint
-from harness.data import DatasetError, load_dataset, load_hub, load_local
-from harness.evaluation import SplitMissing, evaluate
+from harness.engine.approaches import approach_spec
+from harness.engine.approaches.features import HiddenStateExtractor
+from harness.engine.approaches.pretrained import Pretrained
+from harness.engine.checkpoints import CheckpointError, CheckpointUnavailable, resolve_checkpoint
+from harness.engine.data import DatasetError, load_dataset, load_hub, load_local
+from harness.engine.evaluation import SplitMissing, evaluate
 from harness.errors import HarnessError
-from harness.runtime import Runtime
-from harness.session import PairOutcome
+from harness.engine.runtime import Runtime
+from harness.engine.run import PairOutcome
 
 from .conftest import LABELS, NetworkBlocked, make_examples
 

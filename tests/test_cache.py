@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from harness.approaches import approach_spec
-from harness.cache import Cache, CacheWarning, cache_key
-from harness.checkpoints import resolve_checkpoint
-from harness.data import load_dataset
-from harness.evaluation import evaluate
-from harness.runtime import Runtime
+from harness.engine.approaches import approach_spec
+from harness.engine.cache import Cache, CacheWarning, cache_key
+from harness.engine.checkpoints import resolve_checkpoint
+from harness.engine.data import load_dataset
+from harness.engine.evaluation import evaluate
+from harness.engine.runtime import Runtime
 
 
 @pytest.fixture

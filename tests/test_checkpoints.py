@@ -5,8 +5,8 @@ import types
 
 import pytest
 
-from harness import checkpoints
-from harness.checkpoints import CheckpointUnavailable, MirrorPackage, resolve_checkpoint, select_device
+from harness.engine import checkpoints
+from harness.engine.checkpoints import CheckpointUnavailable, MirrorPackage, resolve_checkpoint, select_device
 
 
 def test_local_directory_resolves_to_itself(tiny_checkpoint):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import COMMANDS, main
+from harness.commands import COMMANDS, main
 
 
 def test_help_lists_every_command(capsys):

@@ -15,7 +15,7 @@ import threading
 import numpy as np
 import pytest
 
-from harness import cli
+from harness import commands as cli
 from harness.commands import export, predict
 
 SUITE = """

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from harness import stats
+from harness.engine import stats
 from harness.commands.compare import main
-from harness.metrics import score
+from harness.engine.metrics import score
 from harness.results import PairRecord, validate
 from harness.results.compare import compare_pair, compare_records
 

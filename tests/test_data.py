@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from harness.data import KNOWN_DATASETS, DatasetError, load_dataset, load_hub, load_local, resolve_source
+from harness.engine.data import KNOWN_DATASETS, DatasetError, load_dataset, load_hub, load_local, resolve_source
 
 from .conftest import LABELS, write_txt
 

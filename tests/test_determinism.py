@@ -3,9 +3,9 @@
 import numpy as np
 
 from harness import Runtime, approach_spec
-from harness.checkpoints import resolve_checkpoint
-from harness.data import load_local
-from harness.evaluation import evaluate
+from harness.engine.checkpoints import resolve_checkpoint
+from harness.engine.data import load_local
+from harness.engine.evaluation import evaluate
 
 from .conftest import LABELS
 

@@ -1,6 +1,6 @@
 """One fine-tune run by two processes (``torchrun --nproc_per_node 2``, gloo on CPU), through the harness.
 
-tests/distributed_finetune.py runs the same :func:`harness.evaluation.evaluate` on every rank, with the
+tests/distributed_finetune.py runs the same :func:`harness.engine.evaluation.evaluate` on every rank, with the
 harness cache; every rank must end with the same model and predictions, and a warm run must answer
 from the cache on every rank (a rank that trained alone would wait for the other forever).
 """

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from harness import Approach, approach_spec, register_approach
-from harness.approaches.registry import ApproachError
-from harness.checkpoints import resolve_checkpoint
-from harness.curves import CurveError, check_seeds, check_shots, curve_points, stratified_sample
-from harness.data import DatasetError, load_dataset
+from harness.engine.approaches.registry import ApproachError
+from harness.engine.checkpoints import resolve_checkpoint
+from harness.engine.curves import CurveError, check_seeds, check_shots, curve_points, stratified_sample
+from harness.engine.data import DatasetError, load_dataset
 from harness.errors import NotApplicable
 from harness.report import render_suite
 from harness.report.curves import curve_table_text, metric_with_spread
 from harness.results import SuiteDocument
 from harness.results.curves import CurvePoint, SeedComparison, SeedRuns, SeedScore, SeedSummary, summarize
-from harness.runtime import Runtime
+from harness.engine.runtime import Runtime
 
 from .conftest import LABELS
 from .generated_suite import suite_source
@@ -190,7 +190,7 @@ def test_zero_shot_with_label_descriptions(tiny_checkpoint, tiny_data):
 
 
 def test_zero_shot_scores_a_text_most_like_its_own_label():
-    from harness.approaches.zero_shot import cosine_softmax
+    from harness.engine.approaches.zero_shot import cosine_softmax
 
     labels = np.eye(3)
     texts = np.array([[2.0, 0.1, 0.0], [0.0, 0.0, 5.0]])
@@ -253,7 +253,7 @@ def test_zero_shot_nli_gives_one_probability_per_label(tiny_nli_checkpoint, tiny
 
 def test_setfit_fits_a_plain_bert_directory_and_caches_it(tiny_checkpoint, tiny_data, tmp_path):
     pytest.importorskip("setfit")
-    from harness.cache import Cache
+    from harness.engine.cache import Cache
 
     checkpoint = resolve_checkpoint(str(tiny_checkpoint))
     train = tiny_data["train"].select(range(24))
@@ -289,7 +289,7 @@ def test_setfit_refuses_modules_a_checkpoint_names_outside_sentence_transformers
     pytest.importorskip("setfit")
     import shutil
 
-    from harness.checkpoints import CheckpointError
+    from harness.engine.checkpoints import CheckpointError
 
     directory = tmp_path / "custom"
     shutil.copytree(tiny_checkpoint, directory)

@@ -24,9 +24,9 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification
 
 import harness
-from harness.approaches.pretrained import Pretrained
-from harness.cache import Cache, CacheWarning
-from harness.checkpoints import (
+from harness.engine.approaches.pretrained import Pretrained
+from harness.engine.cache import Cache, CacheWarning
+from harness.engine.checkpoints import (
     CheckpointError,
     CheckpointUnavailable,
     DeviceUnavailable,
@@ -34,7 +34,7 @@ from harness.checkpoints import (
     select_device,
 )
 from harness.errors import HarnessError
-from harness.timing import load_model
+from harness.engine.timing.timer import load_model
 
 from .conftest import LABELS
 
@@ -306,7 +306,7 @@ import sys, time
 from pathlib import Path
 import numpy as np
 import safetensors.numpy
-from harness.cache import Cache
+from harness.engine.cache import Cache
 
 def save_file(arrays, path):  # stops in the middle of writing the entry
     Path(path).with_name("part").write_bytes(b"x" * 1000)

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from harness.approaches.finetune import FineTune
-from harness.data import DatasetError, DataSource, load_dataset, load_local, resolve_source
-from harness.inference import encode
-from harness.overview import token_lengths
+from harness.engine.approaches.finetune import FineTune
+from harness.engine.data import DatasetError, DataSource, load_dataset, load_local, resolve_source
+from harness.engine.inference import encode
+from harness.engine.overview import token_lengths
 
 from .conftest import LABELS, make_examples, write_txt
 

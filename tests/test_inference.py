@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from harness.inference import collect, encode, length_sorted_batches, model_max_length, pad
+from harness.engine.inference import collect, encode, length_sorted_batches, model_max_length, pad
 
 
 class _Tokenizer:

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.metrics import PROBA_FLOOR, score
+from harness.engine.metrics import PROBA_FLOOR, score
 
 LABELS = ["a", "b", "c"]
 # gold:      a    a    b    c    c    c

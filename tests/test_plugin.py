@@ -172,7 +172,7 @@ def test_importing_the_plugin_imports_no_heavy_library():
     import sys
 
     code = (
-        "import sys, harness.plugin, harness\n"
+        "import sys, harness.pytest.plugin, harness\n"
         "heavy = ('torch', 'transformers', 'datasets', 'sklearn', 'matplotlib', 'pydantic', 'pandas')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.data import DatasetError, load_local
+from harness.engine.data import DatasetError, load_local
 from harness.results import PairRecord, ResultsError, SuiteDocument, read_json, validate, write_json
 from harness.results.io import dumps
 from harness.results.suite import record_path

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.approaches.features import HiddenStateExtractor
-from harness.runtime import Runtime
-from harness.checkpoints import CheckpointUnavailable, resolve_checkpoint
-from harness.data import load_dataset
+from harness.engine.approaches.features import HiddenStateExtractor
+from harness.engine.runtime import Runtime
+from harness.engine.checkpoints import CheckpointUnavailable, resolve_checkpoint
+from harness.engine.data import load_dataset
 
 pytestmark = pytest.mark.slow
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.text import Text
 
-from harness.cli import main as harness_main
+from harness.commands import main as harness_main
 from harness.report import append_step_summary, figures, leaderboard_markdown, render_suite
 from harness.commands.report import main as report_main
 from harness.report.content import FULL_TEXT_LIMIT, TEXT_LIMIT

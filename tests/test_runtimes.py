@@ -1,4 +1,4 @@
-"""Deployment runtimes (harness/deploy/) on tiny random models: export, parity, size, gates, skips,
+"""Deployment runtimes (harness/engine/deploy/) on tiny random models: export, parity, size, gates, skips,
 records, the report section, the suite declaration and ``harness bench --runtimes``."""
 
 import json
@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from harness import Runtime
-from harness.approaches import approach_spec
-from harness.cache import Cache
-from harness.checkpoints import resolve_checkpoint
-from harness.data import load_local
-from harness.deploy import backends
-from harness.deploy.backends import Builder
-from harness.deploy.gates import (
+from harness.engine.approaches import approach_spec
+from harness.engine.cache import Cache
+from harness.engine.checkpoints import resolve_checkpoint
+from harness.engine.data import load_local
+from harness.engine.deploy import backends
+from harness.engine.deploy.backends import Builder
+from harness.engine.deploy.gates import (
     RuntimeDeclarationError,
     check,
     declared_gates,
@@ -23,10 +23,10 @@ from harness.deploy.gates import (
     failure_message,
     runtimes_for,
 )
-from harness.deploy.graphs import GraphError, Pooled, graph_of
-from harness.deploy.measure import MeasureSettings, measure_runtimes
-from harness.deploy.pair import measure_pair
-from harness.evaluation import evaluate
+from harness.engine.deploy.graphs import GraphError, Pooled, graph_of
+from harness.engine.deploy.measure import MeasureSettings, measure_runtimes
+from harness.engine.deploy.pair import measure_pair
+from harness.engine.evaluation import evaluate
 from harness.report import render_suite
 from harness.results import SuiteDocument, validate
 from harness.results.runtimes import RuntimeRecord
@@ -97,7 +97,7 @@ def test_measured_records_carry_speed_costs_and_default_gates(records):
 
 
 def test_bf16_runtime_runs_where_native_and_says_why_not_elsewhere(records):
-    from harness.inference import dtype_supported
+    from harness.engine.inference import dtype_supported
 
     record = records["torch-bf16"]
     if dtype_supported("bf16", torch.device("cpu")):
@@ -275,7 +275,7 @@ def test_runtime_declarations_list_dict_and_one_line_errors():
 
 
 def test_an_approach_without_a_transformer_has_no_graph():
-    from harness.approaches.most_frequent import MostFrequent
+    from harness.engine.approaches.most_frequent import MostFrequent
 
     with pytest.raises(GraphError, match=r"^most-frequent · x: approach 'most-frequent' runs no transformer"):
         graph_of(MostFrequent(), "most-frequent · x")
@@ -283,7 +283,7 @@ def test_an_approach_without_a_transformer_has_no_graph():
 
 def test_features_graph_pools_like_the_extractor(tiny_checkpoint, dataset):
     """features-logreg's graph: the encoder with the approach's pooling, then its logistic regression."""
-    from harness.approaches.features import FeatureLogReg
+    from harness.engine.approaches.features import FeatureLogReg
 
     checkpoint = resolve_checkpoint(str(tiny_checkpoint))
     train, held_out = dataset["train"], dataset["validation"]
@@ -308,8 +308,8 @@ def test_features_graph_pools_like_the_extractor(tiny_checkpoint, dataset):
 
 
 def test_finetune_graph_is_the_fitted_model(tiny_classifier_checkpoint):
-    from harness.approaches.finetune import FineTune
-    from harness.deploy.graphs import Logits
+    from harness.engine.approaches.finetune import FineTune
+    from harness.engine.deploy.graphs import Logits
 
     checkpoint = resolve_checkpoint(str(tiny_classifier_checkpoint))
     estimator = FineTune(checkpoint)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from harness import stats
-from harness.metrics import score
+from harness.engine import stats
+from harness.engine.metrics import score
 
 
 def noisy_predictions(n: int, accuracy: float, n_labels: int = 6, seed: int = 0):

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from harness import timing
-from harness.checkpoints import resolve_checkpoint
-from harness.inference import check_dtype, dtype_supported
+from harness.engine.timing import timer as timing
+from harness.engine.checkpoints import resolve_checkpoint
+from harness.engine.inference import check_dtype, dtype_supported
 
 from .conftest import make_examples
 

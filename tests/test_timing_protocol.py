@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
-from harness import timing, timing_protocol
-from harness.checkpoints import resolve_checkpoint
+from harness.engine.timing import protocol as timing_protocol
+from harness.engine.timing import timer as timing
+from harness.engine.checkpoints import resolve_checkpoint
 from harness.results import TimingRecord, baseline
 from harness.results.model import BaselineTiming, Machine
 

@@ -9,10 +9,10 @@ On the same texts and the same model, in one process, each after a warm-up on a 
 - ``sentence-transformers``: ``SentenceTransformer.encode`` (when installed); its output is its own
   pooling (mean, normalized for MiniLM), so its max difference is taken against the harness's fp32
   mean pooling, both L2-normalized;
-- ``harness-<dtype>``: :mod:`harness.inference` in fp32 and in each low-precision dtype the device
+- ``harness-<dtype>``: :mod:`harness.engine.inference` in fp32 and in each low-precision dtype the device
   runs natively (bf16 on a CPU with AVX-512 BF16/AMX; fp16 and bf16 on CUDA).
 
-Every time includes tokenization. GFLOP/s count the useful work (:func:`harness.timing.forward_flops`
+Every time includes tokenization. GFLOP/s count the useful work (:func:`harness.engine.timing.timer.forward_flops`
 on unpadded lengths), against a GEMM peak measured here. ``--sweep N`` adds timing records for
 batch sizes 1…128 on N texts, CPU and CUDA side by side; ``--accuracy`` fits logistic regression on
 mean-pooled train features in each dtype and prints validation accuracy.
@@ -35,12 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..approaches.features import pool
-from ..checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
-from ..data import load_dataset
-from ..inference import collect, dtype_supported, encode, forward_batches, model_max_length, pad_token_id
-from ..runtime import BATCH_SIZE
-from ..timing import add_speedups, forward_flops, gemm_peak_gflops, speed_settings, sweep
+from ..engine.approaches.features import pool
+from ..engine.checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
+from ..engine.data import load_dataset
+from ..engine.inference import collect, dtype_supported, encode, forward_batches, model_max_length, pad_token_id
+from ..engine.runtime import BATCH_SIZE
+from ..engine.timing.timer import add_speedups, forward_flops, gemm_peak_gflops, speed_settings, sweep
 
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
 SEED = "seed"
@@ -111,7 +111,7 @@ def pipeline_features(model, tokenizer, texts, device) -> np.ndarray:
 
 
 def harness_features(model, tokenizer, texts, device, dtype="fp32", batch_size=32) -> dict[str, np.ndarray]:
-    """:mod:`harness.inference`: length-sorted, dynamically padded batches; CLS and mean pooling."""
+    """:mod:`harness.engine.inference`: length-sorted, dynamically padded batches; CLS and mean pooling."""
     limit = model_max_length(tokenizer, model.config.max_position_embeddings)
     encoded = encode(tokenizer, texts, limit)
     batches = forward_batches(model, encoded, pad_token_id(tokenizer), batch_size, device, pool, dtype=dtype)

@@ -3,7 +3,7 @@
 The pair is fitted (or read from the cache) the way a suite fits it: with ``--suite FILE`` its
 dataset, approaches, ``RUNTIMES``, ``RUNTIME_GATES`` and runtime settings come from that suite module
 (``--approach`` picks approaches by id); without one, ``finetune`` with its default hyperparameters
-and every runtime. Then :mod:`harness.deploy` measures the runtimes against torch-fp32 in this process.
+and every runtime. Then :mod:`harness.engine.deploy` measures the runtimes against torch-fp32 in this process.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ FIGURES = (
 
 
 def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]]]:
-    """(the suite (:class:`harness.pairs.Suite`) or None, [(approach spec, runtime names)]) that
+    """(the suite (:class:`harness.engine.suite.Suite`) or None, [(approach spec, runtime names)]) that
     ``args`` asks for."""
-    from ..approaches import approach_spec
-    from ..deploy.backends import RUNTIMES
-    from ..deploy.gates import declared_runtimes
+    from ..engine.approaches import approach_spec
+    from ..engine.deploy.backends import RUNTIMES
+    from ..engine.deploy.gates import declared_runtimes
 
     chosen = args.runtime or None
     if args.suite is None:
         return None, [(approach_spec(args.approach or "finetune"), chosen or list(RUNTIMES))]
-    from ..pairs import SuiteError, load_suite
+    from ..engine.suite import SuiteError, load_suite
 
     try:
         suite = load_suite(args.suite)
@@ -79,15 +79,15 @@ def run(args) -> dict:
     """Fit (or load) each pair and measure its runtimes; the JSON document."""
     import torch
 
-    from ..cache import Cache
-    from ..checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
-    from ..data import load_dataset
-    from ..deploy.gates import declared_gates
-    from ..deploy.measure import MeasureSettings
-    from ..deploy.pair import ensure_fitted, measure_pair
+    from ..engine.cache import Cache
+    from ..engine.checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
+    from ..engine.data import load_dataset
+    from ..engine.deploy.gates import declared_gates
+    from ..engine.deploy.measure import MeasureSettings
+    from ..engine.deploy.pair import ensure_fitted, measure_pair
     from ..errors import HarnessError
-    from ..evaluation import evaluate
-    from ..runtime import Runtime
+    from ..engine.evaluation import evaluate
+    from ..engine.runtime import Runtime
 
     if args.threads:
         torch.set_num_threads(args.threads)

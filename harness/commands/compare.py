@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import stats
+from ..engine import stats
 from ..results import ResultsError, SuiteDocument, read_json
 from ..results.compare import ALPHA, DEFAULT_METRICS, compare_pair, not_comparable
 from ..results.model import Comparison, PairRecord

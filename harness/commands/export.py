@@ -107,8 +107,8 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
 
 
 def open_pair(args, suite: Path):
-    """The :class:`~harness.pairs.Pair` of the suite file ``suite`` that the options name."""
-    from ..pairs import Pair, PairSettings, load_suite
+    """The :class:`~harness.engine.suite.Pair` of the suite file ``suite`` that the options name."""
+    from ..engine.suite import Pair, PairSettings, load_suite
 
     settings = PairSettings(
         data_dir=args.data_dir,
@@ -127,7 +127,7 @@ def open_pair(args, suite: Path):
 
 def _dataset_type(name: str) -> str:
     """The dataset's hub id where the harness knows one (``emotion`` → ``dair-ai/emotion``), else its name."""
-    from ..data import KNOWN_DATASETS
+    from ..engine.data import KNOWN_DATASETS
 
     known = KNOWN_DATASETS.get(name)
     return known.hub_id if known else name
@@ -171,7 +171,7 @@ def _write_features(estimator, directory: Path) -> int:
     import joblib
     from safetensors.numpy import save_file
 
-    from ..inference import model_max_length
+    from ..engine.inference import model_max_length
 
     checkpoint = estimator.checkpoint
     encoder, tokenizer = checkpoint.load_model(), checkpoint.load_tokenizer()
@@ -295,8 +295,8 @@ def _features_usage(manifest: ExportManifest) -> list[str]:
 
 
 def check_exportable(spec) -> None:
-    from ..approaches.features import FeatureLogReg
-    from ..approaches.finetune import FineTune
+    from ..engine.approaches.features import FeatureLogReg
+    from ..engine.approaches.finetune import FineTune
 
     if not issubclass(spec.cls, FineTune | FeatureLogReg):
         raise ExportError(f"{spec.id}: export writes {' or '.join(EXPORTABLE)} pairs")
@@ -305,7 +305,7 @@ def check_exportable(spec) -> None:
 def export_pair(evaluation, out: Path, repo: str | None = None) -> ExportManifest:
     """Write the evaluated (and fitted) pair to ``out``, a new or empty directory, atomically; the model
     card's example loads it from ``repo`` when it is to be pushed there."""
-    from ..approaches.finetune import FineTune
+    from ..engine.approaches.finetune import FineTune
     from ..results import write_json
 
     estimator = evaluation.estimator
@@ -395,7 +395,7 @@ class ExportedClassifier(ExportedPair):
     def __init__(self, directory: Path, manifest: ExportManifest | None):
         from transformers import AutoModelForSequenceClassification
 
-        from ..checkpoints import ResolvedCheckpoint
+        from ..engine.checkpoints import ResolvedCheckpoint
 
         checkpoint = ResolvedCheckpoint(str(directory), str(directory), "local")  # refuses remote code
         self.model = checkpoint.load_model(AutoModelForSequenceClassification)
@@ -409,7 +409,7 @@ class ExportedClassifier(ExportedPair):
             )
 
     def predict_proba(self, texts, runtime) -> np.ndarray:
-        from ..inference import class_probabilities
+        from ..engine.inference import class_probabilities
 
         device = runtime.torch_device()
         return class_probabilities(
@@ -425,7 +425,7 @@ class ExportedFeatures(ExportedPair):
         from safetensors.numpy import load_file
         from sklearn.linear_model import LogisticRegression
 
-        from ..checkpoints import ResolvedCheckpoint
+        from ..engine.checkpoints import ResolvedCheckpoint
 
         self.labels, self.pooling, self.max_length = manifest.labels, manifest.pooling, manifest.max_length
         if self.pooling is None or manifest.classifier is None:
@@ -463,8 +463,8 @@ class ExportedFeatures(ExportedPair):
         self.classifier.coef_, self.classifier.intercept_, self.classifier.classes_ = coef, intercept, classes
 
     def predict_proba(self, texts, runtime) -> np.ndarray:
-        from ..approaches.base import expand_columns
-        from ..approaches.features import HiddenStateExtractor
+        from ..engine.approaches.base import expand_columns
+        from ..engine.approaches.features import HiddenStateExtractor
 
         features = HiddenStateExtractor(self.encoder, runtime, self.max_length).transform(texts, self.pooling)
         if features.shape[1] != self.classifier.coef_.shape[1]:

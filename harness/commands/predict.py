@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def read_texts(args, stdin) -> list[str]:
     """The texts to classify: the arguments, else stdin's lines; a blank one is an error."""
-    from ..data import check_text
+    from ..engine.data import check_text
 
     if args.texts:
         texts, where = list(args.texts), [f"text argument {i}" for i in range(1, len(args.texts) + 1)]
@@ -59,7 +59,7 @@ def read_texts(args, stdin) -> list[str]:
 
 def classify(args, texts: list[str]) -> tuple[list[str], np.ndarray]:
     """Labels, and one row of probabilities per text."""
-    from ..runtime import Runtime
+    from ..engine.runtime import Runtime
 
     if not args.target.exists():
         raise PredictError(

@@ -3,7 +3,7 @@
 A suite's baseline lives next to it, ``suites/baselines/<suite>.json`` (:class:`BaselineDocument`).
 A metric regresses when it drops by more than its tolerance: by default the larger of 1 point and
 the half-width of the current run's 95% bootstrap CI. Speed is gated through the timing protocol's
-``ratio`` (:mod:`harness.timing_protocol`: the model's CPU-time throughput over a reference GEMM's,
+``ratio`` (:mod:`harness.engine.timing.protocol`: the model's CPU-time throughput over a reference GEMM's,
 timed in alternating rounds), on the machine the baseline was taken on only, and a drop fails only
 when a re-measurement confirms it. Raw throughput is never gated: a busy neighbour halves it.
 """

@@ -10,7 +10,7 @@ from itertools import combinations
 
 import numpy as np
 
-from .. import stats
+from ..engine import stats
 from .curves import SeedComparison
 from .model import Comparison, PairKey, PairRecord
 

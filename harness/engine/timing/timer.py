@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .approaches.features import pool
-from .inference import (
+from ..approaches.features import pool
+from ..inference import (
     DTYPES,
     Encoded,
     check_dtype,

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import datasets
 
-from .errors import HarnessError
+from ..errors import HarnessError
 
 SUFFIXES = (".txt", ".csv", ".jsonl", ".parquet")
 MAX_FILE_MB = 2048  # default cap on one dataset file, in MiB; HARNESS_MAX_FILE_MB overrides it

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cache import examples_digest
 from ..checkpoints import CheckpointError
-from ..errors import NotApplicable
+from ...errors import NotApplicable
 from ..runtime import Runtime
 from .base import Approach
 from .registry import ApproachError, register_approach

@@ -1,6 +1,6 @@
 """Timing that gates without flaking: a model's speed as a ratio to a reference timed in the same windows.
 
-A timing record (:func:`measure`) holds the usual wall-clock figures of :mod:`harness.timing`
+A timing record (:func:`measure`) holds the usual wall-clock figures of :mod:`harness.engine.timing.timer`
 (texts/s, per-batch latency) plus per-text latency at batch 1 and the **ratio**: workload rounds (one
 pass of the model over the texts, tokenization included) alternate with rounds of a fixed reference
 GEMM, ``R A R A … A R``; each workload round is divided by the mean of the reference rounds either
@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from . import timing
+from . import timer as timing
 
 RATIO_ROUNDS = 5  # workload rounds at least; the reference runs one round more
 RATIO_SECONDS = 1.0  # and at least this much workload time (clock seconds), up to MAX_RATIO_ROUNDS
@@ -246,7 +246,7 @@ def measure(
 ) -> dict:
     """The timing record of ``timer`` on ``texts`` with the protocol's fields.
 
-    The usual record (:meth:`harness.timing.BatchTimer.record`: ``rounds`` timed passes after
+    The usual record (:meth:`harness.engine.timing.timer.BatchTimer.record`: ``rounds`` timed passes after
     ``warmup_rounds``, through pytest-benchmark when ``benchmark`` is given, which allows one call
     per test) plus ``latency_per_text_ms`` (:func:`per_text_latency`), ``ratio``,
     ``ratio_dispersion``, ``ratio_clock``, ``ratio_rounds`` (:func:`measure_ratio` with

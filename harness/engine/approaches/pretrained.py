@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import HarnessError
+from ...errors import HarnessError
 from ..inference import class_probabilities
 from ..runtime import Runtime
 from .base import Approach

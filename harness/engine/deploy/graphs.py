@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import HarnessError
+from ...errors import HarnessError
 
 _ADAPTERS: dict[str, Callable] = {}
 BUILTIN = ("finetune", "pretrained", "features-logreg")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NotApplicable
+from ...errors import NotApplicable
 from ..runtime import Runtime
 from .base import Approach
 from .features import POOLINGS, HiddenStateExtractor

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .errors import HarnessError
-from .results.model import METRICS, GateResult, Metrics
+from ..errors import HarnessError
+from ..results.model import METRICS, GateResult, Metrics
 
 
 class GateError(HarnessError, ValueError):

@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from .approaches import ApproachSpec
-from .errors import HarnessError
+from ..errors import HarnessError
 
 
 class SuiteError(HarnessError, ValueError):
@@ -166,7 +166,7 @@ class Pair:
         return list(get_split(self.dataset, self.dataset_name, self.train_split).features["label"].names)
 
     def _fit(self, estimator):
-        """Fit ``estimator`` with exactly the arguments :func:`harness.evaluation.evaluate` passes."""
+        """Fit ``estimator`` with exactly the arguments :func:`harness.engine.evaluation.evaluate` passes."""
         from .evaluation import check_train_classes
 
         texts, y = self._examples(self.train_split)
@@ -179,7 +179,7 @@ class Pair:
         return self._fit(self.spec.build(self.checkpoint))
 
     def evaluate(self):
-        """The pair's :class:`~harness.evaluation.Evaluation` on the eval split, its estimator fitted."""
+        """The pair's :class:`~harness.engine.evaluation.Evaluation` on the eval split, its estimator fitted."""
         from sklearn.exceptions import NotFittedError
         from sklearn.utils.validation import check_is_fitted
 

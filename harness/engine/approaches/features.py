@@ -7,7 +7,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ..cache import examples_digest
-from ..errors import NonFiniteOutput
+from ...errors import NonFiniteOutput
 from ..inference import collect, encode, forward_batches, model_max_length, pad_token_id
 from ..runtime import Runtime
 from .base import Approach

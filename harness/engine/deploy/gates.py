@@ -13,8 +13,8 @@ every runtime is gated on :data:`DEFAULTS` unless the suite says otherwise:
 
 from __future__ import annotations
 
-from ..errors import HarnessError
-from ..results.runtimes import REFERENCE, RuntimeGate, RuntimeRecord
+from ...errors import HarnessError
+from ...results.runtimes import REFERENCE, RuntimeGate, RuntimeRecord
 
 BOUNDS = {
     "accuracy_drop": "max",

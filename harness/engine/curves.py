@@ -15,9 +15,9 @@ import numpy as np
 from .approaches import ApproachSpec
 from .approaches.registry import ApproachError
 from .data import DatasetError
-from .errors import HarnessError
+from ..errors import HarnessError
 from .evaluation import Evaluation, evaluate, get_split
-from .results.curves import ALL, CurvePoint, SeedRuns, SeedScore, summarize
+from ..results.curves import ALL, CurvePoint, SeedRuns, SeedScore, summarize
 
 DEFAULT_SEEDS = (0,)
 

@@ -11,13 +11,13 @@ from .cache import Cache
 from .checkpoints import CheckpointUnavailable, ResolvedCheckpoint, resolve_checkpoint
 from .data import DataSource, load_dataset, resolve_source
 from .environment import environment
-from .errors import HarnessError
+from ..errors import HarnessError
 from .evaluation import Evaluation, evaluate, record_fields
 from .inference import model_max_length
 from .overview import dataset_overview, token_lengths
-from .results import STATUS_ORDER, TimingRecord, baseline
-from .results.model import BaselineResult, GateResult
-from .results.runtimes import RuntimeRecord
+from ..results import STATUS_ORDER, TimingRecord, baseline
+from ..results.model import BaselineResult, GateResult
+from ..results.runtimes import RuntimeRecord
 from .runtime import Runtime
 
 
@@ -168,7 +168,7 @@ class HarnessSession:
     def learning_curve(
         self, suite: str, dataset, checkpoint, spec: ApproachSpec, shots, seeds, train_split: str, split: str
     ) -> list:
-        """The approach's learning-curve points (``harness.curves``), computed once per run."""
+        """The approach's learning-curve points (``harness.engine.curves``), computed once per run."""
         from .curves import curve_points
 
         source = self.source_of(dataset)

@@ -1,4 +1,4 @@
-"""The learning-curve part of the pytest plugin (engine: :mod:`harness.curves`).
+"""The learning-curve part of the pytest plugin (engine: :mod:`harness.engine.curves`).
 
 A suite that declares ``SHOTS`` (training sizes: examples per class, or ``"all"``) gets the harness's
 ``test_learning_curve``: each of its ``APPROACHES`` on each of its ``CHECKPOINTS`` is fitted on
@@ -50,7 +50,7 @@ def curve_approach(request):
 
 
 def _settings(module) -> tuple[list, list[int]]:
-    from .curves import DEFAULT_SEEDS, check_seeds, check_shots
+    from ..engine.curves import DEFAULT_SEEDS, check_seeds, check_shots
 
     name = module.__name__
     shots = check_shots(getattr(module, "SHOTS", None), f"{name}: SHOTS")
@@ -115,7 +115,7 @@ def curve_label(point) -> str:
 @pytest.fixture
 def curve_gate(request):
     """``curve_gate(points)``: check each point's mean over seeds against the suite's ``CURVE_GATES``."""
-    from .gates import check, failure_message
+    from ..engine.gates import check, failure_message
 
     gates = getattr(request.module, "CURVE_GATES", None) or {}
 
@@ -143,7 +143,7 @@ def pytest_terminal_summary(terminalreporter, config):
     docs = [doc for doc in config.stash.get(_DOCS, []) if doc.learning_curves]
     if not docs:
         return
-    from .report.curves import curve_table_text
+    from ..report.curves import curve_table_text
 
     terminalreporter.write_sep("-", "harness learning curves")
     for doc in docs:

@@ -5,5 +5,5 @@ int8) and ONNX Runtime (fp32, dynamic int8), measured side by side against ``tor
 - :mod:`.backends`: the runtimes, their artefacts (ONNX export and quantization, cached) and predictors;
 - :mod:`.measure`: accuracy, agreement, size, memory, load time, throughput and latency per runtime;
 - :mod:`.gates`: the suite's ``RUNTIMES`` and ``RUNTIME_GATES`` declarations and the gates;
-- :mod:`.pair`: all of it for one :class:`~harness.evaluation.Evaluation`.
+- :mod:`.pair`: all of it for one :class:`~harness.engine.evaluation.Evaluation`.
 """

@@ -13,10 +13,10 @@ from .approaches.base import Approach, expand_columns
 from .cache import examples_digest
 from .checkpoints import ResolvedCheckpoint
 from .data import DatasetError
-from .errors import HarnessError, NonFiniteOutput
+from ..errors import HarnessError, NonFiniteOutput
 from .inference import encode, model_max_length
 from .metrics import score
-from .results.model import Metrics
+from ..results.model import Metrics
 from .runtime import Runtime
 
 

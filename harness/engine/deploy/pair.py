@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..results.runtimes import RuntimeRecord
+from ...results.runtimes import RuntimeRecord
 from .measure import MeasureSettings, measure_runtimes
 
 

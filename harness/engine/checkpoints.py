@@ -47,7 +47,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import HarnessError
+from ..errors import HarnessError
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,17 @@ from __future__ import annotations
 import importlib
 from importlib import metadata
 
-from ..errors import HarnessError
+from ...errors import HarnessError
 
 ENTRY_POINT_GROUP = "harness.approaches"
 BUILTIN = {
-    "most-frequent": "harness.approaches.most_frequent:MostFrequent",
-    "features-logreg": "harness.approaches.features:FeatureLogReg",
-    "finetune": "harness.approaches.finetune:FineTune",
-    "pretrained": "harness.approaches.pretrained:Pretrained",
-    "zero-shot": "harness.approaches.zero_shot:ZeroShot",
-    "zero-shot-nli": "harness.approaches.zero_shot:ZeroShotNLI",
-    "setfit": "harness.approaches.setfit_approach:SetFit",
+    "most-frequent": "harness.engine.approaches.most_frequent:MostFrequent",
+    "features-logreg": "harness.engine.approaches.features:FeatureLogReg",
+    "finetune": "harness.engine.approaches.finetune:FineTune",
+    "pretrained": "harness.engine.approaches.pretrained:Pretrained",
+    "zero-shot": "harness.engine.approaches.zero_shot:ZeroShot",
+    "zero-shot-nli": "harness.engine.approaches.zero_shot:ZeroShotNLI",
+    "setfit": "harness.engine.approaches.setfit_approach:SetFit",
 }
 _registered: dict[str, type] = {}
 _entry_points: dict[str, metadata.EntryPoint] | None = None
@@ -44,7 +44,7 @@ def approach_names() -> list[str]:
 def register_approach(name: str, *, expensive: bool | None = None, replace: bool = False):
     """Class decorator: make ``cls`` available to suites as ``approach_spec(name, ...)``.
 
-    ``expensive`` (default: the class's own, True for :class:`~harness.approaches.base.Approach`)
+    ``expensive`` (default: the class's own, True for :class:`~harness.engine.approaches.base.Approach`)
     approaches run only with ``--benchmark``. A name already taken by another class is an error
     unless ``replace=True``.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .results.model import PairRecord
+from ..results.model import PairRecord
 
 
 def _fmt(value, spec: str) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..inference import encode, length_sorted_batches, pad, pad_token_id
-from ..results.runtimes import REFERENCE, RuntimeRecord
+from ...results.runtimes import REFERENCE, RuntimeRecord
 from .backends import RUNTIMES, Builder, Built, temporary_workdir
 from .gates import SPEED_GATES, check
 from .graphs import Graph
@@ -164,7 +164,7 @@ def measure_runtimes(
     maps head outputs to label columns (``columns(proba) -> proba``)."""
     import torch
 
-    from ..timing_protocol import ContentionMeter
+    from ..timing.protocol import ContentionMeter
 
     device = torch.device(device)
     gates = gates or {}

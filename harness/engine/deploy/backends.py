@@ -1,4 +1,4 @@
-"""Deployment runtimes: building each one from a :class:`~harness.deploy.graphs.Graph` and running it.
+"""Deployment runtimes: building each one from a :class:`~harness.engine.deploy.graphs.Graph` and running it.
 
 =============  ==============  =====================================================================
 runtime        backend         what runs
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import HarnessError
+from ...errors import HarnessError
 from .graphs import Graph
 
 OPSET = 18
@@ -174,7 +174,7 @@ class Builder:
         self.graph = graph
         self.device = device
         self.workdir = Path(workdir)
-        self.runtime = runtime  # harness.runtime.Runtime: where exported artefacts are cached
+        self.runtime = runtime  # harness.engine.runtime.Runtime: where exported artefacts are cached
         self._saved: dict[str, Path] = {}
         self._fingerprint: str | None = None
 

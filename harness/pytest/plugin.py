@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .errors import HarnessError
+from ..errors import HarnessError
 
 STATUSES = ("skipped", "passed", "failed")
-pytest_plugins = ["harness.plugin_curves"]  # learning curves: SHOTS, SEEDS, CURVE_GATES
+pytest_plugins = ["harness.pytest.curves"]  # learning curves: SHOTS, SEEDS, CURVE_GATES
 
 if TYPE_CHECKING:
-    from .session import HarnessSession
+    from ..engine.run import HarnessSession
 
 _SESSION = pytest.StashKey["HarnessSession"]()
 _FRAGMENTS = pytest.StashKey[list]()  # xdist controller: results sent by the workers
@@ -84,7 +84,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
     if config.option.device != "auto":  # a device that does not exist is one line, before any test
-        from .checkpoints import DeviceUnavailable, select_device
+        from ..engine.checkpoints import DeviceUnavailable, select_device
 
         try:
             select_device(config.option.device)
@@ -103,8 +103,8 @@ def pytest_collection_modifyitems(config, items):
 
 def _session(config) -> HarnessSession:
     if _SESSION not in config.stash:
-        from .checkpoints import select_device
-        from .session import HarnessSession, Settings
+        from ..engine.checkpoints import select_device
+        from ..engine.run import HarnessSession, Settings
 
         option = config.option
         config.stash[_SESSION] = HarnessSession(
@@ -136,7 +136,7 @@ def suite_name(module) -> str:
 @contextlib.contextmanager
 def _one_line_errors():
     """Bad data, checkpoints or files fail the test with their one-line message, not a traceback."""
-    from .errors import NotApplicable
+    from ..errors import NotApplicable
 
     skip = message = None
     try:
@@ -164,7 +164,7 @@ class Harness:
 
     def checkpoint(self, checkpoint_id: str):
         """The resolved checkpoint, or a skip whose reason says how to provide it."""
-        from .checkpoints import CheckpointUnavailable
+        from ..engine.checkpoints import CheckpointUnavailable
 
         with _one_line_errors():
             try:
@@ -209,7 +209,7 @@ def pytest_collectstart(collector):
         except Exception:  # noqa: BLE001 - pytest reports the import error itself
             return
         if hasattr(module, "CHECKPOINTS") and not hasattr(module, "test_harness_speed"):
-            from .speed import SpeedSettings
+            from ..engine.timing.speed import SpeedSettings
 
             if SpeedSettings.of(module).cases():  # SPEED_SETTINGS = [] opts out
                 module.test_harness_speed = test_harness_speed
@@ -250,7 +250,7 @@ def pytest_generate_tests(metafunc):
             continue
         metafunc.parametrize(fixture, list(values), indirect=True, ids=str)
     if "speed_case" in metafunc.fixturenames:
-        from .speed import SpeedSettings
+        from ..engine.timing.speed import SpeedSettings
 
         cases = SpeedSettings.of(module).cases()
         metafunc.parametrize("speed_case", cases, ids=["-".join(case) for case in cases])
@@ -259,7 +259,7 @@ def pytest_generate_tests(metafunc):
 def _parametrize_runtimes(metafunc, explicit: set) -> bool:
     """Parametrize ``deploy_runtime``: jointly with ``approach`` when the suite declares ``APPROACHES``
     (True), else over a ``RUNTIMES`` list alone."""
-    from .deploy.gates import declared_runtimes
+    from ..engine.deploy.gates import declared_runtimes
 
     module = metafunc.module
     approaches = getattr(module, "APPROACHES", None)
@@ -291,8 +291,8 @@ def runtime_check(request, dataset, train_split):
     """``runtime_check(evaluation, runtime)``: measure every declared runtime of the pair once (with the
     torch-fp32 reference, in this process), then skip with the reason where ``runtime`` cannot run here,
     or fail on its gates (the suite's ``RUNTIME_GATES`` over the defaults)."""
-    from .deploy.gates import declared_gates, failure_message, runtimes_for
-    from .deploy.measure import MeasureSettings
+    from ..engine.deploy.gates import declared_gates, failure_message, runtimes_for
+    from ..engine.deploy.measure import MeasureSettings
 
     session = _session(request.config)
     module = request.module
@@ -332,7 +332,7 @@ def eval_split() -> str:
 
 @pytest.fixture
 def evaluation(request, harness, dataset, checkpoint, approach, train_split, eval_split):
-    """The pair's fitted and scored :class:`~harness.evaluation.Evaluation`, computed once per run."""
+    """The pair's fitted and scored :class:`~harness.engine.evaluation.Evaluation`, computed once per run."""
     session = _session(request.config)
     if approach.expensive and not session.settings.benchmark:
         pytest.skip(f"{approach.id} is expensive: run with --benchmark")
@@ -353,8 +353,8 @@ def gate(request):
     results become the baseline instead); ``baseline_tolerance`` (a number or ``{metric: number}``)
     overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.baseline.tolerances``).
     """
-    from .gates import check, failure_message
-    from .results.baseline import BaselineError
+    from ..engine.gates import check, failure_message
+    from ..results.baseline import BaselineError
 
     session = _session(request.config)
     module = request.module
@@ -400,7 +400,7 @@ def record_performance(request):
     the drop for the test to fail; without it one measurement decides. With --update-baseline the
     record becomes the baseline instead.
     """
-    from .results.baseline import TIMING_TOLERANCE
+    from ..results.baseline import TIMING_TOLERANCE
 
     session = _session(request.config)
     suite = suite_name(request.module)
@@ -423,7 +423,7 @@ def speed(request, dataset, eval_split, record_performance):
     evaluation texts (``SPEED_TEXTS`` of them in batches of ``SPEED_BATCH_SIZE``; per-text latency at
     batch 1; the timing protocol's ratio) with pytest-benchmark, record it with the suite's results
     and gate the ratio against the baseline (re-measured once before failing)."""
-    from .speed import SpeedSettings, measure, unsupported
+    from ..engine.timing.speed import SpeedSettings, measure, unsupported
 
     session = _session(request.config)
     settings = SpeedSettings.of(request.module)
@@ -504,9 +504,9 @@ def pytest_sessionfinish(session):
 def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]]:
     """Each suite's results, report and (with --update-baseline) baseline; a file that cannot be
     written is a one-line problem for the terminal summary, and the others are still written."""
-    from .report import append_step_summary, render_suite
-    from .results.baseline import update_file
-    from .results.suite import suite_documents, write_suite
+    from ..report import append_step_summary, render_suite
+    from ..results.baseline import update_file
+    from ..results.suite import suite_documents, write_suite
 
     report_dir, problems, baselines = _report_dir(config), [], []
     try:
@@ -538,8 +538,8 @@ def pytest_terminal_summary(terminalreporter, config):
     docs = config.stash.get(_DOCS, [])
     if not docs:
         return
-    from .report import report_paths
-    from .table import leaderboard
+    from ..report import report_paths
+    from ..report.table import leaderboard
 
     terminalreporter.write_sep("-", "harness results")
     terminalreporter.write_line(leaderboard([record for doc in docs for record in doc.pairs]))

@@ -3,7 +3,7 @@
 For each resolved checkpoint, task (``extraction``: pooled hidden states; ``inference``: class
 probabilities) and (device, dtype) setting, one record at the suite's batch size (texts/s, tokens/s,
 per-batch latency) with per-text latency at batch 1 and the ratio to an in-process reference
-(:mod:`harness.timing_protocol`). Settings the machine cannot run natively are skipped with the
+(:mod:`harness.engine.timing.protocol`). Settings the machine cannot run natively are skipped with the
 reason. Models are loaded once per (checkpoint, task, device) and reused.
 """
 
@@ -46,7 +46,7 @@ def unsupported(device: str, dtype: str) -> str | None:
     """Why this machine cannot time ``dtype`` on ``device`` natively, or None."""
     import torch
 
-    from .inference import dtype_supported
+    from ..inference import dtype_supported
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         return "no CUDA device"
@@ -60,7 +60,8 @@ def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, ba
     """The timing record at ``batch_size`` (through pytest-benchmark unless ``benchmark`` is None)
     with the timing protocol's fields: per-text latency at batch 1, the ratio to a reference timed
     in alternating rounds (longer ``for_baseline``), contention."""
-    from . import timing, timing_protocol
+    from . import timer as timing
+    from . import protocol as timing_protocol
 
     key = (checkpoint.id, task, device)
     if key not in models:
