@@ -63,7 +63,7 @@ def project_requirements(pyproject: Path) -> list[tuple[str, Requirement]]:
             try:
                 found.append((where, Requirement(text)))
             except InvalidRequirement as e:
-                raise LockMismatch(f"{pyproject.name}: {where}: {text!r} is not a requirement ({e})") from None
+                raise LockMismatch(f"{pyproject.name}: {where}: {text!r} is not a requirement ({e})") from e
     return found
 
 
@@ -91,8 +91,8 @@ def check(pyproject: Path, lock: Path) -> None:
 def main(argv: list[str]) -> int:
     pyproject, lock = ROOT / "pyproject.toml", ROOT / "requirements.lock"
     if argv == ["--extras"]:
-        extras = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"].get("optional-dependencies", {})
-        print(",".join(extras))
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        print(",".join(project.get("optional-dependencies", {})))
         return 0
     try:
         check(pyproject, lock)
