@@ -46,6 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--write-fp16-copy", type=Path, default=None, metavar="DIR", help="write DIR/<id>/ and stop"
     )
     parser.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR"), help="dataset mirrors")
+    parser.add_argument("--dataset", default="emotion", help="the dataset bench times")
     parser.add_argument("--suite", type=Path, default=REPO / "suites" / "test_emotion.py")
     parser.add_argument(
         "--tests", type=Path, default=REPO / "tests", help="unit tests: those named or marked cuda/gpu run"
@@ -200,7 +201,7 @@ def plan(args, model_dir: Path) -> list[Step]:
             "bench",
             [sys.executable, "-m", "harness.commands.bench", "--checkpoint", args.checkpoint, "--model-dir",
              str(model_dir), "--device", args.device, "--limit", str(args.bench_limit), "--sweep",
-             str(args.sweep), "--json", str(out / "bench.json"), *data],
+             str(args.sweep), "--dataset", args.dataset, "--json", str(out / "bench.json"), *data],
             args.bench_timeout,
         ),
         Step(
