@@ -40,8 +40,10 @@ def write_fp16_copy(source: str | Path, target: str | Path) -> int:
     if weights:
         for path in weights:
             _save_fp16(_load_safetensors(path), target / path.name)
+            shutil.copymode(path, target / path.name)
     else:
         _save_fp16(_load_pickle(source / PICKLED_WEIGHTS), target / "model.safetensors")
+        shutil.copymode(source / PICKLED_WEIGHTS, target / "model.safetensors")
     return sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
 
 
