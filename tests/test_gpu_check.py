@@ -10,17 +10,20 @@ import torch
 from harness.commands import gpu_check
 from harness.commands.gpu_check import Step, run_step
 
-from .generated_suite import suite_source
+SUITE = """
+from harness import approach_spec
 
-SUITE_BODY = """
-SPECS = [approach_spec("most-frequent"), approach_spec("features-logreg", pooling="mean")]
+DATASET = "tiny-emotion"
+CHECKPOINTS = ["org/tiny"]
+APPROACHES = [approach_spec("most-frequent"), approach_spec("features-logreg", pooling="mean")]
+GATES = {"features-logreg-mean": {"accuracy": 0.0}}
+SPEED_SETTINGS = [("cpu", "fp32")]
+SPEED_TASKS = ["extraction"]
+SPEED_TEXTS = 4
 
-@pytest.fixture(params=SPECS, ids=str)
-def approach(request):
-    return request.param
 
 def test_quality(evaluation, gate):
-    gate(evaluation, accuracy=0.0)
+    gate(evaluation)
 """
 UNIT_TESTS = """
 def test_runs_on_cuda_when_there_is_one():
@@ -59,7 +62,7 @@ def test_gpu_check_on_cpu_runs_every_step_from_an_fp16_copy(
     source = tmp_path / "models"
     shutil.copytree(tiny_checkpoint, source / "org" / "tiny")
     monkeypatch.setenv("HARNESS_MODEL_DIR", str(source))
-    (tmp_path / "test_tiny.py").write_text(suite_source(["org/tiny"], SUITE_BODY))
+    (tmp_path / "test_tiny.py").write_text(SUITE)
     (tmp_path / "unit").mkdir()
     (tmp_path / "unit" / "test_unit.py").write_text(UNIT_TESTS)
     out = tmp_path / "out"
@@ -77,7 +80,8 @@ def test_gpu_check_on_cpu_runs_every_step_from_an_fp16_copy(
     assert summary["checkpoint"]["location"] == str((out / "models" / "org" / "tiny").resolve())
     suite, bench, unit = summary["steps"]
     assert [s["status"] for s in summary["steps"]] == ["passed"] * 3
-    assert suite["figures"]["tests"]["passed"] == 2
+    assert suite["figures"]["tests"]["passed"] == 3  # two pairs, one speed test
+    assert suite["figures"]["texts_per_s"]["tiny extraction cpu fp32"] > 0
     assert {p["stored_dtype"] for p in suite["figures"]["pairs"].values()} == {"fp16"}
     assert suite["figures"]["pairs"]["tiny features-logreg-mean"]["accuracy"] > 0
     assert bench["figures"]["texts_per_s"]["harness-fp32"] > 0

@@ -236,7 +236,7 @@ def render(summary: dict) -> str:
         "| --- | --- | --- | --- |",
     ]
     for step in summary["steps"]:
-        figures = "; ".join(f"{k}: {_compact(v)}" for k, v in step["figures"].items()) or "-"
+        figures = "; ".join(f"{k}: {_compact(v)}" for k, v in step["figures"].items() if v) or "-"
         lines.append(
             f"| {step['name']} | {step['status']} | {step['seconds']:.0f} ({step['limit_s']:.0f}) "
             f"| {figures} |"
