@@ -47,12 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR"), help="dataset mirrors")
     parser.add_argument("--dataset", default="emotion", help="the dataset bench times")
-    parser.add_argument("--suite", type=Path, default=REPO / "suites" / "test_emotion.py", help="run on --device")
+    parser.add_argument("--suite", type=Path, default=REPO / "suites" / "test_emotion.py", help="on --device")
     parser.add_argument(
         "--tests", type=Path, default=REPO / "tests", help="unit tests: those named or marked cuda/gpu run"
     )
     for step, cap in (("suite", 290), ("bench", 110), ("tests", 60)):
-        parser.add_argument(f"--{step}-timeout", type=float, default=cap, metavar="S", help=f"default {cap} s")
+        parser.add_argument(f"--{step}-timeout", type=float, default=cap, metavar="S", help=f"{cap} s")
     parser.add_argument("--bench-limit", type=int, default=2000, help="texts bench times (validation)")
     parser.add_argument("--sweep", type=int, default=500, help="texts of bench's batch-size sweep")
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: <out>/cache (a cold run)")
