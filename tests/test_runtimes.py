@@ -503,3 +503,94 @@ def test_cuda_dtypes_follow_the_device(monkeypatch):
     for bf16 in (True, False):
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
         assert [dtype_supported(d, cuda) for d in ("fp32", "fp16", "bf16")] == [True, True, bf16]
+
+
+LOW_PRECISION = {10, 16}  # onnx.TensorProto.FLOAT16, BFLOAT16
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
+
+
+def onnx_low_precision(path) -> list[str]:
+    """Every tensor, initializer and cast of an ONNX file that is fp16 or bf16 (an fp32 graph has none)."""
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    found = [t.name for t in graph.initializer if t.data_type in LOW_PRECISION]
+    found += [
+        v.name
+        for v in (*graph.input, *graph.output, *graph.value_info)
+        if v.type.tensor_type.elem_type in LOW_PRECISION
+    ]
+    found += [
+        node.name
+        for node in graph.node
+        if node.op_type == "Cast" and any(a.name == "to" and a.i in LOW_PRECISION for a in node.attribute)
+    ]
+    return found
+
+
+def linear_output_dtypes(module: torch.nn.Module, ids: np.ndarray, mask: np.ndarray, predictor) -> set:
+    """The dtypes the module's linear layers (float or dynamically quantized) compute in, over one batch."""
+    seen: set = set()
+    hooks = [
+        layer.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+        for layer in module.modules()
+        if type(layer).__name__ == "Linear"
+    ]
+    try:
+        predictor(ids, mask)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def test_a_pair_trained_in_bf16_deploys_every_runtime_in_its_own_dtype(monkeypatch, dataset, tiny_checkpoint):
+    """The training dtype is a run setting, never part of the fitted model: a pair fine-tuned with bf16
+    mixed precision (real autocast where this CPU runs bf16 natively, else as on an AMX CPU: torch computes
+    bf16 on any CPU, slowly) deploys every runtime, each computing in its own dtype, and exports an fp32
+    ONNX graph that ONNX Runtime runs (the Xeon's bf16 pair exported bf16 MatMuls ORT has no kernel for)."""
+    from harness.engine.inference import dtype_supported, encode, pad, pad_token_id
+
+    from .cpu_profiles import PROFILES
+
+    cpu = torch.device("cpu")
+    if not dtype_supported("bf16", cpu):
+        PROFILES["amx-fp16"].apply(monkeypatch)
+    runtime = Runtime(dtype="bf16", cache=Cache())
+    spec = approach_spec("finetune", num_train_epochs=1, learning_rate=1e-3, batch_size=32)
+    evaluation = evaluate(
+        "tiny", "tiny-emotion", dataset, resolve_checkpoint(str(tiny_checkpoint)), spec, runtime
+    )
+    graph = graph_of(evaluation.estimator, evaluation.label)
+    encoded = encode(graph.tokenizer, evaluation.texts[:8], graph.max_length)
+    ids, mask = (t.numpy() for t in pad(encoded.input_ids, pad_token_id(graph.tokenizer)))
+    fitted = graph.module()  # the fitted model runs fp32 outside autocast: no wrapper of training is left
+    assert {p.dtype for p in fitted.parameters()} == {torch.float32}
+    with torch.inference_mode():
+        run = lambda i, m: fitted(torch.from_numpy(i), torch.from_numpy(m))  # noqa: E731
+        assert linear_output_dtypes(fitted, ids, mask, run) == {torch.float32}
+    runnable = [name for name, spec in backends.RUNTIMES.items() if spec.unsupported(cpu) is None]
+    assert {"torch-fp32", "torch-bf16", "torch-int8", "onnx-fp32", "onnx-int8"} <= set(runnable)
+    with backends.temporary_workdir() as workdir:
+        builder = Builder(graph, cpu, workdir, runtime)
+        for name in runnable:
+            spec = backends.RUNTIMES[name]
+            built = builder.build(spec)
+            if spec.backend == "torch":
+                assert linear_output_dtypes(built.module, ids, mask, built.predictor) == {
+                    TORCH_DTYPES[spec.dtype]
+                }, name
+            else:
+                built.predictor(ids, mask)  # ONNX Runtime has a kernel for every node
+        for directory, _, _ in (builder.onnx_fp32(), builder.onnx_int8()):
+            assert onnx_low_precision(directory / "model.onnx") == []
+
+    train = dataset["train"]
+    records = measure_pair(
+        evaluation, runnable, list(train["text"]), np.asarray(train["label"]), settings=SMALL
+    )
+    for record in records:
+        assert record.measured and record.accuracy is not None, (record.runtime, record.reason)
+    by_name = {r.runtime: r for r in records}
+    assert by_name["onnx-fp32"].agreement == 1.0 and by_name["onnx-fp32"].max_proba_diff < 1e-5
