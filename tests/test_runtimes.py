@@ -594,3 +594,13 @@ def test_a_pair_trained_in_bf16_deploys_every_runtime_in_its_own_dtype(monkeypat
         assert record.measured and record.accuracy is not None, (record.runtime, record.reason)
     by_name = {r.runtime: r for r in records}
     assert by_name["onnx-fp32"].agreement == 1.0 and by_name["onnx-fp32"].max_proba_diff < 1e-5
+
+
+def test_runtime_timing_rounds_stop_at_the_time_limit_and_say_so(evaluation, dataset):
+    train = dataset["train"]
+    settings = MeasureSettings(batch_size=8, speed_texts=16, latency_texts=4, rounds=3, time_limit=1e-6)
+    texts, y = list(train["text"]), np.asarray(train["label"])
+    records = measure_pair(evaluation, ["torch-int8"], texts, y, settings=settings)
+    for record in records:
+        assert record.rounds == 1 and record.texts_per_s > 0
+        assert record.capped == "time limit of 1e-06 s reached: timing rounds cut short"
