@@ -195,3 +195,19 @@ def test_reference_rounds_are_sized_on_a_warm_pass(extraction_timer, monkeypatch
     monkeypatch.setattr(timing_protocol.ReferenceGemm, "calibrate", recorded)
     timing_protocol.measure_ratio(extraction_timer, TEXTS[:8], rounds=1, seconds=0)
     assert sized and sized[0] < 0.15
+
+
+@pytest.mark.gpu
+def test_cuda_measurements_are_warm_bounded_and_wall_clocked(tiny_checkpoint):
+    """On a GPU every dtype it runs is measured within the limit (warm-ups cover the timed shapes)."""
+    from harness.engine.timing.timer import speed_settings
+
+    checkpoint = resolve_checkpoint(str(tiny_checkpoint))
+    model = timing.load_model(checkpoint, "extraction", "cuda")
+    for device, dtype in speed_settings():
+        if device != "cuda":
+            continue
+        timer = timing.BatchTimer(model, checkpoint.load_tokenizer(), "extraction", "cuda", dtype, batch_size=8)
+        record = timing_protocol.measure(timer, TEXTS, "tiny", rounds=2, ratio_seconds=0.5, time_limit=60)
+        assert record["ratio_clock"] == "wall" and record["peak_cuda_mb"] > 0
+        assert record["capped"] is None, record["capped"]
