@@ -132,6 +132,7 @@ class Report:
     performance: Table | None
     runtimes: list[RuntimeView]  # deployment runtimes per pair; empty when none was measured
     learning_curve: LearningCurveView | None = None  # for a suite that declares SHOTS
+    gpu_vs_cpu: Table | None = None  # GPU records beside the CPU's; None without both
 
 
 # --- cells ---
@@ -857,6 +858,51 @@ def performance_table(doc: SuiteDocument) -> Table | None:
     return Table(headers, rows, "performance")
 
 
+def gpu_vs_cpu_table(doc: SuiteDocument) -> Table | None:
+    """Each GPU record beside the CPU fp32 record of the same checkpoint, task and batch size: texts/s,
+    per-text latency at batch 1 (p50) and the speedups; None unless both devices were timed."""
+    cpu = {
+        (r.checkpoint, r.task, r.batch_size): r
+        for r in doc.performance
+        if r.device == "cpu" and r.dtype == "fp32"
+    }
+    rows = []
+    for r in doc.performance:
+        base = cpu.get((r.checkpoint, r.task, r.batch_size))
+        if r.device == "cpu" or base is None:
+            continue
+        gpu_p50, cpu_p50 = (
+            ((x.model_extra or {}).get("latency_per_text_ms") or {}).get("p50") for x in (r, base)
+        )
+        rows.append(
+            [
+                plain(r.checkpoint),
+                plain(r.task),
+                num(r.batch_size, "d"),
+                plain(f"{r.device} {r.dtype}"),
+                num(base.texts_per_s, ",.1f"),
+                num(r.texts_per_s, ",.1f"),
+                num(r.texts_per_s / base.texts_per_s, ".2f"),
+                num(cpu_p50, ".2f"),
+                num(gpu_p50, ".2f"),
+                num(cpu_p50 / gpu_p50 if cpu_p50 and gpu_p50 else None, ".2f"),
+            ]
+        )
+    headers = [
+        "checkpoint",
+        "task",
+        "batch",
+        "GPU setting",
+        "CPU fp32 texts/s",
+        "GPU texts/s",
+        "texts/s speedup",
+        "CPU p50 ms/text (batch 1)",
+        "GPU p50 ms/text (batch 1)",
+        "batch-1 speedup",
+    ]
+    return Table(headers, rows, "gpu-vs-cpu") if rows else None
+
+
 def timing_gate(result: dict | None) -> str:
     """``ok (0.93× baseline ratio)``, ``regressed (0.51×, measured twice)``, ``new``, ``not gated: <why>``."""
     if not result:
@@ -894,6 +940,7 @@ def build_report(doc: SuiteDocument) -> Report:
         pairs=[pair_view(i, p) for i, p in enumerate(doc.evaluated(), start=1)],
         comparisons=comparisons_table(doc),
         performance=performance_table(doc),
+        gpu_vs_cpu=gpu_vs_cpu_table(doc),
         runtimes=runtime_views(doc),
         learning_curve=learning_curve_view(doc),
     )

@@ -282,6 +282,14 @@ class DatasetOverview(Model):
     token_lengths: dict[str, TokenLengths] = {}
 
 
+class TimingCap(Model):
+    """A measurement its time limit cut short: the limit, the time it took, which parts stopped early."""
+
+    limit_s: Number
+    elapsed_s: Number
+    reason: str
+
+
 class TimingRecord(Model):
     """One speed measurement (docs/results.md, "Timing record"); further measured fields are extra keys."""
 
@@ -297,6 +305,7 @@ class TimingRecord(Model):
     normalized_throughput: Number | None = None
     ratio: Annotated[float, Field(gt=0, le=1e300)] | None = None  # the timing protocol's, the gated figure
     remeasured: bool = False
+    capped: TimingCap | None = None  # the time limit was reached: the record says which parts it cut
     speedup_vs_cpu: Number | None = None
     note: str | None = None
     baseline: dict | None = None
