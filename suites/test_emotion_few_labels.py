@@ -37,14 +37,14 @@ APPROACHES = [
     approach_spec("zero-shot", variant="descriptions", descriptions=DESCRIPTIONS),
     approach_spec("zero-shot-nli"),
     approach_spec("features-logreg", pooling="mean"),
-    approach_spec("setfit", variant="20-steps", max_steps=20, shots=[32]),
+    approach_spec("setfit", variant="20-steps", max_steps=20, shots=[8, 32]),
     approach_spec(
         "finetune",
         variant="30-steps",
         learning_rate=1e-4,
         batch_size=16,
         training_args={"max_steps": 30},
-        shots=[32],
+        shots=[8, 32],
     ),
 ]
 # Measured cold (mean ± std over seeds 0-1, validation accuracy; most-frequent 0.352; 15 minutes on
