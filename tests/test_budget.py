@@ -44,11 +44,13 @@ def test_nested_phases_keep_their_own_time_pair_and_split(clock):
     assert load == {"phase": "dataset load", "split": None, "seconds": 1.0, "cached": None}
 
 
-def test_nothing_is_recorded_without_an_active_budget():
-    outside = Budget()
-    with phase("fit") as open_phase:
+def test_a_budget_records_only_while_it_is_active():
+    with Budget().active() as run:
+        with phase("fit"):
+            pass
+    with phase("predict") as open_phase:
         open_phase.cached = True
-    assert outside.phases == []
+    assert [p["phase"] for p in run.phases] == ["fit"]
 
 
 def test_a_cache_hit_marks_the_phase_that_asked(tmp_path):
