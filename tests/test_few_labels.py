@@ -395,6 +395,19 @@ def test_learning_curve_section_of_the_report(curve_run):
     assert "seeded-test-b" in curve_table_text([CurvePoint.model_validate(p) for p in doc["learning_curves"]])
 
 
+def test_the_run_keeps_where_its_time_went(curve_run):
+    _, doc, reports = curve_run
+    phases = doc["phases"]
+    kinds = {p["phase"] for p in phases}
+    assert {"dataset load", "dataset overview", "fit", "predict", "score", "report rendering"} <= kinds
+    fits = [p for p in phases if p["phase"] == "fit" and p.get("approach") == "seeded-test-a"]
+    assert len(fits) == 9 and {p["split"] for p in fits} == {"train"}  # 3 sizes x 3 seeds
+    assert {p["detail"] for p in fits} >= {"2/class · seed 0", "all · seed 2"}
+    assert all(p["seconds"] >= 0 and p["suite"] == "curves_suite" for p in phases)
+    markdown = (reports / "curves_suite.md").read_text(encoding="utf-8")
+    assert "## Where the time went" in markdown and "fit (train)" in markdown
+
+
 def test_a_report_without_learning_curves_has_no_such_section(tmp_path):
     doc = SuiteDocument.model_validate(suite_document())
     assert not doc.learning_curves

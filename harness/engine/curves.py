@@ -157,8 +157,8 @@ def curve_points(
             else:
                 where = f"dataset {dataset_name!r} split {train_split!r}"
                 subset = train.select(stratified_sample(y, size, seed, labels, where))
-            parts = (size and f"{size}/class", seed is not None and f"seed {seed}")
-            detail = " · ".join(part for part in parts if part)
+            sample = "all" if size == ALL else size and f"{size}/class"
+            detail = " · ".join(part for part in (sample, seed is not None and f"seed {seed}") if part)
             with for_pair(suite, checkpoint.id if checkpoint else None, spec.id, detail=detail or None):
                 evaluation = evaluate(
                     suite,
