@@ -30,7 +30,9 @@ from .report_fixture import (
     suite_document,
 )
 
-SECTIONS = ["Summary", "Leaderboard", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance"]
+SECTIONS = [
+    "Summary", "Leaderboard", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance", "Where the time went"
+]
 FORWARD_PASS = ("finetune", "pretrained")
 
 
@@ -166,6 +168,7 @@ def test_every_section_is_present(full):
         "pairs",
         "comparisons",
         "performance",
+        "time-budget",
     ]
     assert [a["id"] for tag, a in tree.tags if tag == "article"] == [
         f"pair-{i}" for i in range(1, len(evaluated(doc)) + 1)

@@ -30,6 +30,7 @@ from harness.results.model import (
     Machine,
     Metrics,
     PairKey,
+    PhaseRecord,
 )
 from harness.results.runtimes import RuntimeGate, RuntimeRecord
 from harness.results.suite import record_path
@@ -384,7 +385,7 @@ STABLE_PAIR_KEYS = [
 STABLE_METRICS = ["accuracy", "f1_weighted", "f1_macro"]
 SECTIONS = {
     "Pair record": [PairRecord, Metrics],
-    "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview],
+    "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview, PhaseRecord],
     "Timing record": [TimingRecord],
     "Comparison": [Comparison, PairKey],
     "Runtime record": [RuntimeRecord, RuntimeGate],

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import HarnessError
+from .budget import timed
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class ResolvedCheckpoint:
         except EntryNotFoundError:
             return None
 
+    @timed("tokenizer load")
     def load_tokenizer(self):
         """The tokenizer, with a pad token (eos or unk when it declares none); remote code is refused."""
         from transformers import AutoTokenizer
@@ -187,6 +189,7 @@ class ResolvedCheckpoint:
             tokenizer.pad_token = fallback
         return tokenizer
 
+    @timed("checkpoint load")
     def load_model(self, model_class=None, *, new_head: bool = False, **kwargs):
         """Load with ``model_class`` (default ``AutoModel``); remote code and pickled code are refused.
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .budget import timed
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -130,6 +132,7 @@ class Encoded:
         return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
 
 
+@timed("tokenization")
 def encode(tokenizer, texts: Sequence[str], max_length: int) -> Encoded:
     """Tokenize without padding; count the texts longer than ``max_length`` (long ones by a prefix)."""
     texts = bounded_texts(tokenizer, texts, max_length)

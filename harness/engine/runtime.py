@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .budget import mark_cached
 from .cache import Cache, cache_key, environment_parts
 
 BATCH_SIZE = 64
@@ -68,7 +69,7 @@ class Runtime:
             return arrays, meta, False
         key = self.cache_key(kind, **parts)
         arrays, meta = self.cache.arrays(kind, key, compute)
-        return arrays, meta, (kind, key) in self.cache.hits
+        return arrays, meta, mark_cached((kind, key) in self.cache.hits)
 
     def cached(self, kind: str, parts: dict, compute: Callable, save: Callable, load: Callable):
         """``compute() -> (value, meta)``, stored with ``save(value, directory)`` and read back with
@@ -78,7 +79,7 @@ class Runtime:
             return value, meta, False
         key = self.cache_key(kind, **parts)
         value, meta = self.cache.get(kind, key, compute, save, load)
-        return value, meta, (kind, key) in self.cache.hits
+        return value, meta, mark_cached((kind, key) in self.cache.hits)
 
     def reuse(self, key: tuple, factory: Callable[[], object]):
         """One object per ``key`` for every pair of the run (e.g. a checkpoint's feature extractor)."""

@@ -184,7 +184,10 @@ def dataset(request, harness):
     name = getattr(request.module, "DATASET", None)
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__}: declare DATASET = ... or a dataset fixture")
-    return harness.dataset(name)
+    from ..engine.budget import for_pair
+
+    with for_pair(suite_name(request.module), None, None):
+        return harness.dataset(name)
 
 
 @pytest.fixture
@@ -423,6 +426,7 @@ def speed(request, dataset, eval_split, record_performance):
     evaluation texts (``SPEED_TEXTS`` of them in batches of ``SPEED_BATCH_SIZE``; per-text latency at
     batch 1; the timing protocol's ratio) with pytest-benchmark, record it with the suite's results
     and gate the ratio against the baseline (re-measured once before failing)."""
+    from ..engine.budget import for_pair, phase
     from ..engine.timing.speed import SpeedSettings, measure, unsupported
 
     session = _session(request.config)
@@ -437,7 +441,9 @@ def speed(request, dataset, eval_split, record_performance):
         baseline_run = session.settings.update_baseline
 
         def timed(benchmark=None) -> dict:
-            with _one_line_errors():
+            suite = suite_name(request.module)
+            where = for_pair(suite, checkpoint.id, None, detail=f"{task} {device} {dtype}")
+            with _one_line_errors(), where, phase("speed rounds"):
                 return measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size,
                                models, for_baseline=baseline_run, time_limit=settings.time_limit)
 
@@ -504,7 +510,7 @@ def pytest_sessionfinish(session):
 def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]]:
     """Each suite's results, report and (with --update-baseline) baseline; a file that cannot be
     written is a one-line problem for the terminal summary, and the others are still written."""
-    from ..report import append_step_summary, render_suite
+    from ..report import append_step_summary
     from ..results.baseline import update_file
     from ..results.suite import suite_documents, write_suite
 
@@ -515,9 +521,9 @@ def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]
         return [], [], [f"results not written: {e}"]
     files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}
     for doc in docs:
-        for what, write in (
+        for what, write in (  # the report first: the results file keeps the time it took to render
+            ("report", lambda: timed_rendering(doc, report_dir)),
             ("results", lambda: write_suite(report_dir, doc)),
-            ("report", lambda: render_suite(doc, report_dir)),
             ("job summary", lambda: append_step_summary(doc)),
         ):
             try:
@@ -532,6 +538,19 @@ def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]
     return docs, baselines, problems
 
 
+def timed_rendering(doc, report_dir: Path) -> None:
+    """Render the suite's report and add the time it took to the document's phases."""
+    import time
+
+    from ..report import render_suite
+    from ..results.model import PhaseRecord
+
+    started = time.perf_counter()
+    render_suite(doc, report_dir)
+    seconds = round(time.perf_counter() - started, 4)
+    doc.phases.append(PhaseRecord(phase="report rendering", seconds=seconds, suite=doc.suite))
+
+
 def pytest_terminal_summary(terminalreporter, config):
     for problem in config.stash.get(_PROBLEMS, []):
         terminalreporter.write_line(f"harness: {problem}", red=True)
@@ -539,10 +558,11 @@ def pytest_terminal_summary(terminalreporter, config):
     if not docs:
         return
     from ..report import report_paths
-    from ..report.table import leaderboard
+    from ..report.table import costliest_phases, leaderboard
 
     terminalreporter.write_sep("-", "harness results")
     terminalreporter.write_line(leaderboard([record for doc in docs for record in doc.pairs]))
+    terminalreporter.write_line(costliest_phases([phase for doc in docs for phase in doc.phases]))
     terminalreporter.write_line(f"results: {_report_dir(config)}")
     for path in config.stash.get(_BASELINES, []):
         terminalreporter.write_line(f"baseline updated: {path}")

@@ -27,6 +27,7 @@ from ..results.model import (
 )
 
 if TYPE_CHECKING:
+    from .budget import BudgetView
     from .curves import LearningCurveView
     from .runtimes import RuntimeView
 
@@ -133,6 +134,18 @@ class Report:
     runtimes: list[RuntimeView]  # deployment runtimes per pair; empty when none was measured
     learning_curve: LearningCurveView | None = None  # for a suite that declares SHOTS
     gpu_vs_cpu: Table | None = None  # GPU records beside the CPU's; None without both
+    budget: BudgetView | None = None  # where the time went; None when no phase was recorded
+
+    @property
+    def no_pairs(self) -> str:
+        return no_pairs_text(self.learning_curve is not None)
+
+
+def no_pairs_text(has_curves: bool) -> str:
+    """What an empty pair table says: a learning-curve suite has its results in the curve."""
+    if has_curves:
+        return "No pair outside the learning curve was run; the learning curve holds the results."
+    return "No pair was evaluated."
 
 
 # --- cells ---
@@ -927,7 +940,8 @@ def busy(contention: dict | None) -> str:
 
 def build_report(doc: SuiteDocument) -> Report:
     """Everything the report shows, from a suite document."""
-    from .curves import learning_curve_view  # these build on this module's cells and tables
+    from .budget import budget_view  # these build on this module's cells and tables
+    from .curves import learning_curve_view
     from .runtimes import runtime_views
 
     return Report(
@@ -943,4 +957,5 @@ def build_report(doc: SuiteDocument) -> Report:
         gpu_vs_cpu=gpu_vs_cpu_table(doc),
         runtimes=runtime_views(doc),
         learning_curve=learning_curve_view(doc),
+        budget=budget_view(doc.phases),
     )

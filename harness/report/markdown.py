@@ -8,7 +8,9 @@ from urllib.parse import quote
 from tabulate import tabulate
 
 from ..results import SuiteDocument
-from .content import Cell, Report, Table, leaderboard, one_line, problems
+from .budget import ABOUT as BUDGET_ABOUT
+from .budget import TITLE as BUDGET_TITLE
+from .content import Cell, Report, Table, leaderboard, no_pairs_text, one_line, problems
 from .runtimes import ABOUT
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
@@ -50,7 +52,7 @@ def table(t: Table | None, empty: str = "None.") -> str:
 
 def leaderboard_markdown(doc: SuiteDocument) -> str:
     """The leaderboard table, then the skipped and failed pairs with their reasons."""
-    parts = [table(leaderboard(doc), "No pair was evaluated.")]
+    parts = [table(leaderboard(doc), no_pairs_text(bool(doc.learning_curves)))]
     skipped = problems(doc)
     if skipped is not None:
         parts += ["Skipped and failed pairs:", table(skipped)]
@@ -61,12 +63,25 @@ def _facts(facts: list[tuple[str, str]]) -> str:
     return "\n".join(f"- **{escape(name)}:** {escape(value)}" for name, value in facts)
 
 
+def _answer(report: Report) -> list[str]:
+    """A learning-curve suite's summary opens with its answer and the curve's table."""
+    curve = report.learning_curve
+    if curve is None or not curve.answer:
+        return []
+    answer = "\n".join(f"- {escape(line)}" for line in curve.answer)
+    return ["How many labels per class:", answer, "Learning curve (the figure is in the HTML report):",
+            table(curve.table)]
+
+
 def _summary(report: Report) -> list[str]:
     s = report.summary
+    best = ["Best pair per metric:", table(s.best, report.no_pairs)]
+    if s.best is None and report.learning_curve is not None:
+        best = []  # the learning curve above is the answer
     parts = [
+        *_answer(report),
         escape(s.counts),
-        "Best pair per metric:",
-        table(s.best, "No pair was evaluated."),
+        *best,
         "Fastest checkpoint per device and task (from the performance records):",
         table(s.fastest, "No performance records in this run."),
     ]
@@ -138,6 +153,14 @@ def _runtimes(report: Report) -> list[str]:
     return parts
 
 
+def _budget(report: Report) -> list[str]:
+    """Where the time went (the figure is in the HTML report), or nothing when no phase was recorded."""
+    if report.budget is None:
+        return []
+    total = f"{report.budget.total_s:.1f} s in all"
+    return [f"## {BUDGET_TITLE}", f"{escape(BUDGET_ABOUT)} {total}.", table(report.budget.table)]
+
+
 def render_markdown(report: Report, rendered: str, html_name: str) -> str:
     """The whole report; ``rendered`` is the render time line, ``html_name`` the HTML report beside it."""
     parts = [
@@ -148,7 +171,7 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
         "## Summary",
         *_summary(report),
         "## Leaderboard",
-        table(report.leaderboard, "No pair was evaluated."),
+        table(report.leaderboard, report.no_pairs),
         "## Run",
         _facts(report.facts),
         f"Versions: {escape(report.versions)}",
@@ -159,8 +182,8 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
     for pair in report.pairs:
         parts += _pair(pair)
     if not report.pairs:
-        parts.append("_No pair was evaluated._")
-    if report.learning_curve is not None:
+        parts.append(f"_{escape(report.no_pairs)}_")
+    if report.learning_curve is not None and not report.learning_curve.answer:
         parts += ["## Learning curve", table(report.learning_curve.table)]
     parts += [
         "## Comparisons",
@@ -169,5 +192,6 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
         table(report.performance, "No performance records in this run."),
         *(["### GPU vs CPU", table(report.gpu_vs_cpu)] if report.gpu_vs_cpu else []),
         *_runtimes(report),
+        *_budget(report),
     ]
     return "\n\n".join(parts) + "\n"

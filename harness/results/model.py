@@ -337,6 +337,19 @@ class CacheSummary(Model):
     stores: Count = 0
 
 
+class PhaseRecord(Model):
+    """One timed phase of a run (``harness.engine.budget``): its own seconds, phases inside it left out."""
+
+    phase: str
+    seconds: Annotated[float, Field(ge=0, le=1e300)]
+    cached: bool | None = None  # its result came from the cache (None: nothing cached in it)
+    suite: str | None = None
+    checkpoint: str | None = None
+    approach: str | None = None  # approach id; None for a phase of no pair (dataset load, speed, report)
+    split: str | None = None
+    detail: str | None = None  # e.g. ``32/class · seed 1``, ``onnx-int8``, ``extraction cpu fp32``
+
+
 class SuiteDocument(Model):
     """``<report-dir>/<suite>.json``: a run's pair records and everything the report needs."""
 
@@ -352,6 +365,7 @@ class SuiteDocument(Model):
     learning_curves: list[CurvePoint] = []  # a suite that declares SHOTS (harness/results/curves.py)
     comparisons: list[Comparison] = []
     runtimes: list[RuntimeRecord] = []  # deployment runtimes of pairs (harness/results/runtimes.py)
+    phases: list[PhaseRecord] = []  # where the time went, every phase of every process
 
     def evaluated(self) -> list[PairRecord]:
         return [p for p in self.pairs if p.metrics is not None]

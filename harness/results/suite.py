@@ -9,7 +9,15 @@ from pathlib import Path
 from .compare import compare_records
 from .curves import CurvePoint
 from .io import validate, write_json
-from .model import STATUS_ORDER, CacheSummary, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
+from .model import (
+    STATUS_ORDER,
+    CacheSummary,
+    DatasetOverview,
+    PairRecord,
+    PhaseRecord,
+    SuiteDocument,
+    TimingRecord,
+)
 from .runtimes import RuntimeRecord
 
 _PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
@@ -62,7 +70,7 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
             doc = parts.setdefault(
                 suite,
                 {"environment": fragment["environment"], "cache": {**fragment["cache"], "hits": 0, "stores": 0},
-                 "datasets": {}, "pairs": {}, "performance": [], "runtimes": {}},
+                 "datasets": {}, "pairs": {}, "performance": [], "runtimes": {}, "phases": []},
             )
             for name, overview in part["datasets"].items():
                 overview = validate(overview, DatasetOverview, f"process {number}: datasets.{name}")
@@ -82,6 +90,10 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
             for i, data in enumerate(part.get("runtimes", [])):  # per runtime, the first record
                 record = validate(data, RuntimeRecord, f"process {number}: {suite}.runtimes[{i}]")
                 doc["runtimes"].setdefault(record.key, record)
+            doc["phases"] += [
+                validate(r, PhaseRecord, f"process {number}: {suite}.phases[{i}]")
+                for i, r in enumerate(part.get("phases", []))
+            ]
             for count in ("hits", "stores"):
                 doc["cache"][count] += fragment["cache"][count]
     documents = []
@@ -100,6 +112,7 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 learning_curves=sorted_points(doc.get("curves", {}).values()),
                 comparisons=compare_records(pairs),
                 runtimes=list(doc["runtimes"].values()),
+                phases=doc["phases"],
             )
         )
     return documents

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..budget import phase, timed
 from ..inference import encode, length_sorted_batches, pad, pad_token_id
 from ...results.runtimes import REFERENCE, RuntimeRecord
 from .backends import RUNTIMES, Builder, Built, temporary_workdir
@@ -127,6 +128,7 @@ class Timing:
         return float(np.percentile(self.latency_ms, 50))
 
 
+@timed("runtime speed rounds")
 def time_rounds(
     runtimes: dict[str, Built],
     graph: Graph,
@@ -202,9 +204,11 @@ def measure_runtimes(
                 continue
             try:
                 with PeakMemory() as memory:
-                    built = builder.build(spec)
-                    predict(built, graph, texts[: settings.batch_size], settings.batch_size)  # warm-up
-                    proba = predict(built, graph, texts, settings.batch_size)
+                    with phase("runtime export", detail=name):
+                        built = builder.build(spec)
+                    with phase("runtime predict", split=describe.get("split"), detail=name):
+                        predict(built, graph, texts[: settings.batch_size], settings.batch_size)  # warm-up
+                        proba = predict(built, graph, texts, settings.batch_size)
             except Exception as e:  # noqa: BLE001 - an export that fails is this runtime's result, not the table's
                 if name == REFERENCE:
                     raise
