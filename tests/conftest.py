@@ -11,6 +11,10 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 
+# pytester's in-process runs drop the modules they imported; datasets registers pyarrow extension types
+# once per process, so importing it again in a later run fails. Imported here, it outlives those runs.
+import datasets  # noqa: E402, F401
+
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 # Each label has its own words, so even a tiny model can learn the task from a few hundred texts.
 WORDS = {
