@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..errors import HarnessError
+from . import verdict
 
 STATUSES = ("skipped", "passed", "failed")
 pytest_plugins = ["harness.pytest.curves"]  # learning curves: SHOTS, SEEDS, CURVE_GATES
@@ -34,6 +35,9 @@ _FRAGMENTS = pytest.StashKey[list]()  # xdist controller: results sent by the wo
 _DOCS = pytest.StashKey[list]()  # the suite results documents written at the end of the run
 _BASELINES = pytest.StashKey[list]()  # baseline files written by --update-baseline
 _PROBLEMS = pytest.StashKey[list]()  # one-line reasons why result files could not be written
+_SHOWN = pytest.StashKey[list]()  # every suite document of the run, written or not (the terminal shows them)
+_LOG = pytest.StashKey[verdict.RunLog]()  # every test's outcome, for the run's verdict
+_SIGTERM = pytest.StashKey[object]()  # the SIGTERM handler before this run's
 
 
 def pytest_addoption(parser):
@@ -83,6 +87,9 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
+    config.stash[_LOG] = verdict.RunLog(worker=hasattr(config, "workerinput"))
+    config.pluginmanager.register(config.stash[_LOG], "harness-verdict")
+    config.stash[_SIGTERM] = verdict.install_sigterm_handler()  # SIGTERM ends the run like Ctrl-C
     if config.option.device != "auto":  # a device that does not exist is one line, before any test
         from ..engine.checkpoints import DeviceUnavailable, select_device
 
@@ -90,6 +97,12 @@ def pytest_configure(config):
             select_device(config.option.device)
         except DeviceUnavailable as e:
             raise pytest.UsageError(str(e)) from None
+
+
+def pytest_unconfigure(config):
+    previous = config.stash.get(_SIGTERM, None)
+    if previous is not None:
+        verdict.signal.signal(verdict.signal.SIGTERM, previous)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -488,7 +501,8 @@ def pytest_testnodedown(node, error):
 
 
 def pytest_sessionfinish(session):
-    """Workers hand their results to the controller; the controller (or a plain run) writes them."""
+    """Workers hand their results to the controller; the controller (or a plain run) writes them. A run
+    whose verdict is not "passed", or whose results could not be written, never exits 0."""
     config = session.config
     fragments = list(config.stash.get(_FRAGMENTS, []))
     if _SESSION in config.stash:
@@ -499,20 +513,27 @@ def pytest_sessionfinish(session):
         fragments.append(fragment)
     if fragments and int(os.environ.get("RANK", "0")) == 0:  # under torchrun rank 0 alone writes the files
         config.stash[_DOCS], config.stash[_BASELINES], config.stash[_PROBLEMS] = _write_results(config, fragments)
+        verdicts = [doc.verdict.status for doc in config.stash.get(_SHOWN, [])]
+        if session.exitstatus == 0 and (config.stash[_PROBLEMS] or any(v != "passed" for v in verdicts)):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]]:
-    """Each suite's results, report and (with --update-baseline) baseline; a file that cannot be
-    written is a one-line problem for the terminal summary, and the others are still written."""
+    """Each suite's results (with the run's verdict), report and (with --update-baseline) baseline; a
+    file that cannot be written is a one-line problem naming it for the terminal summary, and the other
+    suites are still written. The documents returned are those whose results and report were written."""
     from ..report import append_step_summary, render_suite
     from ..results.baseline import update_file
     from ..results.suite import suite_documents, write_suite
 
-    report_dir, problems, baselines = _report_dir(config), [], []
+    report_dir, problems, baselines, written = _report_dir(config), [], [], []
+    log = config.stash[_LOG]
     try:
-        docs = suite_documents(fragments, run_id=uuid.uuid4().hex[:12])
+        docs = suite_documents(verdict.with_unfinished_suites(fragments, log), run_id=uuid.uuid4().hex[:12])
     except HarnessError as e:
         return [], [], [f"results not written: {e}"]
+    docs = [verdict.apply(doc, log) for doc in docs]
+    config.stash[_SHOWN] = docs
     files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}
     for doc in docs:
         for what, write in (
@@ -523,27 +544,44 @@ def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]
             try:
                 write()
             except (HarnessError, OSError) as e:
-                problems.append(f"{doc.suite}: {what} not written: {e}")
+                problems.append(f"{doc.suite}: {what} not written to {report_dir}: {_why(e)}")
+                break
+        else:
+            written.append(doc)
         if config.option.update_baseline and doc.suite in files:
             try:
                 baselines.append(update_file(files[doc.suite], doc))
             except (HarnessError, OSError) as e:
-                problems.append(f"{doc.suite}: baseline not updated: {e}")
-    return docs, baselines, problems
+                problems.append(f"{doc.suite}: baseline not updated: {_why(e)}")
+    return written, baselines, problems
+
+
+def _why(error: Exception) -> str:
+    """An OSError's reason and file (``Not a directory: reports/x``); other errors' one line."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    return str(error)
 
 
 def pytest_terminal_summary(terminalreporter, config):
     for problem in config.stash.get(_PROBLEMS, []):
         terminalreporter.write_line(f"harness: {problem}", red=True)
-    docs = config.stash.get(_DOCS, [])
-    if not docs:
+    shown = config.stash.get(_SHOWN, [])
+    if not shown:
         return
     from ..report import report_paths
+    from ..report.content import verdict_line
     from ..report.table import leaderboard
 
     terminalreporter.write_sep("-", "harness results")
-    terminalreporter.write_line(leaderboard([record for doc in docs for record in doc.pairs]))
-    terminalreporter.write_line(f"results: {_report_dir(config)}")
+    for doc in shown:
+        terminalreporter.write_line(f"{doc.suite}: {verdict_line(doc)}", red=doc.verdict.status != "passed")
+        for test in doc.verdict.unfinished:
+            terminalreporter.write_line(f"  not finished ({test.reason}): {test.test}", red=True)
+    terminalreporter.write_line(leaderboard([record for doc in shown for record in doc.pairs]))
+    docs = config.stash.get(_DOCS, [])
+    if docs:
+        terminalreporter.write_line(f"results: {_report_dir(config)}")
     for path in config.stash.get(_BASELINES, []):
         terminalreporter.write_line(f"baseline updated: {path}")
     for doc in docs:

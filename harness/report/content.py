@@ -50,6 +50,7 @@ class Cell:
     numeric: bool = False
     best: bool = False
     full: str | None = None  # the longer text (up to FULL_TEXT_LIMIT), when ``text`` was shortened
+    link: str | None = None  # an anchor of this report (``pair-1``, ``performance``) the cell links to
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Summary:
     fastest: Table | None  # the fastest checkpoint per device and task
     problems: Table | None  # skipped and failed pairs
     baseline: str | None
+    verdict: str = ""  # the first line: passed, failed or incomplete, with the tests counted
+    verdict_tests: Table | None = None  # every failed and unfinished test, linked to where it is shown
 
 
 @dataclass
@@ -415,7 +418,53 @@ def _statuses(checked: list[tuple[str, str]]) -> str:
 
 
 def summary(doc: SuiteDocument) -> Summary:
-    return Summary(status_counts(doc), best_pairs(doc), fastest(doc), problems(doc), baseline_line(doc))
+    return Summary(
+        status_counts(doc), best_pairs(doc), fastest(doc), problems(doc), baseline_line(doc),
+        verdict_line(doc), verdict_table(doc),
+    )
+
+
+SECTION_ANCHORS = {"performance": "performance", "runtimes": "runtimes", "learning-curve": "learning-curve"}
+
+
+def verdict_line(doc: SuiteDocument) -> str:
+    """``Failed: 2 of 14 tests failed, 12 passed.`` / ``Incomplete (worker crashed): …`` / ``Passed: …``;
+    a file without a recorded verdict is judged by its pairs."""
+    v = doc.verdict
+    if v is None:
+        failed = sum(p.status == "failed" for p in doc.pairs)
+        return f"Failed: {failed} pairs failed." if failed else "Passed (no test verdict recorded)."
+    counts = ", ".join(
+        f"{n} {'did not finish' if outcome == 'unfinished' else outcome}" for outcome, n in v.tests.items() if n
+    )
+    total = sum(v.tests.values())
+    if v.status == "incomplete":
+        return one_line(f"Incomplete ({v.reason}): {total} tests, {counts}.")
+    if v.status == "failed":
+        return one_line(f"Failed: {v.tests.get('failed', 0)} of {total} tests failed, {counts}.")
+    return one_line(f"Passed: {total} tests, {counts or 'none run'}.")
+
+
+def verdict_table(doc: SuiteDocument) -> Table | None:
+    """Each failed and unfinished test: what went wrong, linked to the section or pair that shows it."""
+    v = doc.verdict
+    if v is None or not (v.failures or v.unfinished):
+        return None
+    anchors = {(p.checkpoint, p.approach.id): f"pair-{i}" for i, p in enumerate(doc.evaluated(), start=1)}
+
+    def where(section: str, pair) -> Cell:
+        key = (pair.checkpoint, pair.approach) if pair else None
+        anchor = anchors.get(key) if section == "pair" else SECTION_ANCHORS.get(section)
+        shown = title(*key) if key else section
+        return Cell(shown, link=anchor) if anchor else plain(shown if key or section != "other" else None)
+
+    rows = [[plain(f.test), plain("failed"), plain(f.message), where(f.section, f.pair)] for f in v.failures]
+    rows += [
+        [plain(u.test), plain(f"not finished: {u.reason}"), plain(MISSING), where("pair", u.pair)]
+        for u in v.unfinished
+    ]
+    return Table(["test", "outcome", "message", "shown in"], rows[:ROW_LIMIT], "verdict",
+                 f"{len(rows) - ROW_LIMIT} more in the results file" if len(rows) > ROW_LIMIT else None)
 
 
 # --- run ---

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from tabulate import tabulate
 
 from ..results import SuiteDocument
-from .content import Cell, Report, Table, leaderboard, one_line, problems
+from .content import Cell, Report, Table, leaderboard, one_line, problems, verdict_line
 from .runtimes import ABOUT
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
@@ -33,7 +33,13 @@ def escape(text) -> str:
 
 def cell(c: Cell) -> str:
     text = escape(c.text)
+    text = f"[{text}](#{quote(c.link)})" if c.link else text
     return f"**{text}**" if c.best else text
+
+
+def anchor(name: str) -> str:
+    """An explicit anchor a link of the summary can reach (Markdown headings' own ids vary by renderer)."""
+    return f'<a id="{quote(name)}"></a>'
 
 
 def table(t: Table | None, empty: str = "None.") -> str:
@@ -50,7 +56,7 @@ def table(t: Table | None, empty: str = "None.") -> str:
 
 def leaderboard_markdown(doc: SuiteDocument) -> str:
     """The leaderboard table, then the skipped and failed pairs with their reasons."""
-    parts = [table(leaderboard(doc), "No pair was evaluated.")]
+    parts = [f"**{escape(verdict_line(doc))}**", table(leaderboard(doc), "No pair was evaluated.")]
     skipped = problems(doc)
     if skipped is not None:
         parts += ["Skipped and failed pairs:", table(skipped)]
@@ -63,7 +69,10 @@ def _facts(facts: list[tuple[str, str]]) -> str:
 
 def _summary(report: Report) -> list[str]:
     s = report.summary
-    parts = [
+    parts = [f"**{escape(s.verdict)}**"] if s.verdict else []
+    if s.verdict_tests is not None:
+        parts += ["Failed and unfinished tests:", table(s.verdict_tests)]
+    parts += [
         escape(s.counts),
         "Best pair per metric:",
         table(s.best, "No pair was evaluated."),
@@ -97,7 +106,7 @@ def _datasets(report: Report) -> list[str]:
 
 
 def _pair(pair) -> list[str]:
-    parts = [f"### {escape(pair.title)}", _facts(pair.facts)]
+    parts = [f"{anchor(pair.anchor)}\n\n### {escape(pair.title)}", _facts(pair.facts)]
     if pair.gates is not None:
         parts += ["Gates:", table(pair.gates)]
     if pair.baseline_status is not None:
@@ -129,7 +138,7 @@ def _runtimes(report: Report) -> list[str]:
     """The deployment-runtime section, or nothing when the run measured no runtime."""
     if not report.runtimes:
         return []
-    parts = ["## Deployment runtimes", escape(ABOUT)]
+    parts = [anchor("runtimes"), "## Deployment runtimes", escape(ABOUT)]
     for view in report.runtimes:
         parts += [f"### Runtimes of {escape(view.title)}", escape(view.context)]
         parts.append(table(view.table, "No runtime measured."))
@@ -161,10 +170,11 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
     if not report.pairs:
         parts.append("_No pair was evaluated._")
     if report.learning_curve is not None:
-        parts += ["## Learning curve", table(report.learning_curve.table)]
+        parts += [anchor("learning-curve"), "## Learning curve", table(report.learning_curve.table)]
     parts += [
         "## Comparisons",
         table(report.comparisons, "No comparisons in this run."),
+        anchor("performance"),
         "## Performance",
         table(report.performance, "No performance records in this run."),
         *_runtimes(report),

@@ -320,6 +320,33 @@ class Comparison(Model):
     per_seed: list[SeedComparison] = []  # both pairs seeded alike: one paired test per seed
 
 
+class FailedTest(Model):
+    """One failed test of the run: its node id, its one-line message and where the report shows it."""
+
+    test: str
+    message: str
+    section: Literal["pair", "performance", "runtimes", "learning-curve", "other"] = "other"
+    pair: PairKey | None = None
+
+
+class UnfinishedTest(Model):
+    """A test that did not finish: its node id, why, and its pair when it tests one."""
+
+    test: str
+    reason: Literal["interrupted", "terminated", "worker crashed", "timed out", "not run"]
+    pair: PairKey | None = None
+
+
+class Verdict(Model):
+    """The run's verdict on the suite: every test counted, every failure and unfinished test listed."""
+
+    status: Literal["passed", "failed", "incomplete"]
+    reason: str | None = None  # why the run is incomplete
+    tests: dict[str, Count] = {}  # outcome (passed, failed, skipped, unfinished) -> tests
+    failures: list[FailedTest] = []
+    unfinished: list[UnfinishedTest] = []
+
+
 class CacheSummary(Model):
     root: str | None = None
     mode: Literal["use", "refresh", "off"] = "use"
@@ -342,6 +369,7 @@ class SuiteDocument(Model):
     learning_curves: list[CurvePoint] = []  # a suite that declares SHOTS (harness/results/curves.py)
     comparisons: list[Comparison] = []
     runtimes: list[RuntimeRecord] = []  # deployment runtimes of pairs (harness/results/runtimes.py)
+    verdict: Verdict | None = None  # None in files written before verdicts were recorded
 
     def evaluated(self) -> list[PairRecord]:
         return [p for p in self.pairs if p.metrics is not None]
