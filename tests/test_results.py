@@ -27,9 +27,12 @@ from harness.results.model import (
     BaselineTiming,
     CacheSummary,
     DatasetOverview,
+    FailedTest,
     Machine,
     Metrics,
     PairKey,
+    UnfinishedTest,
+    Verdict,
 )
 from harness.results.runtimes import RuntimeGate, RuntimeRecord
 from harness.results.suite import record_path
@@ -384,7 +387,7 @@ STABLE_PAIR_KEYS = [
 STABLE_METRICS = ["accuracy", "f1_weighted", "f1_macro"]
 SECTIONS = {
     "Pair record": [PairRecord, Metrics],
-    "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview],
+    "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview, Verdict, FailedTest, UnfinishedTest],
     "Timing record": [TimingRecord],
     "Comparison": [Comparison, PairKey],
     "Runtime record": [RuntimeRecord, RuntimeGate],
