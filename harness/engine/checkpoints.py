@@ -74,6 +74,11 @@ class CheckpointError(HarnessError, ValueError):
     """The checkpoint's files cannot be used as they are; the message names the checkpoint and file."""
 
 
+class MissingLocalCheckpoint(CheckpointError):
+    """An explicit local path (``./x``, ``../x``, ``/abs/x``) that is not a checkpoint directory: an
+    error (a typo must not pass as a skip), unless the suite sets ``ALLOW_MISSING_CHECKPOINTS = True``."""
+
+
 class DeviceUnavailable(HarnessError, ValueError):
     """The requested ``--device`` does not exist on this machine (or is not a device name)."""
 
@@ -302,7 +307,7 @@ def _local(checkpoint_id: str) -> ResolvedCheckpoint:
     path = Path(checkpoint_id).expanduser().resolve()
     if not (path / "config.json").is_file():
         found = "has no config.json" if path.is_dir() else "does not exist"
-        raise CheckpointUnavailable(
+        raise MissingLocalCheckpoint(
             f"checkpoint {checkpoint_id!r}: the directory {path} {found}; expected a checkpoint "
             "directory with config.json"
         )
@@ -324,7 +329,8 @@ def _in_model_dir(checkpoint_id: str, model_dir: str | Path) -> ResolvedCheckpoi
 
 
 def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) -> ResolvedCheckpoint:
-    """Find ``checkpoint_id``: :class:`CheckpointUnavailable` (one line) when it is not there,
+    """Find ``checkpoint_id``: :class:`CheckpointUnavailable` (one line) when an id is not there,
+    :class:`MissingLocalCheckpoint` when an explicit local path is not a checkpoint directory,
     :class:`CheckpointError` when the id would leave the model directory."""
     if _is_path(checkpoint_id):
         return _local(checkpoint_id)

@@ -158,10 +158,15 @@ def _one_line_errors():
         skip = str(e)
     except HarnessError as e:
         message = str(e)
-    if skip is not None:
-        pytest.skip(skip)
-    if message is not None:
-        pytest.fail(message, pytrace=False)  # outside the except block: no "during handling" chain
+    try:
+        if skip is not None:
+            pytest.skip(skip)
+        if message is not None:
+            pytest.fail(message, pytrace=False)
+    except (pytest.skip.Exception, pytest.fail.Exception) as outcome:
+        # raised while the with statement handles the error: without "from None" pytest would print the
+        # message twice, joined by "During handling of the above exception"
+        raise outcome from None
 
 
 class Harness:
@@ -175,15 +180,21 @@ class Harness:
         with _one_line_errors():
             return self._session.dataset(name, labels)
 
-    def checkpoint(self, checkpoint_id: str):
-        """The resolved checkpoint, or a skip whose reason says how to provide it."""
-        from ..engine.checkpoints import CheckpointUnavailable
+    def checkpoint(self, checkpoint_id: str, allow_missing: bool = False):
+        """The resolved checkpoint, or a skip whose reason says how to provide it (an id the hub cannot
+        give offline). A local path that is not a checkpoint directory fails, unless ``allow_missing``
+        (the suite's ``ALLOW_MISSING_CHECKPOINTS``) makes it a skip too."""
+        from ..engine.checkpoints import CheckpointUnavailable, MissingLocalCheckpoint
 
         with _one_line_errors():
             try:
                 return self._session.resolve(checkpoint_id)
             except CheckpointUnavailable as e:
                 pytest.skip(str(e))
+            except MissingLocalCheckpoint as e:
+                if not allow_missing:
+                    raise
+                pytest.skip(f"{e} (ALLOW_MISSING_CHECKPOINTS)")
 
 
 @pytest.fixture(scope="session")
@@ -203,7 +214,7 @@ def dataset(request, harness):
 @pytest.fixture
 def checkpoint(request, harness):
     """One of the suite's ``CHECKPOINTS``, resolved (a skip whose reason says how to provide it)."""
-    return harness.checkpoint(request.param)
+    return harness.checkpoint(request.param, getattr(request.module, "ALLOW_MISSING_CHECKPOINTS", False) is True)
 
 
 @pytest.fixture

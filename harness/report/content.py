@@ -41,6 +41,7 @@ ROW_LIMIT = 100  # rows of a list from the document (examples, suspects, bins, d
 DUPLICATES_IN_MARKDOWN = 10
 FORWARD_PASS_APPROACHES = ("finetune", "pretrained")  # their predict step runs the model
 METRIC_NAMES = {"accuracy": "accuracy", "f1_weighted": "F1 weighted", "f1_macro": "F1 macro"}
+UNAVAILABLE = "cannot be resolved"  # how a skip for a checkpoint the hub cannot give offline reads
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # line breaks and other control characters
 
 
@@ -386,6 +387,9 @@ def status_counts(doc: SuiteDocument) -> str:
         status: sum(p.status == status for p in doc.pairs) for status in ("passed", "failed", "skipped")
     }
     found = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    unavailable = {p.checkpoint for p in doc.pairs if p.status == "skipped" and UNAVAILABLE in (p.reason or "")}
+    if unavailable:
+        found += f" ({len(unavailable)} checkpoint{'s' * (len(unavailable) > 1)} not available here: skipped)"
     return f"{len(doc.pairs)} pairs: {found or 'none run'}."
 
 
