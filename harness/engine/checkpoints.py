@@ -358,7 +358,8 @@ def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) 
 
 
 def select_device(requested: str | None = None):
-    """``None``/``auto`` → CUDA when available, else CPU; an explicit device must exist."""
+    """``None``/``auto`` → CUDA when available, else CPU; an explicit device must be one torch can run
+    here: ``cpu``, ``cuda``/``cuda:N`` with a GPU, ``mps`` where Apple's backend is available."""
     import torch
 
     if requested in (None, "", "auto"):
@@ -367,6 +368,10 @@ def select_device(requested: str | None = None):
         device = torch.device(requested)
     except (RuntimeError, TypeError):
         raise DeviceUnavailable(f"--device {requested}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceUnavailable(f"--device {requested}: expected auto, cpu, cuda, cuda:N or mps")
+    if device.type == "mps" and not (torch.backends.mps.is_available() and device.index in (None, 0)):
+        raise DeviceUnavailable(f"--device {requested}: the MPS backend is not available on this machine")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceUnavailable(f"--device {requested}: CUDA is not available on this machine")
