@@ -178,7 +178,7 @@ def evaluate(
             "eval": examples_digest(texts, y_true),
             "fit_eval_set": eval_set,
         }
-        arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict)
+        arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict, ("timings", "history"))
     else:
         (arrays, meta), cached = fit_predict(), False
     proba = arrays["proba"]

@@ -116,6 +116,7 @@ class FineTune(Approach):
             load=lambda directory: AutoModelForSequenceClassification.from_pretrained(
                 directory, trust_remote_code=False
             ),
+            meta_keys=("history",),
         )
         self.history_ = meta["history"]
         self.model_ = model.to(self.device_).eval()

@@ -150,7 +150,7 @@ class SetFit(Approach):
             )
             return body, load_head(directory / "head.safetensors")
 
-        (body, head), meta, _ = runtime.cached("setfit", parts, train, save, load)
+        (body, head), meta, _ = runtime.cached("setfit", parts, train, save, load, ("history",))
         self.history_ = meta["history"]
         from setfit import SetFitModel
 
