@@ -28,6 +28,8 @@ from harness.results.model import (
     CacheSummary,
     DatasetOverview,
     FailedTest,
+    LabelChecks,
+    Leakage,
     Machine,
     Metrics,
     PairKey,
@@ -387,7 +389,9 @@ STABLE_PAIR_KEYS = [
 STABLE_METRICS = ["accuracy", "f1_weighted", "f1_macro"]
 SECTIONS = {
     "Pair record": [PairRecord, Metrics],
-    "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview, Verdict, FailedTest, UnfinishedTest],
+    "Suite results file": [
+        SuiteDocument, CacheSummary, DatasetOverview, LabelChecks, Leakage, Verdict, FailedTest, UnfinishedTest
+    ],
     "Timing record": [TimingRecord],
     "Comparison": [Comparison, PairKey],
     "Runtime record": [RuntimeRecord, RuntimeGate],

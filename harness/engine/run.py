@@ -150,7 +150,7 @@ class HarnessSession:
                 evaluation = evaluate(*pair, self.runtime, train_split, split)
             evaluation.dataset_source = {"kind": source.kind, "location": source.location}
             self._evaluations[key] = evaluation
-            self._describe(source.name, dataset, checkpoint)
+            self._describe(source.name, dataset, checkpoint, train_split)
         evaluation = self._evaluations[key]
         self.suite_datasets.setdefault(suite, set()).add(source.name)
         self.outcome(suite, checkpoint.id, spec).evaluation = evaluation
@@ -179,16 +179,17 @@ class HarnessSession:
             points = curve_points(
                 suite, source.name, dataset, checkpoint, spec, self.runtime, shots, seeds, train_split, split
             )
-            self._describe(source.name, dataset, checkpoint)
+            self._describe(source.name, dataset, checkpoint, train_split)
             self.suite_datasets.setdefault(suite, set()).add(source.name)
             self.learning_curves.setdefault(suite, []).extend(points)
             self._curves[key] = points
         return self._curves[key]
 
-    def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint) -> None:
-        """The dataset's overview for the report, with token lengths under each checkpoint's tokenizer."""
+    def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint, train_split: str = "train") -> None:
+        """The dataset's overview for the report (label and leakage checks against ``train_split``),
+        with token lengths under each checkpoint's tokenizer."""
         if name not in self.overviews:
-            self.overviews[name] = dataset_overview(name, dataset)
+            self.overviews[name] = dataset_overview(name, dataset, train_split)
         lengths = self.overviews[name]["token_lengths"]
         if checkpoint.id not in lengths:
             tokenizer = checkpoint.load_tokenizer()

@@ -77,6 +77,13 @@ def pytest_addoption(parser):
         "--refresh-cache", action="store_true", default=False, help="recompute and overwrite cache entries"
     )
     group.addoption(
+        "--strict-data",
+        action="store_true",
+        default=False,
+        help="fail a pair whose evaluation texts appear verbatim in its training split (leakage); "
+        "without it the run warns (pytest's --strict implies it)",
+    )
+    group.addoption(
         "--update-baseline",
         action="store_true",
         default=False,
@@ -361,9 +368,29 @@ def evaluation(request, harness, dataset, checkpoint, approach, train_split, eva
     if approach.expensive and not session.settings.benchmark:
         pytest.skip(f"{approach.id} is expensive: run with --benchmark")
     with _one_line_errors():
-        return session.evaluate(
+        evaluation = session.evaluate(
             suite_name(request.module), dataset, checkpoint, approach, train_split, eval_split
         )
+    if _strict_data(request.config):
+        _fail_on_leakage(session.overviews.get(evaluation.dataset))
+    return evaluation
+
+
+def _strict_data(config) -> bool:
+    try:
+        strict = bool(config.getini("strict"))  # pytest's --strict (pytest 9) implies --strict-data
+    except ValueError:  # an older pytest without the strict setting
+        strict = False
+    return config.option.strict_data or strict
+
+
+def _fail_on_leakage(overview: dict | None) -> None:
+    from ..report.content import leakage_warnings
+    from ..results.model import DatasetOverview
+
+    lines = leakage_warnings(DatasetOverview.model_validate(overview)) if overview else []
+    if lines:
+        pytest.fail("; ".join(lines) + " (--strict-data)", pytrace=False)
 
 
 @pytest.fixture
@@ -581,10 +608,12 @@ def pytest_terminal_summary(terminalreporter, config):
     if not shown:
         return
     from ..report import report_paths
-    from ..report.content import verdict_line
+    from ..report.content import data_warnings, verdict_line
     from ..report.table import leaderboard
 
     terminalreporter.write_sep("-", "harness results")
+    for line in dict.fromkeys(w for doc in shown for o in doc.datasets.values() for w in data_warnings(o)):
+        terminalreporter.write_line(f"harness: WARNING: {line}", yellow=True, bold=True)
     for doc in shown:
         terminalreporter.write_line(f"{doc.suite}: {verdict_line(doc)}", red=doc.verdict.status != "passed")
         for test in doc.verdict.unfinished:

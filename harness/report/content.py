@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..results import METRICS, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
@@ -93,6 +93,7 @@ class DatasetView:
     n_conflicting: int
     duplicates: Table | None  # up to ROW_LIMIT rows (HTML)
     duplicates_brief: Table | None  # up to DUPLICATES_IN_MARKDOWN rows (Markdown)
+    warnings: list[str] = field(default_factory=list)  # label and leakage problems, one line each
 
 
 @dataclass
@@ -382,6 +383,35 @@ def problems(doc: SuiteDocument) -> Table | None:
     return Table(["checkpoint", "approach", "status", "reason"], rows, "not-evaluated")
 
 
+def data_warnings(overview: DatasetOverview) -> list[str]:
+    """One line per label or leakage problem of a dataset: classes without training examples, labels
+    that differ only by case or whitespace, evaluation texts found verbatim in the training split."""
+    lines, checks = [], overview.label_checks
+    if checks is not None:
+        for split, missing in checks.unseen_in_train.items():
+            lines.append(one_line(f"dataset {overview.name}: {split} has classes with no {checks.train_split} "
+                                  f"examples: {', '.join(map(repr, missing))}"))
+        lines += [
+            one_line(f"dataset {overview.name}: labels that differ only by case or whitespace: "
+                     f"{', '.join(map(repr, group))}")
+            for group in checks.similar_labels
+        ]
+    return lines + leakage_warnings(overview)
+
+
+def leakage_warnings(overview: DatasetOverview) -> list[str]:
+    """One line per evaluation split with texts found verbatim in the training split: count, share,
+    two examples."""
+    train = overview.label_checks.train_split if overview.label_checks else "train"
+    return [
+        one_line(
+            f"dataset {overview.name}: {leak.n_leaked} {leak.split} texts ({leak.share:.1%}) appear verbatim "
+            f"in {train} (leakage), e.g. " + "; ".join(repr(shortened(text, 80)) for text in leak.examples[:2])
+        )
+        for leak in overview.leakage
+    ]
+
+
 def status_counts(doc: SuiteDocument) -> str:
     counts = {
         status: sum(p.status == status for p in doc.pairs) for status in ("passed", "failed", "skipped")
@@ -615,6 +645,7 @@ def dataset_views(doc: SuiteDocument) -> list[DatasetView]:
                 n_conflicting=duplicates.n_conflicting,
                 duplicates=duplicates_table(duplicates, ROW_LIMIT),
                 duplicates_brief=duplicates_table(duplicates, DUPLICATES_IN_MARKDOWN),
+                warnings=data_warnings(overview),
             )
         )
     return views

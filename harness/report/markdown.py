@@ -91,7 +91,10 @@ def _datasets(report: Report) -> list[str]:
         return ["_No dataset overview in this run._"]
     parts = []
     for d in report.datasets:
-        parts += [f"### Dataset {escape(d.name)}", "Split sizes and texts per class:", table(d.splits)]
+        parts.append(f"### Dataset {escape(d.name)}")
+        if d.warnings:
+            parts += ["**Data warnings:**", "\n".join(f"- **{escape(line)}**" for line in d.warnings)]
+        parts += ["Split sizes and texts per class:", table(d.splits)]
         if d.class_counts is not None:
             parts.append(table(d.class_counts))
         for lengths in d.token_lengths:

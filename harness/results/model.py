@@ -273,11 +273,30 @@ class TokenLengths(Model):
     n_exceeding: dict[str, Count] = {}
 
 
+class LabelChecks(Model):
+    """Classes of a split with no training examples; labels that differ only by case or whitespace."""
+
+    train_split: str = "train"
+    unseen_in_train: dict[str, list[str]] = {}  # split -> its classes with no train_split example
+    similar_labels: list[list[str]] = []
+
+
+class Leakage(Model):
+    """Texts of an evaluation split found verbatim in the training split."""
+
+    split: str
+    n_leaked: Count
+    share: Share
+    examples: list[str] = []
+
+
 class DatasetOverview(Model):
     name: str
     labels: list[str]
     splits: dict[str, Split]
     duplicates: Duplicates | None = None
+    label_checks: LabelChecks | None = None
+    leakage: list[Leakage] = []
     token_lengths: dict[str, TokenLengths] = {}
 
 
