@@ -81,7 +81,15 @@ def usage() -> str:
     return "\n".join(lines + [f"  {name:<{width}}  {what}" for name, what in COMMANDS.items()])
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds: temporary directories and half-written files are removed
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the command line (not a call from Python): SIGTERM unwinds like Ctrl-C
+        import signal
+
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import Field
 
 from ..errors import HarnessError
+from ..results.io import usual_mode
 from ..results.model import ApproachInfo, Count, Model, Share
 from . import one_error_path
 
@@ -338,10 +339,8 @@ def export_pair(evaluation, out: Path, repo: str | None = None) -> ExportManifes
 
 def _usual_permissions(directory: Path) -> None:
     """Temporary directories and atomic writes are owner-only; an export gets what the umask gives."""
-    umask = os.umask(0)
-    os.umask(umask)
     for path in [directory, *directory.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+        path.chmod(usual_mode(path.is_dir()))
 
 
 def check_out(out: Path) -> None:

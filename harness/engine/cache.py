@@ -37,6 +37,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from ..results.io import usual_mode
+
 MODES = ("use", "refresh", "off")
 MANIFEST = "manifest.json"
 BUILD_NAME = re.compile(r"\.([0-9a-f]{12,64})-")  # a temporary build directory: .<key>-<random>
@@ -153,6 +155,7 @@ class Cache:
             final.parent.mkdir(parents=True, exist_ok=True)
             self._remove_abandoned_builds(building=key)
             tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
+            tmp.chmod(usual_mode(directory=True))  # a shared cache: the entry gets what the umask gives
             save(value, tmp)
             files = {str(p.relative_to(tmp)): _sha256(p) for p in _files(tmp)}
             manifest = {"kind": kind, "key": key, "files": files, "meta": meta}

@@ -13,14 +13,12 @@ checkpoint that only process 0 would write, in its own temporary directory.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import numpy as np
 
 from ..cache import examples_digest
 from ..inference import bounded_texts, class_probabilities, model_max_length
 from ..runtime import Runtime
+from ..scratch import scratch_dir
 from .base import Approach
 from .registry import register_approach
 
@@ -142,8 +140,7 @@ class FineTune(Approach):
             label2id={name: i for i, name in enumerate(labels)},
         )
         best = _best_epoch_keeper()
-        output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
-        try:
+        with scratch_dir("finetune") as output_dir:  # removed on every exit path, even a kill
             args = TrainingArguments(
                 output_dir=output_dir,
                 num_train_epochs=self.num_train_epochs,
@@ -178,8 +175,6 @@ class FineTune(Approach):
             trainer.train()
             if best.weights is not None:
                 trainer.model.load_state_dict(best.weights)
-        finally:
-            shutil.rmtree(output_dir, ignore_errors=True)
         return trainer.model, [entry for entry in trainer.state.log_history if "epoch" in entry]
 
     def predict_proba(self, X, *, runtime=None) -> np.ndarray:
