@@ -158,3 +158,28 @@ def test_quality(evaluation, gate):
     reason = "Not a directory" if blocked == "file" else "Permission denied"
     assert len(problems) == 1 and str(target) in problems[0] and reason in problems[0]
     assert not [line for line in result.outlines if line.startswith(("report: ", "results: "))]
+
+
+def test_a_timed_out_test_makes_the_run_incomplete():
+    """pytest-timeout's signal method fails the test with "Timeout (>Ns) from pytest-timeout."."""
+    from _pytest.reports import TestReport
+
+    from harness.pytest.verdict import RunLog
+
+    log = RunLog()
+    nodeid = "suites/test_emotion.py::test_quality[m-finetune]"
+    log.tests[nodeid] = {"section": "pair", "pair": {"checkpoint": "m", "approach": {
+        "name": "finetune", "variant": None, "id": "finetune", "params": {}}}}
+    log.collect([nodeid, "suites/test_emotion.py::test_other"])
+    for when, outcome, longrepr in [("setup", "passed", None),
+                                    ("call", "failed", "Failed: Timeout (>600.0s) from pytest-timeout."),
+                                    ("teardown", "passed", None)]:
+        log.add(TestReport(nodeid, ("x", 1, "x"), {}, outcome, longrepr, when))
+    for when in ("setup", "call", "teardown"):
+        log.add(TestReport("suites/test_emotion.py::test_other", ("x", 1, "x"), {}, "passed", None, when))
+    verdict = log.verdict("emotion")
+    assert (verdict["status"], verdict["reason"]) == ("incomplete", "timed out")
+    assert verdict["unfinished"] == [{"test": nodeid, "reason": "timed out",
+                                      "pair": {"checkpoint": "m", "approach": "finetune"}}]
+    assert verdict["tests"] == {"passed": 1, "failed": 0, "skipped": 0, "unfinished": 1}
+    assert list(log.unfinished_pairs("emotion")) == [("m", "finetune")]
