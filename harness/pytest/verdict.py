@@ -109,6 +109,7 @@ class RunLog:
             report.user_properties.append((ABOUT_KEY, self.tests))
             self.tests = {}
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml & co. see the tests map, which is taken off the report
     def pytest_runtest_logreport(self, report):
         if not self.worker:
             self.add(report)
@@ -117,9 +118,10 @@ class RunLog:
         self.interrupted = "terminated" if isinstance(excinfo.value, Terminated) else "interrupted"
 
     def add(self, report) -> None:
-        for key, value in getattr(report, "user_properties", []):
-            if key == ABOUT_KEY:
-                self.tests.update(value)
+        properties = getattr(report, "user_properties", [])
+        for key, value in [p for p in properties if p[0] == ABOUT_KEY]:
+            self.tests.update(value)
+            properties.remove((key, value))
         self.started.add(report.nodeid)
         outcome, current = report.outcome, self.outcomes.get(report.nodeid)
         if current != "failed" and (outcome == "failed" or report.when == "call" or current is None):
