@@ -43,7 +43,8 @@ def one_error_path(name: str):
 
 
 def parser(prog: str, description: str):
-    """An argument parser whose usage errors are one line (``harness bench: --limit: expected …``), exit 2."""
+    """An argument parser whose usage errors are one line (``harness bench: argument --limit: …``),
+    exit 2."""
     import argparse
 
     class OneLineParser(argparse.ArgumentParser):

@@ -60,12 +60,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--split", default="validation", help="the split whose texts are timed")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument(
-        "--batch-size", type=positive_int, default=None, help=f"the harness's batch size (default {BATCH_SIZE}; "
+        "--batch-size", type=positive_int, default=None,
+        help=f"the harness's batch size (default {BATCH_SIZE}; "
         "--runtimes: the suite's RUNTIME_BATCH_SIZE, else 32)"
     )
-    parser.add_argument("--limit", type=positive_int, default=None, help="use only the first N texts of each split "
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="use only the first N texts of each split "
                         "(--runtimes: of the evaluation split, after the fit)")
-    parser.add_argument("--sweep", type=non_negative_int, default=0, metavar="N", help="batch-size sweep on N texts")
+    parser.add_argument("--sweep", type=non_negative_int, default=0, metavar="N",
+                        help="batch-size sweep on N texts")
     parser.add_argument(
         "--accuracy", action="store_true", help="validation accuracy of fp32 vs low precision"
     )

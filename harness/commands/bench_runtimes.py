@@ -115,7 +115,9 @@ def run(args) -> dict:
         "pairs": [],
     }
     for spec, names in pairs:  # a HarnessError is the command's one line (exit 2)
-        evaluation = evaluate(suite_name, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split)
+        evaluation = evaluate(
+            suite_name, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split
+        )
         ensure_fitted(evaluation, train_texts, train_y)  # on the whole split: the fit the suite makes
         measured = evaluation
         if args.limit is not None:  # then only the first texts are scored and timed

@@ -178,7 +178,8 @@ def evaluate(
             "eval": examples_digest(texts, y_true),
             "fit_eval_set": eval_set,
         }
-        arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict, ("timings", "history"))
+        needed = ("timings", "history")  # read below: an entry without them is recomputed
+        arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict, needed)
     else:
         (arrays, meta), cached = fit_predict(), False
     proba = arrays["proba"]

@@ -185,7 +185,7 @@ class HarnessSession:
             self._curves[key] = points
         return self._curves[key]
 
-    def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint, train_split: str = "train") -> None:
+    def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint, train_split: str = "train"):
         """The dataset's overview for the report (label and leakage checks against ``train_split``),
         with token lengths under each checkpoint's tokenizer."""
         if name not in self.overviews:

@@ -107,9 +107,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    previous = config.stash.get(_SIGTERM, None)
-    if previous is not None:
-        verdict.signal.signal(verdict.signal.SIGTERM, previous)
+    verdict.restore_sigterm_handler(config.stash.get(_SIGTERM, None))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -221,7 +219,8 @@ def dataset(request, harness):
 @pytest.fixture
 def checkpoint(request, harness):
     """One of the suite's ``CHECKPOINTS``, resolved (a skip whose reason says how to provide it)."""
-    return harness.checkpoint(request.param, getattr(request.module, "ALLOW_MISSING_CHECKPOINTS", False) is True)
+    allow_missing = getattr(request.module, "ALLOW_MISSING_CHECKPOINTS", False) is True
+    return harness.checkpoint(request.param, allow_missing)
 
 
 @pytest.fixture

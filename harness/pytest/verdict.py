@@ -36,6 +36,11 @@ def install_sigterm_handler():
         return None
 
 
+def restore_sigterm_handler(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def suite_of(nodeid: str) -> str:
     return Path(nodeid.split("::", 1)[0]).stem.removeprefix("test_")
 
@@ -66,7 +71,8 @@ def about(item) -> dict:
 
 
 def _plain(params: dict) -> dict:
-    return {str(k): v if isinstance(v, (str, int, float, bool, type(None))) else repr(v) for k, v in params.items()}
+    plain = (str, int, float, bool, type(None))
+    return {str(k): v if isinstance(v, plain) else repr(v) for k, v in params.items()}
 
 
 def message(report) -> str:
@@ -160,7 +166,8 @@ class RunLog:
             if suite_of(n) == suite and n not in unfinished
         ]
         listed = [{"test": n, "reason": r, "pair": self._place(n)["pair"]} for n, r in unfinished.items()]
-        reasons = sorted((set(unfinished.values()) - {"not run"}) | ({self.interrupted} if self.interrupted else set()))
+        reasons = set(unfinished.values()) - {"not run"}
+        reasons = sorted(reasons | ({self.interrupted} if self.interrupted else set()))
         status = "incomplete" if reasons else "failed" if failures else "passed"
         return {"status": status, "reason": ", ".join(reasons) or None, "tests": counts,
                 "failures": failures, "unfinished": listed}
@@ -172,12 +179,15 @@ class RunLog:
         return {"section": found.get("section", "other"), "pair": key}
 
     def unfinished_pairs(self, suite: str) -> dict[tuple[str, str], tuple[dict, str]]:
-        """(checkpoint, approach id) -> (pair skeleton, reason) for each pair with a test that did not finish."""
+        """(checkpoint, approach id) -> (pair skeleton, reason) for each pair with an unfinished test; a
+        reason other than "not run" wins."""
         pairs = {}
         for nodeid, reason in self.not_finished().items():
             pair = self.tests.get(nodeid, {}).get("pair")
             key = (pair["checkpoint"], pair["approach"]["id"]) if pair else None
-            if pair and suite_of(nodeid) == suite and (key not in pairs or pairs[key][1].startswith("not run")):
+            if not pair or suite_of(nodeid) != suite:
+                continue
+            if key not in pairs or pairs[key][1].startswith("not run"):
                 pairs[key] = (pair, f"{reason}: {nodeid}")
         return pairs
 

@@ -389,8 +389,10 @@ def data_warnings(overview: DatasetOverview) -> list[str]:
     lines, checks = [], overview.label_checks
     if checks is not None:
         for split, missing in checks.unseen_in_train.items():
-            lines.append(one_line(f"dataset {overview.name}: {split} has classes with no {checks.train_split} "
-                                  f"examples: {', '.join(map(repr, missing))}"))
+            lines.append(one_line(
+                f"dataset {overview.name}: {split} has classes with no {checks.train_split} examples: "
+                f"{', '.join(map(repr, missing))}"
+            ))
         lines += [
             one_line(f"dataset {overview.name}: labels that differ only by case or whitespace: "
                      f"{', '.join(map(repr, group))}")
@@ -406,7 +408,8 @@ def leakage_warnings(overview: DatasetOverview) -> list[str]:
     return [
         one_line(
             f"dataset {overview.name}: {leak.n_leaked} {leak.split} texts ({leak.share:.1%}) appear verbatim "
-            f"in {train} (leakage), e.g. " + "; ".join(repr(shortened(text, 80)) for text in leak.examples[:2])
+            f"in {train} (leakage), e.g. "
+            + "; ".join(repr(shortened(text, 80)) for text in leak.examples[:2])
         )
         for leak in overview.leakage
     ]
@@ -417,7 +420,9 @@ def status_counts(doc: SuiteDocument) -> str:
         status: sum(p.status == status for p in doc.pairs) for status in ("passed", "failed", "skipped")
     }
     found = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-    unavailable = {p.checkpoint for p in doc.pairs if p.status == "skipped" and UNAVAILABLE in (p.reason or "")}
+    unavailable = {
+        p.checkpoint for p in doc.pairs if p.status == "skipped" and UNAVAILABLE in (p.reason or "")
+    }
     if unavailable:
         found += f" ({len(unavailable)} checkpoint{'s' * (len(unavailable) > 1)} not available here: skipped)"
     return f"{len(doc.pairs)} pairs: {found or 'none run'}."
@@ -469,7 +474,9 @@ def verdict_line(doc: SuiteDocument) -> str:
         failed = sum(p.status == "failed" for p in doc.pairs)
         return f"Failed: {failed} pairs failed." if failed else "Passed (no test verdict recorded)."
     counts = ", ".join(
-        f"{n} {'did not finish' if outcome == 'unfinished' else outcome}" for outcome, n in v.tests.items() if n
+        f"{n} {'did not finish' if outcome == 'unfinished' else outcome}"
+        for outcome, n in v.tests.items()
+        if n
     )
     total = sum(v.tests.values())
     if v.status == "incomplete":
