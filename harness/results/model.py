@@ -86,6 +86,7 @@ class Timings(Model):
 class CheckpointSource(Model):
     kind: str
     location: str
+    stored_dtype: str | None = None  # what the weight files hold (fp16: upcast to fp32 when loaded)
 
 
 class Example(Model):
