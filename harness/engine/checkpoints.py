@@ -77,6 +77,11 @@ class CheckpointError(HarnessError, ValueError):
     """The checkpoint's files cannot be used as they are; the message names the checkpoint and file."""
 
 
+class MissingLocalCheckpoint(CheckpointError):
+    """An explicit local path (``./x``, ``../x``, ``/abs/x``) that is not a checkpoint directory: an
+    error (a typo must not pass as a skip), unless the suite sets ``ALLOW_MISSING_CHECKPOINTS = True``."""
+
+
 class DeviceUnavailable(HarnessError, ValueError):
     """The requested ``--device`` does not exist on this machine (or is not a device name)."""
 
@@ -349,7 +354,7 @@ def _local(checkpoint_id: str) -> ResolvedCheckpoint:
     path = Path(checkpoint_id).expanduser().resolve()
     if not (path / "config.json").is_file():
         found = "has no config.json" if path.is_dir() else "does not exist"
-        raise CheckpointUnavailable(
+        raise MissingLocalCheckpoint(
             f"checkpoint {checkpoint_id!r}: the directory {path} {found}; expected a checkpoint "
             "directory with config.json"
         )
@@ -371,7 +376,8 @@ def _in_model_dir(checkpoint_id: str, model_dir: str | Path) -> ResolvedCheckpoi
 
 
 def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) -> ResolvedCheckpoint:
-    """Find ``checkpoint_id``: :class:`CheckpointUnavailable` (one line) when it is not there,
+    """Find ``checkpoint_id``: :class:`CheckpointUnavailable` (one line) when an id is not there,
+    :class:`MissingLocalCheckpoint` when an explicit local path is not a checkpoint directory,
     :class:`CheckpointError` when the id would leave the model directory."""
     if _is_path(checkpoint_id):
         return _local(checkpoint_id)
@@ -399,7 +405,8 @@ def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) 
 
 
 def select_device(requested: str | None = None):
-    """``None``/``auto`` → CUDA when available, else CPU; an explicit device must exist."""
+    """``None``/``auto`` → CUDA when available, else CPU; an explicit device must be one torch can run
+    here: ``cpu``, ``cuda``/``cuda:N`` with a GPU, ``mps`` where Apple's backend is available."""
     import torch
 
     if requested in (None, "", "auto"):
@@ -408,6 +415,10 @@ def select_device(requested: str | None = None):
         device = torch.device(requested)
     except (RuntimeError, TypeError):
         raise DeviceUnavailable(f"--device {requested}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceUnavailable(f"--device {requested}: expected auto, cpu, cuda, cuda:N or mps")
+    if device.type == "mps" and not (torch.backends.mps.is_available() and device.index in (None, 0)):
+        raise DeviceUnavailable(f"--device {requested}: the MPS backend is not available on this machine")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceUnavailable(f"--device {requested}: CUDA is not available on this machine")

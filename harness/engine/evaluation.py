@@ -189,8 +189,9 @@ def evaluate(
             "eval": examples_digest(texts, y_true),
             "fit_eval_set": eval_set,
         }
+        needed = ("timings", "history")  # read below: an entry without them is recomputed
         with phase("predictions cache", split=split):  # its own time: reading or storing the arrays
-            arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict)
+            arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict, needed)
     else:
         (arrays, meta), cached = fit_predict(), False
     proba = arrays["proba"]

@@ -155,7 +155,7 @@ class HarnessSession:
             evaluation.dataset_source = {"kind": source.kind, "location": source.location}
             self._evaluations[key] = evaluation
             with for_pair(suite, None, None):
-                self._describe(source.name, dataset, checkpoint)
+                self._describe(source.name, dataset, checkpoint, train_split)
         evaluation = self._evaluations[key]
         self.suite_datasets.setdefault(suite, set()).add(source.name)
         self.outcome(suite, checkpoint.id, spec).evaluation = evaluation
@@ -185,17 +185,18 @@ class HarnessSession:
                 suite, source.name, dataset, checkpoint, spec, self.runtime, shots, seeds, train_split, split
             )
             with for_pair(suite, None, None):
-                self._describe(source.name, dataset, checkpoint)
+                self._describe(source.name, dataset, checkpoint, train_split)
             self.suite_datasets.setdefault(suite, set()).add(source.name)
             self.learning_curves.setdefault(suite, []).extend(points)
             self._curves[key] = points
         return self._curves[key]
 
-    def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint) -> None:
-        """The dataset's overview for the report, with token lengths under each checkpoint's tokenizer."""
+    def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint, train_split: str = "train"):
+        """The dataset's overview for the report (label and leakage checks against ``train_split``),
+        with token lengths under each checkpoint's tokenizer."""
         if name not in self.overviews:
             with phase("dataset overview", detail=name):
-                self.overviews[name] = dataset_overview(name, dataset)
+                self.overviews[name] = dataset_overview(name, dataset, train_split)
         lengths = self.overviews[name]["token_lengths"]
         if checkpoint.id not in lengths:
             with phase("dataset overview", detail=f"{name} token lengths"):

@@ -34,6 +34,7 @@ class Suite:
     approaches: tuple[ApproachSpec, ...]
     own_fixtures: frozenset[str]  # split fixtures the suite defines itself
     module: ModuleType = field(compare=False, repr=False)  # further declarations (RUNTIMES, …)
+    allow_missing_checkpoints: bool = False  # ALLOW_MISSING_CHECKPOINTS: a missing local path skips
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def load_suite(path: str | Path) -> Suite:
         checkpoints=tuple(str(c) for c in declared["CHECKPOINTS"]),
         approaches=approaches,
         own_fixtures=frozenset(f for f in ("train_split", "eval_split") if hasattr(module, f)),
+        allow_missing_checkpoints=getattr(module, "ALLOW_MISSING_CHECKPOINTS", False) is True,
         module=module,
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..results import METRICS, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
@@ -42,6 +42,7 @@ ROW_LIMIT = 100  # rows of a list from the document (examples, suspects, bins, d
 DUPLICATES_IN_MARKDOWN = 10
 FORWARD_PASS_APPROACHES = ("finetune", "pretrained")  # their predict step runs the model
 METRIC_NAMES = {"accuracy": "accuracy", "f1_weighted": "F1 weighted", "f1_macro": "F1 macro"}
+UNAVAILABLE = "cannot be resolved"  # how a skip for a checkpoint the hub cannot give offline reads
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # line breaks and other control characters
 
 
@@ -51,6 +52,7 @@ class Cell:
     numeric: bool = False
     best: bool = False
     full: str | None = None  # the longer text (up to FULL_TEXT_LIMIT), when ``text`` was shortened
+    link: str | None = None  # an anchor of this report (``pair-1``, ``performance``) the cell links to
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Summary:
     fastest: Table | None  # the fastest checkpoint per device and task
     problems: Table | None  # skipped and failed pairs
     baseline: str | None
+    verdict: str = ""  # the first line: passed, failed or incomplete, with the tests counted
+    verdict_tests: Table | None = None  # every failed and unfinished test, linked to where it is shown
 
 
 @dataclass
@@ -90,6 +94,7 @@ class DatasetView:
     n_conflicting: int
     duplicates: Table | None  # up to ROW_LIMIT rows (HTML)
     duplicates_brief: Table | None  # up to DUPLICATES_IN_MARKDOWN rows (Markdown)
+    warnings: list[str] = field(default_factory=list)  # label and leakage problems, one line each
 
 
 @dataclass
@@ -392,11 +397,48 @@ def problems(doc: SuiteDocument) -> Table | None:
     return Table(["checkpoint", "approach", "status", "reason"], rows, "not-evaluated")
 
 
+def data_warnings(overview: DatasetOverview) -> list[str]:
+    """One line per label or leakage problem of a dataset: classes without training examples, labels
+    that differ only by case or whitespace, evaluation texts found verbatim in the training split."""
+    lines, checks = [], overview.label_checks
+    if checks is not None:
+        for split, missing in checks.unseen_in_train.items():
+            lines.append(one_line(
+                f"dataset {overview.name}: {split} has classes with no {checks.train_split} examples: "
+                f"{', '.join(map(repr, missing))}"
+            ))
+        lines += [
+            one_line(f"dataset {overview.name}: labels that differ only by case or whitespace: "
+                     f"{', '.join(map(repr, group))}")
+            for group in checks.similar_labels
+        ]
+    return lines + leakage_warnings(overview)
+
+
+def leakage_warnings(overview: DatasetOverview) -> list[str]:
+    """One line per evaluation split with texts found verbatim in the training split: count, share,
+    two examples."""
+    train = overview.label_checks.train_split if overview.label_checks else "train"
+    return [
+        one_line(
+            f"dataset {overview.name}: {leak.n_leaked} {leak.split} texts ({leak.share:.1%}) appear verbatim "
+            f"in {train} (leakage), e.g. "
+            + "; ".join(repr(shortened(text, 80)) for text in leak.examples[:2])
+        )
+        for leak in overview.leakage
+    ]
+
+
 def status_counts(doc: SuiteDocument) -> str:
     counts = {
         status: sum(p.status == status for p in doc.pairs) for status in ("passed", "failed", "skipped")
     }
     found = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    unavailable = {
+        p.checkpoint for p in doc.pairs if p.status == "skipped" and UNAVAILABLE in (p.reason or "")
+    }
+    if unavailable:
+        found += f" ({len(unavailable)} checkpoint{'s' * (len(unavailable) > 1)} not available here: skipped)"
     return f"{len(doc.pairs)} pairs: {found or 'none run'}."
 
 
@@ -429,7 +471,55 @@ def _statuses(checked: list[tuple[str, str]]) -> str:
 
 
 def summary(doc: SuiteDocument) -> Summary:
-    return Summary(status_counts(doc), best_pairs(doc), fastest(doc), problems(doc), baseline_line(doc))
+    return Summary(
+        status_counts(doc), best_pairs(doc), fastest(doc), problems(doc), baseline_line(doc),
+        verdict_line(doc), verdict_table(doc),
+    )
+
+
+SECTION_ANCHORS = {"performance": "performance", "runtimes": "runtimes", "learning-curve": "learning-curve"}
+
+
+def verdict_line(doc: SuiteDocument) -> str:
+    """``Failed: 2 of 14 tests failed, 12 passed.`` / ``Incomplete (worker crashed): …`` / ``Passed: …``;
+    a file without a recorded verdict is judged by its pairs."""
+    v = doc.verdict
+    if v is None:
+        failed = sum(p.status == "failed" for p in doc.pairs)
+        return f"Failed: {failed} pairs failed." if failed else "Passed (no test verdict recorded)."
+    counts = ", ".join(
+        f"{n} {'did not finish' if outcome == 'unfinished' else outcome}"
+        for outcome, n in v.tests.items()
+        if n
+    )
+    total = sum(v.tests.values())
+    if v.status == "incomplete":
+        return one_line(f"Incomplete ({v.reason}): {total} tests, {counts}.")
+    if v.status == "failed":
+        return one_line(f"Failed: {v.tests.get('failed', 0)} of {total} tests failed, {counts}.")
+    return one_line(f"Passed: {total} tests, {counts or 'none run'}.")
+
+
+def verdict_table(doc: SuiteDocument) -> Table | None:
+    """Each failed and unfinished test: what went wrong, linked to the section or pair that shows it."""
+    v = doc.verdict
+    if v is None or not (v.failures or v.unfinished):
+        return None
+    anchors = {(p.checkpoint, p.approach.id): f"pair-{i}" for i, p in enumerate(doc.evaluated(), start=1)}
+
+    def where(section: str, pair) -> Cell:
+        key = (pair.checkpoint, pair.approach) if pair else None
+        anchor = anchors.get(key) if section == "pair" else SECTION_ANCHORS.get(section)
+        shown = title(*key) if key else section
+        return Cell(shown, link=anchor) if anchor else plain(shown if key or section != "other" else None)
+
+    rows = [[plain(f.test), plain("failed"), plain(f.message), where(f.section, f.pair)] for f in v.failures]
+    rows += [
+        [plain(u.test), plain(f"not finished: {u.reason}"), plain(MISSING), where("pair", u.pair)]
+        for u in v.unfinished
+    ]
+    return Table(["test", "outcome", "message", "shown in"], rows[:ROW_LIMIT], "verdict",
+                 f"{len(rows) - ROW_LIMIT} more in the results file" if len(rows) > ROW_LIMIT else None)
 
 
 # --- run ---
@@ -576,6 +666,7 @@ def dataset_views(doc: SuiteDocument) -> list[DatasetView]:
                 n_conflicting=duplicates.n_conflicting,
                 duplicates=duplicates_table(duplicates, ROW_LIMIT),
                 duplicates_brief=duplicates_table(duplicates, DUPLICATES_IN_MARKDOWN),
+                warnings=data_warnings(overview),
             )
         )
     return views

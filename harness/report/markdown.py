@@ -10,7 +10,7 @@ from tabulate import tabulate
 from ..results import SuiteDocument
 from .budget import ABOUT as BUDGET_ABOUT
 from .budget import TITLE as BUDGET_TITLE
-from .content import Cell, Report, Table, leaderboard, no_pairs_text, one_line, problems
+from .content import Cell, Report, Table, leaderboard, no_pairs_text, one_line, problems, verdict_line
 from .runtimes import ABOUT
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
@@ -35,7 +35,13 @@ def escape(text) -> str:
 
 def cell(c: Cell) -> str:
     text = escape(c.text)
+    text = f"[{text}](#{quote(c.link)})" if c.link else text
     return f"**{text}**" if c.best else text
+
+
+def anchor(name: str) -> str:
+    """An explicit anchor a link of the summary can reach (Markdown headings' own ids vary by renderer)."""
+    return f'<a id="{quote(name)}"></a>'
 
 
 def table(t: Table | None, empty: str = "None.") -> str:
@@ -52,7 +58,7 @@ def table(t: Table | None, empty: str = "None.") -> str:
 
 def leaderboard_markdown(doc: SuiteDocument) -> str:
     """The leaderboard table, then the skipped and failed pairs with their reasons."""
-    parts = [table(leaderboard(doc), no_pairs_text(bool(doc.learning_curves)))]
+    parts = [f"**{escape(verdict_line(doc))}**", table(leaderboard(doc), no_pairs_text(bool(doc.learning_curves)))]
     skipped = problems(doc)
     if skipped is not None:
         parts += ["Skipped and failed pairs:", table(skipped)]
@@ -78,7 +84,10 @@ def _summary(report: Report) -> list[str]:
     best = ["Best pair per metric:", table(s.best, report.no_pairs)]
     if s.best is None and report.learning_curve is not None:
         best = []  # the learning curve above is the answer
-    parts = [
+    parts = [f"**{escape(s.verdict)}**"] if s.verdict else []
+    if s.verdict_tests is not None:
+        parts += ["Failed and unfinished tests:", table(s.verdict_tests)]
+    parts += [
         *_answer(report),
         escape(s.counts),
         *best,
@@ -97,7 +106,10 @@ def _datasets(report: Report) -> list[str]:
         return ["_No dataset overview in this run._"]
     parts = []
     for d in report.datasets:
-        parts += [f"### Dataset {escape(d.name)}", "Split sizes and texts per class:", table(d.splits)]
+        parts.append(f"### Dataset {escape(d.name)}")
+        if d.warnings:
+            parts += ["**Data warnings:**", "\n".join(f"- **{escape(line)}**" for line in d.warnings)]
+        parts += ["Split sizes and texts per class:", table(d.splits)]
         if d.class_counts is not None:
             parts.append(table(d.class_counts))
         for lengths in d.token_lengths:
@@ -112,7 +124,7 @@ def _datasets(report: Report) -> list[str]:
 
 
 def _pair(pair) -> list[str]:
-    parts = [f"### {escape(pair.title)}", _facts(pair.facts)]
+    parts = [f"{anchor(pair.anchor)}\n\n### {escape(pair.title)}", _facts(pair.facts)]
     if pair.gates is not None:
         parts += ["Gates:", table(pair.gates)]
     if pair.baseline_status is not None:
@@ -144,7 +156,7 @@ def _runtimes(report: Report) -> list[str]:
     """The deployment-runtime section, or nothing when the run measured no runtime."""
     if not report.runtimes:
         return []
-    parts = ["## Deployment runtimes", escape(ABOUT)]
+    parts = [anchor("runtimes"), "## Deployment runtimes", escape(ABOUT)]
     for view in report.runtimes:
         parts += [f"### Runtimes of {escape(view.title)}", escape(view.context)]
         parts.append(table(view.table, "No runtime measured."))
@@ -183,11 +195,14 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
         parts += _pair(pair)
     if not report.pairs:
         parts.append(f"_{escape(report.no_pairs)}_")
-    if report.learning_curve is not None and not report.learning_curve.answer:
-        parts += ["## Learning curve", table(report.learning_curve.table)]
+    if report.learning_curve is not None:
+        parts.append(anchor("learning-curve"))  # failed curve tests link here
+        if not report.learning_curve.answer:
+            parts += ["## Learning curve", table(report.learning_curve.table)]
     parts += [
         "## Comparisons",
         table(report.comparisons, "No comparisons in this run."),
+        anchor("performance"),
         "## Performance",
         table(report.performance, "No performance records in this run."),
         *(["### GPU vs CPU", table(report.gpu_vs_cpu)] if report.gpu_vs_cpu else []),

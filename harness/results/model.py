@@ -274,11 +274,30 @@ class TokenLengths(Model):
     n_exceeding: dict[str, Count] = {}
 
 
+class LabelChecks(Model):
+    """Classes of a split with no training examples; labels that differ only by case or whitespace."""
+
+    train_split: str = "train"
+    unseen_in_train: dict[str, list[str]] = {}  # split -> its classes with no train_split example
+    similar_labels: list[list[str]] = []
+
+
+class Leakage(Model):
+    """Texts of an evaluation split found verbatim in the training split."""
+
+    split: str
+    n_leaked: Count
+    share: Share
+    examples: list[str] = []
+
+
 class DatasetOverview(Model):
     name: str
     labels: list[str]
     splits: dict[str, Split]
     duplicates: Duplicates | None = None
+    label_checks: LabelChecks | None = None
+    leakage: list[Leakage] = []
     token_lengths: dict[str, TokenLengths] = {}
 
 
@@ -330,6 +349,33 @@ class Comparison(Model):
     per_seed: list[SeedComparison] = []  # both pairs seeded alike: one paired test per seed
 
 
+class FailedTest(Model):
+    """One failed test of the run: its node id, its one-line message and where the report shows it."""
+
+    test: str
+    message: str
+    section: Literal["pair", "performance", "runtimes", "learning-curve", "other"] = "other"
+    pair: PairKey | None = None
+
+
+class UnfinishedTest(Model):
+    """A test that did not finish: its node id, why, and its pair when it tests one."""
+
+    test: str
+    reason: Literal["interrupted", "terminated", "worker crashed", "timed out", "not run"]
+    pair: PairKey | None = None
+
+
+class Verdict(Model):
+    """The run's verdict on the suite: every test counted, every failure and unfinished test listed."""
+
+    status: Literal["passed", "failed", "incomplete"]
+    reason: str | None = None  # why the run is incomplete
+    tests: dict[str, Count] = {}  # outcome (passed, failed, skipped, unfinished) -> tests
+    failures: list[FailedTest] = []
+    unfinished: list[UnfinishedTest] = []
+
+
 class CacheSummary(Model):
     root: str | None = None
     mode: Literal["use", "refresh", "off"] = "use"
@@ -366,6 +412,7 @@ class SuiteDocument(Model):
     comparisons: list[Comparison] = []
     runtimes: list[RuntimeRecord] = []  # deployment runtimes of pairs (harness/results/runtimes.py)
     phases: list[PhaseRecord] = []  # where the time went, every phase of every process
+    verdict: Verdict | None = None  # None in files written before verdicts were recorded
 
     def evaluated(self) -> list[PairRecord]:
         return [p for p in self.pairs if p.metrics is not None]

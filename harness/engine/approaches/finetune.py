@@ -14,14 +14,12 @@ checkpoint that only process 0 would write, in its own temporary directory.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import numpy as np
 
 from ..cache import examples_digest
 from ..inference import bounded_texts, class_probabilities, model_max_length
 from ..runtime import Runtime
+from ..scratch import scratch_dir
 from .base import Approach
 from .registry import register_approach
 
@@ -118,6 +116,7 @@ class FineTune(Approach):
             load=lambda directory: AutoModelForSequenceClassification.from_pretrained(
                 directory, trust_remote_code=False, dtype=torch.float32
             ),
+            meta_keys=("history",),
         )
         self.history_ = meta["history"]
         self.model_ = model.to(self.device_).eval()
@@ -143,8 +142,7 @@ class FineTune(Approach):
             label2id={name: i for i, name in enumerate(labels)},
         )
         best = _best_epoch_keeper()
-        output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
-        try:
+        with scratch_dir("finetune") as output_dir:  # removed on every exit path, even a kill
             args = TrainingArguments(
                 output_dir=output_dir,
                 num_train_epochs=self.num_train_epochs,
@@ -182,8 +180,6 @@ class FineTune(Approach):
             # mixed precision wraps the model's forward in autocast for good: unwrapped, the model is
             # plain fp32 again, and how it runs later is the caller's runtime's business
             model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float()
-        finally:
-            shutil.rmtree(output_dir, ignore_errors=True)
         return model, [entry for entry in trainer.state.log_history if "epoch" in entry]
 
     def predict_proba(self, X, *, runtime=None) -> np.ndarray:

@@ -270,7 +270,7 @@ class Builder:
 
         if self.runtime is None:
             return *compute(), False
-        return self.runtime.cached(kind, parts, compute, save, lambda directory: directory)
+        return self.runtime.cached(kind, parts, compute, save, lambda directory: directory, ("export_s",))
 
     def onnx_fp32(self) -> tuple[Path, dict, bool]:
         def build(directory: Path) -> dict:
