@@ -29,6 +29,7 @@ from harness.results.model import (
     DatasetOverview,
     Machine,
     Metrics,
+    TrainingThroughput,
     PairKey,
 )
 from harness.results.runtimes import RuntimeGate, RuntimeRecord
@@ -383,7 +384,7 @@ STABLE_PAIR_KEYS = [
 ]  # fmt: skip
 STABLE_METRICS = ["accuracy", "f1_weighted", "f1_macro"]
 SECTIONS = {
-    "Pair record": [PairRecord, Metrics],
+    "Pair record": [PairRecord, Metrics, TrainingThroughput],
     "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview],
     "Timing record": [TimingRecord],
     "Comparison": [Comparison, PairKey],
