@@ -29,8 +29,8 @@ from harness.results.model import (
     DatasetOverview,
     Machine,
     Metrics,
-    TrainingThroughput,
     PairKey,
+    TrainingThroughput,
 )
 from harness.results.runtimes import RuntimeGate, RuntimeRecord
 from harness.results.suite import record_path

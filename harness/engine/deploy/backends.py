@@ -41,9 +41,9 @@ from .graphs import Graph
 
 OPSET = 18
 EXPORTER = "dynamo"  # torch.onnx.export(dynamo=True): torch.export-based, torch's default since 2.9
-# int8 weights, one scale per output channel, activations quantized per batch at run time; ``Linear``
-# layers whose module path matches a ``fp32_layers`` pattern stay fp32 (their error costs agreement).
-QUANTIZATION = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False, "fp32_layers": []}
+# int8 weights (one scale per tensor, or per output channel), activations quantized per batch at run
+# time; ``Linear`` layers whose module path matches an ``fp32_layers`` pattern (``*.classifier``) stay fp32
+QUANTIZATION = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False, "fp32_layers": []}
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 ONNX_EXTRA = "pip install 'harness[onnx]'"
 MB = 2**20
