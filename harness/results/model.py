@@ -105,6 +105,7 @@ class TrainingThroughput(Model):
 class CheckpointSource(Model):
     kind: str
     location: str
+    stored_dtype: str | None = None  # what the weight files hold (fp16: upcast to fp32 when loaded)
 
 
 class Example(Model):
