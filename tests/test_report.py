@@ -30,7 +30,9 @@ from .report_fixture import (
     suite_document,
 )
 
-SECTIONS = ["Summary", "Leaderboard", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance"]
+SECTIONS = [
+    "Summary", "Leaderboard", "Checkpoints", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance"
+]
 FORWARD_PASS = ("finetune", "pretrained")
 
 
@@ -161,6 +163,7 @@ def test_every_section_is_present(full):
     assert [a["id"] for tag, a in tree.tags if tag == "section"] == [
         "summary",
         "leaderboard",
+        "checkpoints",
         "run",
         "dataset-overview",
         "pairs",

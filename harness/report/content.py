@@ -27,6 +27,7 @@ from ..results.model import (
 )
 
 if TYPE_CHECKING:
+    from .checkpoints import CheckpointView
     from .curves import LearningCurveView
     from .runtimes import RuntimeView
 
@@ -132,6 +133,7 @@ class Report:
     performance: Table | None
     runtimes: list[RuntimeView]  # deployment runtimes per pair; empty when none was measured
     learning_curve: LearningCurveView | None = None  # for a suite that declares SHOTS
+    checkpoints: CheckpointView | None = None  # when an approach was evaluated on two or more checkpoints
 
 
 # --- cells ---
@@ -876,7 +878,8 @@ def busy(contention: dict | None) -> str:
 
 def build_report(doc: SuiteDocument) -> Report:
     """Everything the report shows, from a suite document."""
-    from .curves import learning_curve_view  # these build on this module's cells and tables
+    from .checkpoints import checkpoint_view  # these build on this module's cells and tables
+    from .curves import learning_curve_view
     from .runtimes import runtime_views
 
     return Report(
@@ -891,4 +894,5 @@ def build_report(doc: SuiteDocument) -> Report:
         performance=performance_table(doc),
         runtimes=runtime_views(doc),
         learning_curve=learning_curve_view(doc),
+        checkpoints=checkpoint_view(doc),
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+from dataclasses import dataclass
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -133,5 +135,40 @@ def reliability_diagram(bins: list) -> bytes:
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title="Reliability diagram")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize="small", frameon=False)
+    fig.tight_layout()
+    return png(fig)
+
+
+@dataclass(frozen=True)
+class Bubble:
+    x: float
+    accuracy: float  # 0-1, drawn in %
+    size: float  # bubble area is proportional to it
+    label: str  # one legend entry (and colour) per label
+
+
+def bubble_plot(bubbles: list[Bubble], xlabel: str, title: str) -> bytes:
+    """The book's chapter-8 plot: accuracy (%) against ``x``, bubble area proportional to ``size``,
+    one colour per label (matplotlib's colour cycle)."""
+    fig = new_figure(6.5, 4.2)
+    ax = fig.subplots()
+    largest = max((b.size for b in bubbles), default=1) or 1
+    for bubble in bubbles:
+        area = 40 + 1200 * bubble.size / largest
+        ax.scatter(bubble.x, 100 * bubble.accuracy, s=area, alpha=0.5, label=label(bubble.label))
+    if bubbles:
+        legend = ax.legend(loc="lower right", fontsize="small", title="size ∝ bubble area")
+        legend.get_title().set_fontsize("small")
+        for handle in legend.legend_handles:
+            handle.set_sizes([40])
+        accuracies = [100 * b.accuracy for b in bubbles]
+        low, high = min(accuracies), max(accuracies)
+        margin = max(1.0, (high - low) * 0.5)
+        ax.set_ylim(low - margin, high + margin)
+        xs = [b.x for b in bubbles]
+        ax.set_xlim(0, max(xs) * 1.25 if all(map(math.isfinite, xs)) else None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Accuracy (%)")
+    ax.set_title(label(title), fontsize="medium")
     fig.tight_layout()
     return png(fig)

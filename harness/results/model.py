@@ -86,6 +86,10 @@ class Timings(Model):
 class CheckpointSource(Model):
     kind: str
     location: str
+    revision: str | None = None
+    weights: str | None = None  # the fingerprint that keys cached results: hub revision or sha256 of the files
+    weights_mb: Number | None = None
+    n_parameters: Count | None = None
 
 
 class Example(Model):
