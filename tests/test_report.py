@@ -562,7 +562,7 @@ def test_step_summary_does_nothing_outside_github(tmp_path, monkeypatch):
 def test_the_report_answers_first(full):
     doc, md, html = full
     headings = re.findall(r"^## (.*)$", md, flags=re.M)
-    assert headings[:3] == ["Summary", "Leaderboard", "Run"]
+    assert headings[:4] == ["Summary", "Leaderboard", "Checkpoints", "Run"]  # two checkpoints here
     assert (
         "6 pairs: 4 passed, 1 failed, 1 skipped." in md and "6 pairs: 4 passed, 1 failed, 1 skipped." in html
     )
@@ -598,6 +598,7 @@ def test_the_report_answers_first(full):
     ) in md
     summary_end = md.index("## Leaderboard")
     assert md.index("Skipped and failed pairs:") < summary_end < md.index("## Dataset overview")
+    assert md.index("Which checkpoint: sentence-transformers/all-MiniLM-L6-v2, significantly better.") < summary_end
     assert md.index("conflicting gold labels") > md.index("## Dataset overview")
 
 
