@@ -93,10 +93,9 @@ def test_the_section_compares_each_approach_across_checkpoints(run):
     doc = SuiteDocument.model_validate(data)
     section = md.split("## Checkpoints", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| features") or line.startswith("| zero")]
-    # the table: 2 approaches x 2 checkpoints, then one comparison per approach
+    assert len(rows) == 4 and "most-frequent" not in section  # 2 approaches x 2 checkpoints; one runs no model
     comparisons = paired(doc, compared_pairs(doc))
     assert [c.a.approach for c in comparisons] == ["features-logreg-mean", "zero-shot"]
-    assert len(rows) == 4 + len(comparisons) and "most-frequent" not in section  # it runs no model
     records = {(p.checkpoint, p.approach.id): p for p in doc.pairs}
     for comparison in comparisons:  # what `harness compare` computes from the same records
         a = records[comparison.a.checkpoint, comparison.a.approach]
@@ -106,7 +105,7 @@ def test_the_section_compares_each_approach_across_checkpoints(run):
                                          np.asarray(b.predictions.predicted) == gold)
         assert comparison.mcnemar_p == pytest.approx(p_value)
         assert [comparison] == compare_pair(a, b)
-        assert f"{comparison.mcnemar_p:.3g}" in section
+        assert re.search(rf" · {comparison.a.approach} +\|", section) and f"{comparison.mcnemar_p:.3g}" in section
     assert 'id="checkpoints"' in html and 'class="checkpoint-scatter" src="data:image/png;base64,' in html
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ..results import SuiteDocument
 from ..results.model import Comparison, PairRecord, TimingRecord
-from .content import MISSING, Cell, Table, interval, num, one_line, plain
+from .content import MISSING, Cell, Table, comparison_table, interval, num, one_line, plain
 from .figures import Bubble
 
 TASKS = ("inference", "extraction")  # the throughput shown: the first task measured for every checkpoint
@@ -121,30 +121,6 @@ def paired(doc: SuiteDocument, groups: dict[str, list[PairRecord]]) -> list[Comp
     ]
 
 
-def _comparisons(comparisons: list[Comparison]) -> Table | None:
-    if not comparisons:
-        return None
-    rows = [
-        [
-            plain(c.a.approach),
-            plain(c.a.checkpoint),
-            plain(c.b.checkpoint),
-            plain(c.metric),
-            num(c.a_value, ".3f"),
-            num(c.b_value, ".3f"),
-            num(c.difference, "+.3f"),
-            Cell(interval(c.ci, "+.3f"), numeric=True),
-            num(c.mcnemar_p, ".3g"),
-            Cell(" / ".join(map(str, c.n_discordant)) or MISSING, numeric=True),
-            plain({"a": c.a.checkpoint, "b": c.b.checkpoint}.get(c.winner, "no significant difference")),
-        ]
-        for c in comparisons
-    ]
-    headers = ["approach", "A", "B", "metric", "A value", "B value", "A − B", "CI of A − B", "McNemar p",
-               "discordant (A only / B only)", "winner"]
-    return Table(headers, rows, "checkpoint-comparisons")
-
-
 def _ratio(a, b) -> str | None:
     return f"{a / b:.2g}×" if a and b else None
 
@@ -233,7 +209,7 @@ def checkpoint_view(doc: SuiteDocument) -> CheckpointView | None:
             "Which checkpoint: not answered, no two checkpoints scored the same examples with one approach."
         ),
         table=_table(groups, speed),
-        comparisons=_comparisons(comparisons),
+        comparisons=comparison_table(comparisons),
         bubbles=bubbles,
         xlabel=f"texts/s ({speed.setting})" if speed else "texts/s",
     )

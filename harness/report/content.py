@@ -20,6 +20,7 @@ from ..results.model import (
     BaselineResult,
     Calibration,
     ClassScores,
+    Comparison,
     Duplicates,
     Example,
     GateResult,
@@ -767,10 +768,15 @@ def pair_view(index: int, pair: PairRecord) -> PairView:
 
 
 def comparisons_table(doc: SuiteDocument) -> Table | None:
-    if not doc.comparisons:
+    return comparison_table(doc.comparisons)
+
+
+def comparison_table(comparisons: list[Comparison]) -> Table | None:
+    """One row per paired comparison (McNemar, paired bootstrap), or None without any."""
+    if not comparisons:
         return None
     rows = []
-    for c in doc.comparisons:
+    for c in comparisons:
         a, b = title(c.a.checkpoint, c.a.approach), title(c.b.checkpoint, c.b.approach)
         discordant = c.n_discordant
         rows.append(
