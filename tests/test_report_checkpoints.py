@@ -92,8 +92,8 @@ def test_the_section_compares_each_approach_across_checkpoints(run):
     data, md, html, _ = run
     doc = SuiteDocument.model_validate(data)
     section = md.split("## Checkpoints", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| features") or line.startswith("| zero")]
-    assert len(rows) == 4 and "most-frequent" not in section  # 2 approaches x 2 checkpoints; one runs no model
+    rows = [line for line in section.splitlines() if line.startswith(("| features", "| zero"))]
+    assert len(rows) == 4 and "most-frequent" not in section  # 2 approaches x 2 checkpoints; 1 runs no model
     comparisons = paired(doc, compared_pairs(doc))
     assert [c.a.approach for c in comparisons] == ["features-logreg-mean", "zero-shot"]
     records = {(p.checkpoint, p.approach.id): p for p in doc.pairs}
@@ -105,7 +105,8 @@ def test_the_section_compares_each_approach_across_checkpoints(run):
                                          np.asarray(b.predictions.predicted) == gold)
         assert comparison.mcnemar_p == pytest.approx(p_value)
         assert [comparison] == compare_pair(a, b)
-        assert re.search(rf" · {comparison.a.approach} +\|", section) and f"{comparison.mcnemar_p:.3g}" in section
+        assert re.search(rf" · {comparison.a.approach} +\|", section)
+        assert f"{comparison.mcnemar_p:.3g}" in section
     assert 'id="checkpoints"' in html and 'class="checkpoint-scatter" src="data:image/png;base64,' in html
 
 
@@ -114,10 +115,12 @@ def test_the_summary_answers_which_checkpoint_at_what_cost(run):
     doc = SuiteDocument.model_validate(data)
     view = checkpoint_view(doc)
     summary = md.split("## Summary", 1)[1].split("## Leaderboard", 1)[0]
-    assert view.answer.startswith("Which checkpoint: ") and view.answer.replace("\\", "") in summary.replace("\\", "")
+    assert view.answer.startswith("Which checkpoint: ")
+    assert view.answer.replace("\\", "") in summary.replace("\\", "")
     assert view.answer in html.replace("&#39;", "'")
     best = max((p for p in doc.evaluated() if p.n_truncated is not None), key=lambda p: p.metrics.accuracy)
-    assert f"{best.checkpoint} · {best.approach.id} reaches accuracy {best.metrics.accuracy:.3f}" in view.answer
+    reached = f"{best.checkpoint} · {best.approach.id} reaches accuracy {best.metrics.accuracy:.3f}"
+    assert reached in view.answer
     speeds = {r.checkpoint: r.texts_per_s for r in doc.performance}
     other = next(c for c in speeds if c != best.checkpoint)
     ratio = speeds[best.checkpoint] / speeds[other]
@@ -138,4 +141,5 @@ def test_an_insignificant_lead_names_the_cheaper_checkpoint(run):
     groups = {"zero-shot": [first, twin]}
     twin_test = compare_pair(first, twin)
     line = answer(groups, twin_test, common_speed(doc.performance, set(speeds)))
-    assert line.startswith(f"Which checkpoint: {faster}: the difference is not significant and it is the cheaper")
+    verdict = f"Which checkpoint: {faster}: the difference is not significant and it is the cheaper."
+    assert line.startswith(verdict)

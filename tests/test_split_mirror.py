@@ -162,7 +162,7 @@ def test_a_changed_piece_is_refused(make_parts, tmp_path):
     data = bytearray(piece.read_bytes())
     data[10] ^= 0xFF
     piece.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=r"tiny\.zip\.002 does not match the sha256 its package records"):
+    with pytest.raises(CheckpointError, match=r"tiny\.zip\.002 does not match the sha256 its package"):
         resolve_checkpoint(CHECKPOINT)
     assert _cache_left(tmp_path) == []
 
@@ -182,7 +182,9 @@ def test_without_the_packages_all_mpnet_base_v2_skips_saying_what_to_install(mon
         raise metadata.PackageNotFoundError(name)
 
     split_mirror.assembled.cache_clear()
-    shim = types.SimpleNamespace(distribution=not_installed, PackageNotFoundError=metadata.PackageNotFoundError)
+    shim = types.SimpleNamespace(
+        distribution=not_installed, PackageNotFoundError=metadata.PackageNotFoundError
+    )
     monkeypatch.setattr(split_mirror, "metadata", shim)  # this module only: hub libraries read metadata too
     with pytest.raises(CheckpointUnavailable) as error:
         resolve_checkpoint("sentence-transformers/all-mpnet-base-v2")

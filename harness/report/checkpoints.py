@@ -1,7 +1,7 @@
 """The report's checkpoint comparison: the same approaches on several checkpoints, side by side.
 
-Shown when a run evaluated at least one approach that runs a model on two or more checkpoints. :func:`checkpoint_view`
-builds, from the suite document only:
+Shown when a run evaluated at least one approach that runs a model on two or more checkpoints.
+:func:`checkpoint_view` builds, from the suite document only:
 
 - ``answer``: one line for the summary, "which checkpoint, at what cost": the checkpoint of the best
   pair, its margin over the best other checkpoint with the same approach and whether the paired test
@@ -138,9 +138,8 @@ def _cheaper(a: PairRecord, b: PairRecord, speeds: dict[str, float]) -> PairReco
 def answer(groups: dict[str, list[PairRecord]], comparisons: list[Comparison], speed: Speed | None) -> str:
     """"Which checkpoint, at what cost", in one line (see the module docstring)."""
     best = max((p for ps in groups.values() for p in ps), key=lambda p: p.metrics.accuracy)
-    rival = max(
-        (p for p in groups[best.approach.id] if p.checkpoint != best.checkpoint), key=lambda p: p.metrics.accuracy
-    )
+    others = [p for p in groups[best.approach.id] if p.checkpoint != best.checkpoint]
+    rival = max(others, key=lambda p: p.metrics.accuracy)
     test = next(
         (
             c
@@ -184,8 +183,8 @@ def answer(groups: dict[str, list[PairRecord]], comparisons: list[Comparison], s
             wins[winner] = wins.get(winner, 0) + 1
     tally = ", ".join(f"{name} {n}" for name, n in wins.items()) or "none"
     return one_line(
-        f"Which checkpoint: {verdict}. {margin}{cost}. Significant accuracy wins between checkpoints with the "
-        f"same approach: {tally}."
+        f"Which checkpoint: {verdict}. {margin}{cost}. Significant accuracy wins between checkpoints with "
+        f"the same approach: {tally}."
     )
 
 

@@ -155,7 +155,8 @@ def bubble_plot(bubbles: list[Bubble], xlabel: str, title: str) -> bytes:
     largest = max((b.size for b in bubbles), default=1) or 1
     for bubble in bubbles:
         area = 40 + 1200 * bubble.size / largest
-        ax.scatter(bubble.x, 100 * bubble.accuracy, s=area, alpha=0.5, label=label(bubble.label))
+        name = label(bubble.label, 2 * LABEL_LIMIT)
+        ax.scatter(bubble.x, 100 * bubble.accuracy, s=area, alpha=0.5, label=name)
     if bubbles:
         legend = ax.legend(loc="lower right", fontsize="small", title="size ∝ bubble area")
         legend.get_title().set_fontsize("small")
@@ -164,7 +165,7 @@ def bubble_plot(bubbles: list[Bubble], xlabel: str, title: str) -> bytes:
         accuracies = [100 * b.accuracy for b in bubbles]
         low, high = min(accuracies), max(accuracies)
         margin = max(1.0, (high - low) * 0.5)
-        ax.set_ylim(low - margin, high + margin)
+        ax.set_ylim(max(0.0, low - margin), min(100.0, high + margin))
         xs = [b.x for b in bubbles]
         ax.set_xlim(0, max(xs) * 1.25 if all(map(math.isfinite, xs)) else None)
     ax.set_xlabel(xlabel)

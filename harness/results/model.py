@@ -87,7 +87,7 @@ class CheckpointSource(Model):
     kind: str
     location: str
     revision: str | None = None
-    weights: str | None = None  # the fingerprint that keys cached results: hub revision or sha256 of the files
+    weights: str | None = None  # what keys its cached results: hub revision or sha256 of the files
     weights_mb: Number | None = None
     n_parameters: Count | None = None
 
