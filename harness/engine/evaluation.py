@@ -215,8 +215,13 @@ def record_fields(ev: Evaluation) -> dict:
         "dataset": ev.dataset,
         "dataset_source": ev.dataset_source,
         "checkpoint_source": (
-            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision,
-             "weights": ev.checkpoint.fingerprint(), **ev.checkpoint.weights_size()}
+            {
+                "kind": ev.checkpoint.source,
+                "location": ev.checkpoint.location,
+                "revision": ev.checkpoint.revision,
+                "weights": ev.checkpoint.fingerprint(),
+                **ev.checkpoint.weights_size(),
+            }
             if ev.checkpoint
             else None
         ),
