@@ -219,6 +219,7 @@ def record_fields(ev: Evaluation) -> dict:
                 "kind": ev.checkpoint.source,
                 "location": ev.checkpoint.location,
                 "revision": ev.checkpoint.revision,
+                "stored_dtype": ev.checkpoint.stored_dtype(),
                 "weights": ev.checkpoint.fingerprint(),
                 **ev.checkpoint.weights_size(),
             }

@@ -584,6 +584,7 @@ def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
         ("Evaluated on", f"{pair.split or MISSING} ({fmt(pair.n_examples, 'd')} texts)"),
         ("Texts truncated", fmt(pair.n_truncated, "d") if pair.n_truncated is not None else None),
         ("Checkpoint source", f"{source.kind}: {source.location}" if source else None),
+        ("Stored weights", stored_weights(source.stored_dtype) if source and source.stored_dtype else None),
         ("Mean loss", fmt(pair.metrics.loss_mean, ".3f")),
         (
             "Timings",
@@ -592,6 +593,10 @@ def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
         ("Approach parameters", ", ".join(f"{k}={v}" for k, v in pair.approach.params.items()) or None),
     ]
     return [(name, one_line(value)) for name, value in facts if value is not None]
+
+
+def stored_weights(dtype: str) -> str:
+    return dtype if dtype == "fp32" else f"{dtype} (loaded as fp32)"
 
 
 def fmt_seconds(value) -> str:
