@@ -232,8 +232,14 @@ def record_fields(ev: Evaluation) -> dict:
         "dataset": ev.dataset,
         "dataset_source": ev.dataset_source,
         "checkpoint_source": (
-            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision,
-             "stored_dtype": ev.checkpoint.stored_dtype()}
+            {
+                "kind": ev.checkpoint.source,
+                "location": ev.checkpoint.location,
+                "revision": ev.checkpoint.revision,
+                "stored_dtype": ev.checkpoint.stored_dtype(),
+                "weights": ev.checkpoint.fingerprint(),
+                **ev.checkpoint.weights_size(),
+            }
             if ev.checkpoint
             else None
         ),

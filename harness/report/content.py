@@ -20,6 +20,7 @@ from ..results.model import (
     BaselineResult,
     Calibration,
     ClassScores,
+    Comparison,
     Duplicates,
     Example,
     GateResult,
@@ -28,6 +29,7 @@ from ..results.model import (
 
 if TYPE_CHECKING:
     from .budget import BudgetView
+    from .checkpoints import CheckpointView
     from .curves import LearningCurveView
     from .runtimes import RuntimeView
 
@@ -151,6 +153,7 @@ def no_pairs_text(has_curves: bool) -> str:
     if has_curves:
         return "No pair outside the learning curve was run; the learning curve holds the results."
     return "No pair was evaluated."
+    checkpoints: CheckpointView | None = None  # when an approach was evaluated on two or more checkpoints
 
 
 # --- cells ---
@@ -875,10 +878,15 @@ def pair_view(index: int, pair: PairRecord) -> PairView:
 
 
 def comparisons_table(doc: SuiteDocument) -> Table | None:
-    if not doc.comparisons:
+    return comparison_table(doc.comparisons)
+
+
+def comparison_table(comparisons: list[Comparison]) -> Table | None:
+    """One row per paired comparison (McNemar, paired bootstrap), or None without any."""
+    if not comparisons:
         return None
     rows = []
-    for c in doc.comparisons:
+    for c in comparisons:
         a, b = title(c.a.checkpoint, c.a.approach), title(c.b.checkpoint, c.b.approach)
         discordant = c.n_discordant
         rows.append(
@@ -1032,6 +1040,7 @@ def busy(contention: dict | None) -> str:
 def build_report(doc: SuiteDocument) -> Report:
     """Everything the report shows, from a suite document."""
     from .budget import budget_view  # these build on this module's cells and tables
+    from .checkpoints import checkpoint_view  # these build on this module's cells and tables
     from .curves import learning_curve_view
     from .runtimes import runtime_views
 
@@ -1049,4 +1058,5 @@ def build_report(doc: SuiteDocument) -> Report:
         runtimes=runtime_views(doc),
         learning_curve=learning_curve_view(doc),
         budget=budget_view(doc.phases),
+        checkpoints=checkpoint_view(doc),
     )

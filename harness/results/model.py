@@ -105,6 +105,10 @@ class TrainingThroughput(Model):
 class CheckpointSource(Model):
     kind: str
     location: str
+    revision: str | None = None
+    weights: str | None = None  # what keys its cached results: hub revision or sha256 of the files
+    weights_mb: Number | None = None
+    n_parameters: Count | None = None
     stored_dtype: str | None = None  # what the weight files hold (fp16: upcast to fp32 when loaded)
 
 
