@@ -24,7 +24,7 @@ import pytest
 from ..errors import HarnessError
 
 STATUSES = ("skipped", "passed", "failed")
-pytest_plugins = ["harness.pytest.curves"]  # learning curves: SHOTS, SEEDS, CURVE_GATES
+pytest_plugins = ["harness.pytest.curves", "harness.pytest.shard"]  # learning curves; --shard K/N
 
 if TYPE_CHECKING:
     from ..engine.run import HarnessSession
@@ -491,8 +491,11 @@ def pytest_sessionfinish(session):
     """Workers hand their results to the controller; the controller (or a plain run) writes them."""
     config = session.config
     fragments = list(config.stash.get(_FRAGMENTS, []))
-    if _SESSION in config.stash:
+    from . import shard
+
+    if _SESSION in config.stash or shard.planned(config):  # a shard writes its results even when it ran nothing
         fragment = _session(config).fragment()
+        shard.annotate(config, _session(config), fragment)
         if hasattr(config, "workerinput"):
             config.workeroutput["harness"] = fragment
             return

@@ -9,7 +9,8 @@ from pathlib import Path
 from .compare import compare_records
 from .curves import CurvePoint
 from .io import validate, write_json
-from .model import STATUS_ORDER, CacheSummary, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
+from .model import STATUS_ORDER, CacheSummary, DatasetOverview, PairRecord, Provenance, Shard, SuiteDocument
+from .model import TestOutcome, TimingRecord
 from .runtimes import RuntimeRecord
 
 _PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
@@ -84,6 +85,16 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 doc["runtimes"].setdefault(record.key, record)
             for count in ("hits", "stores"):
                 doc["cache"][count] += fragment["cache"][count]
+            doc.setdefault("tests", []).extend(
+                validate(t, TestOutcome, f"process {number}: {suite}.tests") for t in part.get("tests", [])
+            )
+            if "provenance" in part:  # every process of a run read the same code; datasets add up
+                seen = validate(part["provenance"], Provenance, f"process {number}: {suite}.provenance")
+                if doc.get("provenance") is not None:
+                    seen.data = {**doc["provenance"].data, **seen.data}
+                doc["provenance"] = seen
+            if fragment.get("shard") is not None:
+                doc["shard"] = validate(fragment["shard"], Shard, f"process {number}: shard")
     documents = []
     for suite in sorted(parts):
         doc = parts[suite]
@@ -100,6 +111,9 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 learning_curves=sorted_points(doc.get("curves", {}).values()),
                 comparisons=compare_records(pairs),
                 runtimes=list(doc["runtimes"].values()),
+                tests=sorted(doc.get("tests", []), key=lambda t: t.nodeid),
+                provenance=doc.get("provenance"),
+                shard=doc.get("shard"),
             )
         )
     return documents

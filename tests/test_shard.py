@@ -1,0 +1,213 @@
+"""Several machines: ``--shard K/N`` runs, ``harness merge`` and the example CI workflow.
+
+The emotion-like tiny suite runs once whole and as 3 shard processes on one cache folder (three
+"hosts"); their merge must give the same leaderboard, gates and baseline verdicts, metric for metric.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.engine.shard import ShardError, ShardUnit, parse_shard, plan
+from harness.results import SuiteDocument, read_json
+from harness.results.shards import ShardsError, failures, merge_shards
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Two checkpoints × four approaches, speed and runtime tests, a test of no pair, and a gate that fails.
+SUITE = """
+from harness import approach_spec
+
+DATASET = {dataset!r}
+CHECKPOINTS = {checkpoints!r}
+APPROACHES = [
+    approach_spec("most-frequent"),
+    approach_spec("features-logreg", pooling="cls"),
+    approach_spec("features-logreg", pooling="mean"),
+    approach_spec("finetune", num_train_epochs=2, learning_rate=2e-3, batch_size=16),
+]
+GATES = {{"most-frequent": {{"accuracy": 0.1}}, "features-logreg-cls": {{"accuracy": 0.99}}}}
+SPEED_SETTINGS = [("cpu", "fp32")]
+SPEED_TASKS = ["inference"]
+SPEED_TEXTS = 8
+RUNTIMES = {{"finetune": ["torch-fp32", "torch-int8"]}}
+RUNTIME_GATES = {{"torch-int8": {{"agreement": 0.5}}}}
+
+
+def test_quality(evaluation, gate):
+    gate(evaluation)
+
+
+def test_six_labels(dataset):
+    assert dataset["train"].features["label"].num_classes == 6
+"""
+
+
+def _baseline(checkpoints: list[str]) -> dict:
+    """most-frequent far above what it scores (regressed), one pair far below (ok), the rest new."""
+    top = {"accuracy": 0.95, "f1_weighted": 0.95, "f1_macro": 0.95}
+    low = {"accuracy": 0.0, "f1_weighted": 0.0, "f1_macro": 0.0}
+    pairs = [{"checkpoint": c, "approach": "most-frequent", "n_examples": 60, "metrics": top} for c in checkpoints]
+    pairs.append({"checkpoint": checkpoints[0], "approach": "features-logreg-mean", "n_examples": 60, "metrics": low})
+    return {"kind": "harness.baseline", "schema_version": 1, "suite": "tiny", "pairs": pairs, "performance": []}
+
+
+def _merge(cwd: Path, *args: str, summary: Path | None = None) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    if summary is not None:  # as under GitHub Actions
+        env["GITHUB_STEP_SUMMARY"] = str(summary)
+    return subprocess.run([sys.executable, "-m", "harness", "merge", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _leaderboard(doc: SuiteDocument) -> list[list[str]]:
+    """The report's leaderboard without the columns that time the run (fit s, texts/s)."""
+    from harness.report import as_saved
+    from harness.report.content import leaderboard
+
+    table = leaderboard(as_saved(doc))
+    keep = [i for i, h in enumerate(table.headers) if h not in ("fit s", "predict texts/s")]
+    return [[row[i].text for i in keep] for row in table.rows]
+
+
+def _verdicts(doc: SuiteDocument) -> dict:
+    return {
+        pair.key: (pair.status, pair.reason, [g.to_json() for g in pair.gates],
+                   pair.baseline.to_json() if pair.baseline else None)
+        for pair in doc.pairs
+    }
+
+
+def _quality(doc: SuiteDocument) -> dict:
+    """Everything a pair scored, without what timed it."""
+    return {pair.key: pair.to_json() | {"timings": None, "environment": None, "cached": None, "training_history": None}
+            for pair in doc.pairs}
+
+
+def _runtime_scores(doc: SuiteDocument) -> list:
+    return sorted((r.checkpoint, r.approach, r.runtime, r.status, r.accuracy, r.agreement) for r in doc.runtimes)
+
+
+def test_three_shards_merge_into_the_single_run(pytester, tiny_checkpoint, dataset_dir, tmp_path, monkeypatch):
+    other = pytester.path / "other-bert"
+    shutil.copytree(tiny_checkpoint, other)
+    checkpoints = [str(tiny_checkpoint), str(other)]
+    pytester.makepyfile(test_tiny=SUITE.format(dataset=str(dataset_dir), checkpoints=checkpoints))
+    (pytester.path / "baselines").mkdir()
+    (pytester.path / "baselines" / "tiny.json").write_text(json.dumps(_baseline(checkpoints)))
+    common = ["--benchmark", "--device=cpu", "-p", "no:cacheprovider"]
+
+    single = pytester.runpytest_subprocess(*common, "--report-dir=single", f"--cache-dir={tmp_path / 'one'}")
+    assert single.ret == 1, single.stdout.str()[-3000:]  # features-logreg-cls's gate and the baseline fail
+    shared = tmp_path / "shared"  # one cache folder for the three shard processes, as over NFS
+    for k in (1, 2, 3):
+        shard = pytester.runpytest_subprocess(*common, f"--shard={k}/3", f"--report-dir=shard-{k}",
+                                              f"--cache-dir={shared}")
+        assert shard.ret in (0, 1), shard.stdout.str()[-3000:]
+
+    summary = tmp_path / "summary.md"
+    merged = _merge(pytester.path, "shard-1", "shard-2", "shard-3", "--out", "merged", summary=summary)
+    assert merged.returncode == 1, merged.stderr  # the merged run fails like the single one
+    one = read_json(pytester.path / "single" / "tiny.json", SuiteDocument)
+    whole = read_json(pytester.path / "merged" / "tiny.json", SuiteDocument)
+    shards = [read_json(pytester.path / f"shard-{k}" / "tiny.json", SuiteDocument) for k in (1, 2, 3)]
+
+    # each shard ran a share: together every test once, no test twice, each pair on one shard
+    ran = [t.nodeid for doc in shards for t in doc.tests]
+    assert sorted(ran) == sorted(t.nodeid for t in one.tests) and len(set(ran)) == len(ran)
+    assert all(doc.tests and doc.shard.count == 3 for doc in shards)
+    assert [doc.shard.index for doc in shards] == [1, 2, 3] and len({doc.shard.plan for doc in shards}) == 1
+    for doc in shards:  # the speed test of a checkpoint runs on a shard that holds one of its pairs
+        speed = {r.checkpoint for r in doc.performance}
+        assert speed <= {p.checkpoint for p in doc.pairs}
+    assert len(one.pairs) == 8 and len(one.performance) == 2 and one.runtimes
+
+    assert _leaderboard(whole) == _leaderboard(one)
+    assert _verdicts(whole) == _verdicts(one)
+    assert {v[3]["status"] for v in _verdicts(one).values() if v[3]} == {"new", "ok", "regressed"}
+    assert _quality(whole) == _quality(one)  # every metric, CI, prediction and per-class score
+    assert [c.to_json() for c in whole.comparisons] == [c.to_json() for c in one.comparisons]
+    assert _runtime_scores(whole) == _runtime_scores(one)
+    assert {t.nodeid: t.outcome for t in whole.tests} == {t.nodeid: t.outcome for t in one.tests}
+    assert sorted(failures(whole)) == sorted(failures(one))
+    assert [s.index for s in whole.shards] == [1, 2, 3] and whole.shard is None
+    assert (pytester.path / "merged" / "tiny.md").is_file() and (pytester.path / "merged" / "tiny.html").is_file()
+    assert summary.read_text().startswith("## harness: tiny\n")
+
+    missing = _merge(pytester.path, "shard-1", "shard-3", "--out", "partial")
+    assert missing.returncode == 2
+    assert missing.stderr == "harness merge: tiny: shard 2 of 3 missing (given: 1/3, 3/3)\n"
+    assert not (pytester.path / "partial").exists()
+    twice = _merge(pytester.path, "shard-1", "shard-2", "shard-2/tiny.json", "shard-3", "--out", "partial")
+    assert twice.returncode == 2 and "shard 2/3 given twice" in twice.stderr and twice.stderr.count("\n") == 1
+
+
+# The plan: deterministic, balanced, speed with its checkpoint.
+
+
+def _units() -> list[ShardUnit]:
+    units = [ShardUnit(f"s.py::q[{c}-{a}]", ("pair", "s.py", c, a)) for c in "ab" for a in ("mf", "lr", "ft")]
+    units += [ShardUnit(f"s.py::speed[{c}]", ("speed", "s.py", c)) for c in "ab"]
+    return units + [ShardUnit("s.py::other", ("test", "s.py::other"))]
+
+
+def test_a_plan_is_deterministic_and_covers_every_group_once():
+    units = _units()
+    first, again = plan(units, 3), plan(list(reversed(units)), 3)
+    assert first.assignment == again.assignment and first.digest == again.digest
+    assert set(first.assignment.values()) == {1, 2, 3} and first.balanced_by == "count"
+    assert plan(units, 2).digest != first.digest
+
+
+def test_costs_balance_the_shards_longest_first():
+    units = _units()
+    costs = {u.nodeid: 1.0 for u in units} | {"s.py::q[a-ft]": 100.0, "s.py::q[b-ft]": 90.0}
+    found = plan(units, 3, costs)
+    assert found.balanced_by == "cost"
+    ft = {found.assignment[("pair", "s.py", c, "ft")] for c in "ab"}
+    assert len(ft) == 2  # the two fine-tunes on different shards
+    rest = ({1, 2, 3} - ft).pop()
+    cheap = [g for g, shard in found.assignment.items() if shard == rest]
+    assert len(cheap) >= 4  # the third shard takes the cheap work
+    for c in "ab":  # a checkpoint's speed tests go to a shard holding one of its pairs
+        holders = {shard for g, shard in found.assignment.items() if g[0] == "pair" and g[2] == c}
+        assert found.assignment[("speed", "s.py", c)] in holders
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "3", "a/b", "1/0", " "])
+def test_a_bad_shard_is_one_line(text):
+    with pytest.raises(ShardError, match=r"^--shard .*: expected K/N with 1 <= K <= N"):
+        parse_shard(text)
+    assert parse_shard("2/3") == (2, 3)
+
+
+def test_shards_of_other_data_or_code_do_not_merge(tmp_path):
+    from harness.results.model import Provenance, Shard
+
+    def shard(index: int, **provenance) -> tuple[Path, SuiteDocument]:
+        doc = SuiteDocument(
+            suite="tiny", run_id=f"r{index}", environment={}, pairs=[],
+            shard=Shard(index=index, count=2, plan="p", balanced_by="count", suites=["tiny"]),
+            provenance=Provenance(**{"commit": "c1", "code": "x", "data": {"tiny": "d1"}} | provenance),
+        )
+        return tmp_path / f"shard-{index}.json", doc
+
+    assert [d.shards[1].index for d in merge_shards([shard(2), shard(1)])] == [2]
+    cases = [
+        ({"data": {"tiny": "d2"}}, "shard-2.json: shard 2/2 read other data than .*shard-1.json: dataset 'tiny'"),
+        ({"commit": "c2"}, "shard 2/2 ran other code than .*shard-1.json \\(commit c2 vs c1\\)"),
+        ({"code": "y"}, "ran other code .*\\(code y vs x\\)"),
+        ({"baseline": "b"}, "read another baseline"),
+    ]
+    for provenance, message in cases:
+        with pytest.raises(ShardsError, match=message):
+            merge_shards([shard(1), shard(2, **provenance)])
+    unsharded = shard(1)[1].model_copy(update={"shard": None})
+    with pytest.raises(ShardsError, match="not a shard's results"):
+        merge_shards([(tmp_path / "x.json", unsharded)])
