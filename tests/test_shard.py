@@ -7,6 +7,7 @@ The emotion-like tiny suite runs once whole and as 3 shard processes on one cach
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -30,13 +31,13 @@ APPROACHES = [
     approach_spec("most-frequent"),
     approach_spec("features-logreg", pooling="cls"),
     approach_spec("features-logreg", pooling="mean"),
-    approach_spec("finetune", num_train_epochs=2, learning_rate=2e-3, batch_size=16),
+    approach_spec("finetune", num_train_epochs=2, learning_rate=2e-3, batch_size=16, variant="tiny"),
 ]
 GATES = {{"most-frequent": {{"accuracy": 0.1}}, "features-logreg-cls": {{"accuracy": 0.99}}}}
 SPEED_SETTINGS = [("cpu", "fp32")]
 SPEED_TASKS = ["inference"]
 SPEED_TEXTS = 8
-RUNTIMES = {{"finetune": ["torch-fp32", "torch-int8"]}}
+RUNTIMES = {{"finetune-tiny": ["torch-fp32", "torch-int8"]}}
 RUNTIME_GATES = {{"torch-int8": {{"agreement": 0.5}}}}
 
 
@@ -58,12 +59,35 @@ def _baseline(checkpoints: list[str]) -> dict:
     return {"kind": "harness.baseline", "schema_version": 1, "suite": "tiny", "pairs": pairs, "performance": []}
 
 
-def _merge(cwd: Path, *args: str, summary: Path | None = None) -> subprocess.CompletedProcess:
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    if summary is not None:  # as under GitHub Actions
-        env["GITHUB_STEP_SUMMARY"] = str(summary)
-    return subprocess.run([sys.executable, "-m", "harness", "merge", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+WORKFLOW = ROOT / "examples" / "github-actions" / "harness-shards.yml"
+ACTIONS = {"actions/checkout", "actions/setup-python", "actions/upload-artifact", "actions/download-artifact"}
+
+
+def _workflow() -> dict:
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def _step(job: dict, name: str) -> str:
+    (step,) = [step for step in job["steps"] if step.get("name") == name]
+    return step["run"]
+
+
+class Runner:
+    """Runs a workflow step's shell commands here: ``pytest`` and ``harness`` are this Python's."""
+
+    def __init__(self, cwd: Path, options: str):
+        self.cwd, self.bin = cwd, cwd / "bin"
+        self.bin.mkdir()
+        for name, module in (("pytest", "pytest"), ("harness", "harness")):
+            (self.bin / name).write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
+            (self.bin / name).chmod(0o755)
+        self.env = {"PATH": f"{self.bin}:/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+                    "PYTEST_ADDOPTS": options, "HOME": str(cwd)}
+
+    def __call__(self, script: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", script], cwd=self.cwd, env={**self.env, **env},
+                              capture_output=True, text=True, timeout=1800)
 
 
 def _leaderboard(doc: SuiteDocument) -> list[list[str]]:
@@ -94,29 +118,49 @@ def _runtime_scores(doc: SuiteDocument) -> list:
     return sorted((r.checkpoint, r.approach, r.runtime, r.status, r.accuracy, r.agreement) for r in doc.runtimes)
 
 
-def test_three_shards_merge_into_the_single_run(pytester, tiny_checkpoint, dataset_dir, tmp_path, monkeypatch):
+def test_the_workflow_is_valid_yaml_naming_only_real_actions():
+    workflow = _workflow()
+    uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert {use.split("@")[0] for use in uses} == ACTIONS
+    assert all(re.fullmatch(r"v[0-9]+", use.split("@")[1]) for use in uses)
+    assert "actions/upload-artifact@v4" in uses and "actions/download-artifact@v4" in uses
+    shard, merge = workflow["jobs"]["shard"], workflow["jobs"]["merge"]
+    assert shard["strategy"]["matrix"]["shard"] == [1, 2, 3] and merge["needs"] == "shard"
+    assert "--shard ${{ matrix.shard }}/${{ strategy.job-total }}" in _step(shard, "Run the shard")
+    assert "harness merge" in _step(merge, "Merge") and "GITHUB_STEP_SUMMARY" in _step(merge, "Merge")
+
+
+def test_the_workflow_run_here_merges_three_shards_into_the_single_run(
+    pytester, tiny_checkpoint, dataset_dir, tmp_path
+):
+    """The workflow's shard and merge steps as written, on the tiny suite: 3 shard processes on one
+    cache folder (three hosts on a shared file system), the artifacts copied as download-artifact
+    lays them out, then the merge; against one process running the whole suite."""
+    workflow = _workflow()
     other = pytester.path / "other-bert"
     shutil.copytree(tiny_checkpoint, other)
     checkpoints = [str(tiny_checkpoint), str(other)]
-    pytester.makepyfile(test_tiny=SUITE.format(dataset=str(dataset_dir), checkpoints=checkpoints))
-    (pytester.path / "baselines").mkdir()
-    (pytester.path / "baselines" / "tiny.json").write_text(json.dumps(_baseline(checkpoints)))
-    common = ["--benchmark", "--device=cpu", "-p", "no:cacheprovider"]
+    suites = pytester.path / "suites"
+    (suites / "baselines").mkdir(parents=True)
+    (suites / "test_tiny.py").write_text(SUITE.format(dataset=str(dataset_dir), checkpoints=checkpoints))
+    (suites / "baselines" / "tiny.json").write_text(json.dumps(_baseline(checkpoints)))
+    run = Runner(pytester.path, f"--device=cpu -p no:cacheprovider --cache-dir={tmp_path / 'shared'}")
 
-    single = pytester.runpytest_subprocess(*common, "--report-dir=single", f"--cache-dir={tmp_path / 'one'}")
-    assert single.ret == 1, single.stdout.str()[-3000:]  # features-logreg-cls's gate and the baseline fail
-    shared = tmp_path / "shared"  # one cache folder for the three shard processes, as over NFS
-    for k in (1, 2, 3):
-        shard = pytester.runpytest_subprocess(*common, f"--shard={k}/3", f"--report-dir=shard-{k}",
-                                              f"--cache-dir={shared}")
-        assert shard.ret in (0, 1), shard.stdout.str()[-3000:]
+    single = run(f"pytest suites/ --benchmark --report-dir single --cache-dir={tmp_path / 'one'}")
+    assert single.returncode == 1, single.stdout[-3000:]  # features-logreg-cls's gate and the baseline fail
+    matrix = workflow["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+    command = _step(workflow["jobs"]["shard"], "Run the shard").replace("${{ strategy.job-total }}", str(len(matrix)))
+    for k in matrix:
+        shard = run(command.replace("${{ matrix.shard }}", str(k)))
+        assert shard.returncode in (0, 1), shard.stdout[-3000:]
+        shutil.copytree(pytester.path / f"shard-{k}", pytester.path / "shards" / f"shard-{k}")  # the artifact
 
     summary = tmp_path / "summary.md"
-    merged = _merge(pytester.path, "shard-1", "shard-2", "shard-3", "--out", "merged", summary=summary)
+    merged = run(_step(workflow["jobs"]["merge"], "Merge"), GITHUB_STEP_SUMMARY=str(summary))
     assert merged.returncode == 1, merged.stderr  # the merged run fails like the single one
     one = read_json(pytester.path / "single" / "tiny.json", SuiteDocument)
-    whole = read_json(pytester.path / "merged" / "tiny.json", SuiteDocument)
-    shards = [read_json(pytester.path / f"shard-{k}" / "tiny.json", SuiteDocument) for k in (1, 2, 3)]
+    whole = read_json(pytester.path / "reports" / "tiny.json", SuiteDocument)
+    shards = [read_json(pytester.path / f"shard-{k}" / "tiny.json", SuiteDocument) for k in matrix]
 
     # each shard ran a share: together every test once, no test twice, each pair on one shard
     ran = [t.nodeid for doc in shards for t in doc.tests]
@@ -124,8 +168,7 @@ def test_three_shards_merge_into_the_single_run(pytester, tiny_checkpoint, datas
     assert all(doc.tests and doc.shard.count == 3 for doc in shards)
     assert [doc.shard.index for doc in shards] == [1, 2, 3] and len({doc.shard.plan for doc in shards}) == 1
     for doc in shards:  # the speed test of a checkpoint runs on a shard that holds one of its pairs
-        speed = {r.checkpoint for r in doc.performance}
-        assert speed <= {p.checkpoint for p in doc.pairs}
+        assert {r.checkpoint for r in doc.performance} <= {p.checkpoint for p in doc.pairs}
     assert len(one.pairs) == 8 and len(one.performance) == 2 and one.runtimes
 
     assert _leaderboard(whole) == _leaderboard(one)
@@ -137,15 +180,74 @@ def test_three_shards_merge_into_the_single_run(pytester, tiny_checkpoint, datas
     assert {t.nodeid: t.outcome for t in whole.tests} == {t.nodeid: t.outcome for t in one.tests}
     assert sorted(failures(whole)) == sorted(failures(one))
     assert [s.index for s in whole.shards] == [1, 2, 3] and whole.shard is None
-    assert (pytester.path / "merged" / "tiny.md").is_file() and (pytester.path / "merged" / "tiny.html").is_file()
-    assert summary.read_text().startswith("## harness: tiny\n")
+    assert (pytester.path / "reports" / "tiny.html").is_file()
+    report = (pytester.path / "reports" / "tiny.md").read_text()
+    assert summary.read_text() == report  # the step summary is the merged report
 
-    missing = _merge(pytester.path, "shard-1", "shard-3", "--out", "partial")
+    missing = run("harness merge shards/shard-1 shards/shard-3 --out partial")
     assert missing.returncode == 2
     assert missing.stderr == "harness merge: tiny: shard 2 of 3 missing (given: 1/3, 3/3)\n"
     assert not (pytester.path / "partial").exists()
-    twice = _merge(pytester.path, "shard-1", "shard-2", "shard-2/tiny.json", "shard-3", "--out", "partial")
+    twice = run("harness merge shards/shard-1 shards/shard-2 shard-2/tiny.json shards/shard-3 --out partial")
     assert twice.returncode == 2 and "shard 2/3 given twice" in twice.stderr and twice.stderr.count("\n") == 1
+
+
+HOSTS_SUITE = """
+SPECS = [
+    approach_spec("most-frequent"),
+    approach_spec("features-logreg", pooling="cls"),
+    approach_spec("features-logreg", pooling="mean"),
+    approach_spec("features-logreg", pooling="mean", C=0.1, variant="mean-c0.1"),
+]
+
+@pytest.fixture(params=SPECS, ids=str)
+def approach(request):
+    return request.param
+
+def test_quality(evaluation, gate):
+    gate(evaluation, accuracy=0.0)
+"""
+
+
+def _entries(cache_dir: Path) -> list[str]:
+    return sorted(p.parent.name + "/" + p.name for p in cache_dir.glob("*/*/*") if (p / "manifest.json").is_file())
+
+
+def test_two_hosts_share_one_cache_folder(pytester, tiny_checkpoint, dataset_dir, tmp_path):
+    """Two shard processes at once on one cache folder, each with its own home and temporary folder
+    (two machines mounting one network file system): every entry is computed once, by one of them."""
+    from .generated_suite import suite_source
+
+    pytester.makepyfile(test_tiny=suite_source([tiny_checkpoint], HOSTS_SUITE))
+    cache = tmp_path / "nfs-cache"
+
+    def both(name: str) -> list[SuiteDocument]:
+        hosts = []
+        for k in (1, 2):
+            home = tmp_path / f"{name}-host{k}"
+            (home / "tmp").mkdir(parents=True)
+            env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HOME": str(home),
+                   "TMPDIR": str(home / "tmp")}
+            command = [sys.executable, "-m", "pytest", "--benchmark", f"--shard={k}/2", f"--cache-dir={cache}",
+                       f"--data-dir={dataset_dir.parent}", f"--report-dir={home / 'reports'}", "-p", "no:cacheprovider"]
+            hosts.append(subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True))
+        outputs = [host.communicate(timeout=900)[0] for host in hosts]
+        assert [host.returncode for host in hosts] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+        return [read_json(tmp_path / f"{name}-host{k}" / "reports" / "tiny.json", SuiteDocument) for k in (1, 2)]
+
+    cold = both("cold")
+    assert sorted(p.approach.id for doc in cold for p in doc.pairs) == [
+        "features-logreg-cls", "features-logreg-mean", "features-logreg-mean-c0.1", "most-frequent"]
+    assert all(doc.pairs and {p.approach.name for p in doc.pairs} & {"features-logreg"} for doc in cold)
+    entries = _entries(cache)
+    assert len(entries) == 2 + 3  # features of two text lists (needed by both hosts), predictions of three pairs
+    assert sum(doc.cache.stores for doc in cold) == len(entries)  # each computed once, by one host
+
+    warm = both("warm")
+    assert sum(doc.cache.stores for doc in warm) == 0 and _entries(cache) == entries
+    merged = {p.key: p.metrics for doc in merge_shards([(Path(f"{k}"), d) for k, d in enumerate(warm)]) for p in doc.pairs}
+    assert merged == {p.key: p.metrics for doc in cold for p in doc.pairs}
 
 
 # The plan: deterministic, balanced, speed with its checkpoint.
