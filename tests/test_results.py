@@ -30,6 +30,9 @@ from harness.results.model import (
     Machine,
     Metrics,
     PairKey,
+    Provenance,
+    Shard,
+    NodeOutcome,
 )
 from harness.results.runtimes import RuntimeGate, RuntimeRecord
 from harness.results.suite import record_path
@@ -385,6 +388,7 @@ STABLE_METRICS = ["accuracy", "f1_weighted", "f1_macro"]
 SECTIONS = {
     "Pair record": [PairRecord, Metrics],
     "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview],
+    "Shards": [NodeOutcome, Provenance, Shard],
     "Timing record": [TimingRecord],
     "Comparison": [Comparison, PairKey],
     "Runtime record": [RuntimeRecord, RuntimeGate],

@@ -327,7 +327,7 @@ class CacheSummary(Model):
     stores: Count = 0
 
 
-class TestOutcome(Model):
+class NodeOutcome(Model):
     """One test of the run: its node id, worst phase outcome and seconds (setup, call and teardown)."""
 
     nodeid: str
@@ -371,7 +371,7 @@ class SuiteDocument(Model):
     learning_curves: list[CurvePoint] = []  # a suite that declares SHOTS (harness/results/curves.py)
     comparisons: list[Comparison] = []
     runtimes: list[RuntimeRecord] = []  # deployment runtimes of pairs (harness/results/runtimes.py)
-    tests: list[TestOutcome] = []  # every test the run ran, by node id
+    tests: list[NodeOutcome] = []  # every test the run ran, by node id
     provenance: Provenance | None = None
     shard: Shard | None = None  # a --shard K/N run's document
     shards: list[Shard] = []  # a merged document: the shards it was merged from

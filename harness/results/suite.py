@@ -10,7 +10,7 @@ from .compare import compare_records
 from .curves import CurvePoint
 from .io import validate, write_json
 from .model import STATUS_ORDER, CacheSummary, DatasetOverview, PairRecord, Provenance, Shard, SuiteDocument
-from .model import TestOutcome, TimingRecord
+from .model import NodeOutcome, TimingRecord
 from .runtimes import RuntimeRecord
 
 _PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
@@ -86,7 +86,7 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
             for count in ("hits", "stores"):
                 doc["cache"][count] += fragment["cache"][count]
             doc.setdefault("tests", []).extend(
-                validate(t, TestOutcome, f"process {number}: {suite}.tests") for t in part.get("tests", [])
+                validate(t, NodeOutcome, f"process {number}: {suite}.tests") for t in part.get("tests", [])
             )
             if "provenance" in part:  # every process of a run read the same code; datasets add up
                 seen = validate(part["provenance"], Provenance, f"process {number}: {suite}.provenance")
