@@ -19,6 +19,8 @@ from harness.engine.shard import ShardError, ShardUnit, parse_shard, plan
 from harness.results import SuiteDocument, read_json
 from harness.results.shards import ShardsError, failures, merge_shards
 
+from .generated_suite import FOUR_APPROACHES, cache_entries, suite_source
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Two checkpoints × four approaches, speed and runtime tests, a test of no pair, and a gate that fails.
@@ -54,9 +56,10 @@ def _baseline(checkpoints: list[str]) -> dict:
     """most-frequent far above what it scores (regressed), one pair far below (ok), the rest new."""
     top = {"accuracy": 0.95, "f1_weighted": 0.95, "f1_macro": 0.95}
     low = {"accuracy": 0.0, "f1_weighted": 0.0, "f1_macro": 0.0}
-    pairs = [{"checkpoint": c, "approach": "most-frequent", "n_examples": 60, "metrics": top} for c in checkpoints]
-    pairs.append({"checkpoint": checkpoints[0], "approach": "features-logreg-mean", "n_examples": 60, "metrics": low})
-    return {"kind": "harness.baseline", "schema_version": 1, "suite": "tiny", "pairs": pairs, "performance": []}
+    entries = [(c, "most-frequent", top) for c in checkpoints]
+    entries.append((checkpoints[0], "features-logreg-mean", low))
+    pairs = [{"checkpoint": c, "approach": a, "n_examples": 60, "metrics": m} for c, a, m in entries]
+    return {"kind": "harness.baseline", "schema_version": 1, "suite": "tiny", "pairs": pairs}
 
 
 WORKFLOW = ROOT / "examples" / "github-actions" / "harness-shards.yml"
@@ -110,12 +113,13 @@ def _verdicts(doc: SuiteDocument) -> dict:
 
 def _quality(doc: SuiteDocument) -> dict:
     """Everything a pair scored, without what timed it."""
-    return {pair.key: pair.to_json() | {"timings": None, "environment": None, "cached": None, "training_history": None}
-            for pair in doc.pairs}
+    timed = dict.fromkeys(("timings", "environment", "cached", "training_history"))
+    return {pair.key: pair.to_json() | timed for pair in doc.pairs}
 
 
 def _runtime_scores(doc: SuiteDocument) -> list:
-    return sorted((r.checkpoint, r.approach, r.runtime, r.status, r.accuracy, r.agreement) for r in doc.runtimes)
+    return sorted((r.checkpoint, r.approach, r.runtime, r.status, r.accuracy, r.agreement)
+                  for r in doc.runtimes)
 
 
 def test_the_workflow_is_valid_yaml_naming_only_real_actions():
@@ -149,7 +153,8 @@ def test_the_workflow_run_here_merges_three_shards_into_the_single_run(
     single = run(f"pytest suites/ --benchmark --report-dir single --cache-dir={tmp_path / 'one'}")
     assert single.returncode == 1, single.stdout[-3000:]  # features-logreg-cls's gate and the baseline fail
     matrix = workflow["jobs"]["shard"]["strategy"]["matrix"]["shard"]
-    command = _step(workflow["jobs"]["shard"], "Run the shard").replace("${{ strategy.job-total }}", str(len(matrix)))
+    command = _step(workflow["jobs"]["shard"], "Run the shard")
+    command = command.replace("${{ strategy.job-total }}", str(len(matrix)))
     for k in matrix:
         shard = run(command.replace("${{ matrix.shard }}", str(k)))
         assert shard.returncode in (0, 1), shard.stdout[-3000:]
@@ -192,33 +197,10 @@ def test_the_workflow_run_here_merges_three_shards_into_the_single_run(
     assert twice.returncode == 2 and "shard 2/3 given twice" in twice.stderr and twice.stderr.count("\n") == 1
 
 
-HOSTS_SUITE = """
-SPECS = [
-    approach_spec("most-frequent"),
-    approach_spec("features-logreg", pooling="cls"),
-    approach_spec("features-logreg", pooling="mean"),
-    approach_spec("features-logreg", pooling="mean", C=0.1, variant="mean-c0.1"),
-]
-
-@pytest.fixture(params=SPECS, ids=str)
-def approach(request):
-    return request.param
-
-def test_quality(evaluation, gate):
-    gate(evaluation, accuracy=0.0)
-"""
-
-
-def _entries(cache_dir: Path) -> list[str]:
-    return sorted(p.parent.name + "/" + p.name for p in cache_dir.glob("*/*/*") if (p / "manifest.json").is_file())
-
-
 def test_two_hosts_share_one_cache_folder(pytester, tiny_checkpoint, dataset_dir, tmp_path):
     """Two shard processes at once on one cache folder, each with its own home and temporary folder
     (two machines mounting one network file system): every entry is computed once, by one of them."""
-    from .generated_suite import suite_source
-
-    pytester.makepyfile(test_tiny=suite_source([tiny_checkpoint], HOSTS_SUITE))
+    pytester.makepyfile(test_tiny=suite_source([tiny_checkpoint], FOUR_APPROACHES))
     cache = tmp_path / "nfs-cache"
 
     def both(name: str) -> list[SuiteDocument]:
@@ -228,26 +210,28 @@ def test_two_hosts_share_one_cache_folder(pytester, tiny_checkpoint, dataset_dir
             (home / "tmp").mkdir(parents=True)
             env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HOME": str(home),
                    "TMPDIR": str(home / "tmp")}
-            command = [sys.executable, "-m", "pytest", "--benchmark", f"--shard={k}/2", f"--cache-dir={cache}",
-                       f"--data-dir={dataset_dir.parent}", f"--report-dir={home / 'reports'}", "-p", "no:cacheprovider"]
+            command = [sys.executable, "-m", "pytest", "--benchmark", f"--shard={k}/2",
+                       f"--cache-dir={cache}", f"--data-dir={dataset_dir.parent}", f"--report-dir={home / 'reports'}",
+                       "-p", "no:cacheprovider"]
             hosts.append(subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, text=True))
         outputs = [host.communicate(timeout=900)[0] for host in hosts]
         assert [host.returncode for host in hosts] == [0, 0], "\n".join(o[-2000:] for o in outputs)
-        return [read_json(tmp_path / f"{name}-host{k}" / "reports" / "tiny.json", SuiteDocument) for k in (1, 2)]
+        reports = [tmp_path / f"{name}-host{k}" / "reports" / "tiny.json" for k in (1, 2)]
+        return [read_json(path, SuiteDocument) for path in reports]
 
     cold = both("cold")
     assert sorted(p.approach.id for doc in cold for p in doc.pairs) == [
         "features-logreg-cls", "features-logreg-mean", "features-logreg-mean-c0.1", "most-frequent"]
     assert all(doc.pairs and {p.approach.name for p in doc.pairs} & {"features-logreg"} for doc in cold)
-    entries = _entries(cache)
-    assert len(entries) == 2 + 3  # features of two text lists (needed by both hosts), predictions of three pairs
+    entries = cache_entries(cache)
+    assert len(entries) == 2 + 3  # features of two text lists (both hosts need them), predictions of 3 pairs
     assert sum(doc.cache.stores for doc in cold) == len(entries)  # each computed once, by one host
 
     warm = both("warm")
-    assert sum(doc.cache.stores for doc in warm) == 0 and _entries(cache) == entries
-    merged = {p.key: p.metrics for doc in merge_shards([(Path(f"{k}"), d) for k, d in enumerate(warm)]) for p in doc.pairs}
-    assert merged == {p.key: p.metrics for doc in cold for p in doc.pairs}
+    assert sum(doc.cache.stores for doc in warm) == 0 and cache_entries(cache) == entries
+    (merged,) = merge_shards([(Path(f"host{k}.json"), doc) for k, doc in enumerate(warm)])
+    assert {p.key: p.metrics for p in merged.pairs} == {p.key: p.metrics for doc in cold for p in doc.pairs}
 
 
 # The plan: deterministic, balanced, speed with its checkpoint.
@@ -302,7 +286,7 @@ def test_shards_of_other_data_or_code_do_not_merge(tmp_path):
 
     assert [d.shards[1].index for d in merge_shards([shard(2), shard(1)])] == [2]
     cases = [
-        ({"data": {"tiny": "d2"}}, "shard-2.json: shard 2/2 read other data than .*shard-1.json: dataset 'tiny'"),
+        ({"data": {"tiny": "d2"}}, "shard-2.json: shard 2/2 read other data than .*shard-1.json: dataset"),
         ({"commit": "c2"}, "shard 2/2 ran other code than .*shard-1.json \\(commit c2 vs c1\\)"),
         ({"code": "y"}, "ran other code .*\\(code y vs x\\)"),
         ({"baseline": "b"}, "read another baseline"),

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness merge: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"harness merge: {e.filename or args.out}: cannot be written ({e.strerror or e})", file=sys.stderr)
+        where = e.filename or args.out
+        print(f"harness merge: {where}: cannot be written ({e.strerror or e})", file=sys.stderr)
         return 2
     failed = False
     for doc in merged:

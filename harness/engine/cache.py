@@ -241,7 +241,10 @@ class Cache:
                 self.stores.append((kind, key))
             return value, meta
 
-    def _follow(self, kind: str, key: str, compute: Callable[[], tuple[T, dict]], save, load: Callable[[Path], T]):
+    def _follow(
+        self, kind: str, key: str, compute: Callable[[], tuple[T, dict]], save: Callable[[T, Path], None],
+        load: Callable[[Path], T],
+    ) -> tuple[T, dict]:
         """:meth:`get` on a rank other than 0: read an intact entry, else compute alongside rank 0 (which
         stores it; waiting for its lock would hang the collective). The first process of another
         machine then stores the result too, unless rank 0 has meanwhile (a shared cache)."""

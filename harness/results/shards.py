@@ -40,9 +40,8 @@ def check_shards(documents: list[tuple[Path, SuiteDocument]]) -> None:
     for path, doc in documents:
         seen = by_suite.setdefault(doc.suite, {})
         if doc.shard.index in seen:
-            raise ShardsError(
-                f"{doc.suite}: shard {doc.shard.index}/{doc.shard.count} given twice ({seen[doc.shard.index]}, {path})"
-            )
+            shard = f"{doc.shard.index}/{doc.shard.count}"
+            raise ShardsError(f"{doc.suite}: shard {shard} given twice ({seen[doc.shard.index]}, {path})")
         seen[doc.shard.index] = path
     count = first[1].shard.count
     for suite in sorted(set(first[1].shard.suites) | set(by_suite)):
@@ -58,14 +57,15 @@ def _same_run(first_path: Path, first: SuiteDocument, path: Path, doc: SuiteDocu
     a, b = first.shard, doc.shard
     if (a.count, a.plan) != (b.count, b.plan):
         raise ShardsError(
-            f"{path}: shard {b.index}/{b.count} is not of the run of {first_path} (shard {a.index}/{a.count}): "
-            "its plan differs (other tests, options or --shard-costs)"
+            f"{path}: shard {b.index}/{b.count} is not of the run of {first_path} (shard "
+            f"{a.index}/{a.count}): its plan differs (other tests, options or --shard-costs)"
         )
     p, q = first.provenance, doc.provenance
     for what, x, y in (("commit", p.commit, q.commit), ("code", p.code, q.code)):
         if x != y:
             raise ShardsError(
-                f"{path}: shard {b.index}/{b.count} ran other code than {first_path} ({what} {_short(y)} vs {_short(x)})"
+                f"{path}: shard {b.index}/{b.count} ran other code than {first_path} "
+                f"({what} {_short(y)} vs {_short(x)})"
             )
     if doc.suite == first.suite and p.baseline != q.baseline:
         raise ShardsError(
@@ -86,15 +86,18 @@ def _no_pair_twice(documents: list[tuple[Path, SuiteDocument]]) -> None:
         for pair in doc.pairs:
             key = (doc.suite, *pair.key)
             if key in seen:
-                raise ShardsError(f"{path}: {pair.title} was also run by {seen[key]}; expected shards that do not overlap")
+                raise ShardsError(
+                    f"{path}: {pair.title} was also run by {seen[key]}; expected shards that do not overlap"
+                )
             seen[key] = path
 
 
 def _fragment(doc: SuiteDocument) -> dict:
     """A shard's document as the data one process of a run hands over (:func:`suite_documents`)."""
     data = doc.to_json()
-    part = {key: data[key] for key in ("pairs", "datasets", "performance", "runtimes", "learning_curves", "tests")}
-    return {"environment": doc.environment, "cache": data["cache"], "suites": {doc.suite: {**part, "provenance": data["provenance"]}}}
+    keys = ("pairs", "datasets", "performance", "runtimes", "learning_curves", "tests", "provenance")
+    part = {key: data[key] for key in keys}
+    return {"environment": doc.environment, "cache": data["cache"], "suites": {doc.suite: part}}
 
 
 def merge_shards(documents: list[tuple[Path, SuiteDocument]]) -> list[SuiteDocument]:
@@ -106,7 +109,8 @@ def merge_shards(documents: list[tuple[Path, SuiteDocument]]) -> list[SuiteDocum
     for suite in sorted({doc.suite for _, doc in documents}):
         shards = sorted((doc for _, doc in documents if doc.suite == suite), key=lambda d: d.shard.index)
         (doc,) = suite_documents([_fragment(shard) for shard in shards], run_id)
-        doc.shards = [s.shard.model_copy(update={"run_id": s.run_id, "environment": s.environment}) for s in shards]
+        doc.shards = [s.shard.model_copy(update={"run_id": s.run_id, "environment": s.environment})
+                      for s in shards]
         merged.append(doc)
     return merged
 
@@ -124,5 +128,6 @@ def failures(doc: SuiteDocument) -> list[str]:
               for r in doc.performance if r.baseline and r.baseline.get("passed") is False]
     found += [f"runtime {r.checkpoint} · {r.approach} · {r.runtime}: {r.reason}" for r in doc.runtimes
               if r.status == "failed"]
-    found += [f"curve {p.approach} · {p.shots}: {p.reason}" for p in doc.learning_curves if p.status == "failed"]
+    found += [f"curve {p.approach} · {p.shots}: {p.reason}" for p in doc.learning_curves
+              if p.status == "failed"]
     return found
