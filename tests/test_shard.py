@@ -249,6 +249,10 @@ def test_a_plan_is_deterministic_and_covers_every_group_once():
     assert first.assignment == again.assignment and first.digest == again.digest
     assert set(first.assignment.values()) == {1, 2, 3} and first.balanced_by == "count"
     assert plan(units, 2).digest != first.digest
+    many = units + [ShardUnit(f"s.py::speed[a-{i}]", ("speed", "s.py", "a")) for i in range(10)]
+    found = plan(many, 3)  # the largest unit by count, and still on a shard that holds a pair of "a"
+    holders = {shard for group, shard in found.assignment.items() if group[0] == "pair" and group[2] == "a"}
+    assert found.assignment[("speed", "s.py", "a")] in holders
 
 
 def test_costs_balance_the_shards_longest_first():
@@ -297,3 +301,19 @@ def test_shards_of_other_data_or_code_do_not_merge(tmp_path):
     unsharded = shard(1)[1].model_copy(update={"shard": None})
     with pytest.raises(ShardsError, match="not a shard's results"):
         merge_shards([(tmp_path / "x.json", unsharded)])
+
+
+def test_merge_of_unusable_input_is_one_line_exit_2(tmp_path, capsys):
+    from harness.commands import main
+
+    (tmp_path / "empty").mkdir()
+    cases = {
+        "nothere.json": "nothere.json: no such file",
+        str(tmp_path / "empty"): "empty: no <suite>.json in this folder",
+        str(ROOT / "suites" / "baselines" / "emotion.json"): "kind: expected 'harness.suite'",
+    }
+    for given, message in cases.items():
+        assert main(["merge", given, "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("harness merge: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

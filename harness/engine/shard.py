@@ -3,7 +3,7 @@
 Tests are grouped into units that must run together: every test of one pair (its quality tests, its
 runtime tests, its learning curve) is one unit, the speed tests of one checkpoint another, any other
 test its own. Units are assigned greedily, most expensive first, to the least loaded shard (longest
-processing time first); a checkpoint's speed unit goes to the least loaded shard that already holds
+processing time first); then each checkpoint's speed unit goes to the least loaded shard that holds
 one of its pairs, so the checkpoint is loaded where it is used. The cost of a unit is the measured
 duration of its tests in earlier results (``--shard-costs``), else its number of tests. The same
 tests and costs give the same plan on every machine.
@@ -69,7 +69,11 @@ def plan(units: list[ShardUnit], count: int, costs: dict[str, float] | None = No
     load = [0.0] * count
     holders: dict[str, list[int]] = {}  # checkpoint → shards holding one of its pairs
     assignment: dict[tuple[str, ...], int] = {}
-    for group, ids in sorted(groups.items(), key=lambda item: (-cost(item[1]), item[0])):
+
+    def order(item) -> tuple:  # speed units last: they follow their checkpoint's pairs
+        return item[0][0] == "speed", -cost(item[1]), item[0]
+
+    for group, ids in sorted(groups.items(), key=order):
         candidates = range(count)
         if group[0] == "speed" and holders.get(group[2]):
             candidates = holders[group[2]]

@@ -120,8 +120,8 @@ def pytest_runtest_makereport(item, call):
 
 
 def planned(config) -> bool:
-    """Whether this process collected a ``--shard`` run (it writes a document for every suite of the plan)."""
-    return _PLAN in config.stash
+    """Whether this process ran a ``--shard`` run's tests (it writes a document for each suite of the plan)."""
+    return _PLAN in config.stash and not config.option.collectonly
 
 
 def annotate(config, session, fragment: dict) -> None:
