@@ -280,15 +280,18 @@ def test_a_bad_shard_is_one_line(text):
 def test_shards_of_other_data_or_code_do_not_merge(tmp_path):
     from harness.results.model import Provenance, Shard
 
-    def shard(index: int, **provenance) -> tuple[Path, SuiteDocument]:
+    def shard(index: int, assigned: int = 0, **provenance) -> tuple[Path, SuiteDocument]:
         doc = SuiteDocument(
             suite="tiny", run_id=f"r{index}", environment={}, pairs=[],
-            shard=Shard(index=index, count=2, plan="p", balanced_by="count", suites=["tiny"]),
+            shard=Shard(index=index, count=2, plan="p", balanced_by="count", suites=["tiny"], assigned=assigned),
             provenance=Provenance(**{"commit": "c1", "code": "x", "data": {"tiny": "d1"}} | provenance),
         )
         return tmp_path / f"shard-{index}.json", doc
 
-    assert [d.shards[1].index for d in merge_shards([shard(2), shard(1)])] == [2]
+    (whole,) = merge_shards([shard(2), shard(1)])
+    assert [s.index for s in whole.shards] == [1, 2] and failures(whole) == []
+    (stopped,) = merge_shards([shard(1), shard(2, assigned=3)])  # a shard killed before its tests ran
+    assert failures(stopped) == ["shard 2/2 ran 0 of its 3 tests: it stopped early"]
     cases = [
         ({"data": {"tiny": "d2"}}, "shard-2.json: shard 2/2 read other data than .*shard-1.json: dataset"),
         ({"commit": "c2"}, "shard 2/2 ran other code than .*shard-1.json \\(commit c2 vs c1\\)"),

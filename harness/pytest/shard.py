@@ -98,8 +98,8 @@ def pytest_collection_modifyitems(config, items):
     index, count = parse_shard(config.option.shard)
     units = {item.nodeid: _unit(item) for item in items}
     found = plan(list(units.values()), count, _costs(config.option.shard_costs))
-    config.stash[_PLAN] = (index, found, sorted(suites))
     kept = [item for item in items if found.shard_of(units[item.nodeid]) == index]
+    config.stash[_PLAN] = (index, found, sorted(suites), [item.nodeid for item in kept])
     deselected = [item for item in items if found.shard_of(units[item.nodeid]) != index]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
@@ -120,7 +120,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def planned(config) -> bool:
-    """Whether this process ran a ``--shard`` run's tests (it writes a document for each suite of the plan)."""
+    """Whether this process ran a ``--shard`` run's tests (it writes a document per suite of the plan)."""
     return _PLAN in config.stash and not config.option.collectonly
 
 
@@ -131,19 +131,20 @@ def annotate(config, session, fragment: dict) -> None:
     from ..results.baseline import baseline_path
 
     suites = config.stash.get(_SUITES, {})
-    parts = fragment["suites"]
-    if planned(config):
-        index, found, names = config.stash[_PLAN]
-        fragment["shard"] = {"index": index, "count": found.count, "plan": found.digest,
-                             "balanced_by": found.balanced_by, "suites": names}
-        for name in names:
-            parts.setdefault(name, {"pairs": [], "datasets": {}, "performance": [], "runtimes": []})
     root = Path(config.rootpath)
     shown = {str(path.relative_to(root)) if path.is_relative_to(root) else path.name: path
              for path in suites.values()}
-    code, data = code_digest(shown), session.data_digests()
     files = {str(path.relative_to(root)) if path.is_relative_to(root) else path.name: name
              for name, path in suites.items()}
+    parts = fragment["suites"]
+    if planned(config):
+        index, found, names, kept = config.stash[_PLAN]
+        for name in names:
+            parts.setdefault(name, {"pairs": [], "datasets": {}, "performance": [], "runtimes": []})
+            assigned = sum(files.get(nodeid.split("::", 1)[0]) == name for nodeid in kept)
+            parts[name]["shard"] = {"index": index, "count": found.count, "plan": found.digest,
+                                    "balanced_by": found.balanced_by, "suites": names, "assigned": assigned}
+    code, data = code_digest(shown), session.data_digests()
     for name, part in parts.items():
         baseline = file_digest(baseline_path(suites[name], name)) if name in suites else None
         part["provenance"] = {"commit": fragment["environment"].get("git_commit"), "code": code,

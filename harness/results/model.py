@@ -352,6 +352,8 @@ class Shard(Model):
     plan: str  # sha256 of the whole assignment of tests to shards: every shard of a run computes the same
     balanced_by: Literal["cost", "count"]
     suites: list[str] = []  # every suite of the run's plan (a shard writes a document for each)
+    assigned: Count = 0  # the suite's tests the plan gave this shard (fewer in ``tests``: it stopped early)
+    ran: Count | None = None  # the tests it ran (set on merged documents)
     run_id: str | None = None  # the shard's own run (set on merged documents)
     environment: dict = {}  # the shard's machine (set on merged documents)
 

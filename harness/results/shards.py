@@ -109,8 +109,10 @@ def merge_shards(documents: list[tuple[Path, SuiteDocument]]) -> list[SuiteDocum
     for suite in sorted({doc.suite for _, doc in documents}):
         shards = sorted((doc for _, doc in documents if doc.suite == suite), key=lambda d: d.shard.index)
         (doc,) = suite_documents([_fragment(shard) for shard in shards], run_id)
-        doc.shards = [s.shard.model_copy(update={"run_id": s.run_id, "environment": s.environment})
-                      for s in shards]
+        doc.shards = [
+            s.shard.model_copy(update={"ran": len(s.tests), "run_id": s.run_id, "environment": s.environment})
+            for s in shards
+        ]
         merged.append(doc)
     return merged
 
@@ -119,6 +121,8 @@ def failures(doc: SuiteDocument) -> list[str]:
     """What fails the merged run, as ``pytest --benchmark`` over the whole would: failed tests, failed
     pairs, gates, baseline and timing regressions, runtimes and curve points."""
     found = [f"test {t.nodeid} failed" for t in doc.tests if t.outcome == "failed"]
+    found += [f"shard {s.index}/{s.count} ran {s.ran} of its {s.assigned} tests: it stopped early"
+              for s in doc.shards if (s.ran or 0) < s.assigned]
     for pair in doc.pairs:
         if pair.status == "failed" or not all(g.passed for g in pair.gates):
             found.append(f"{pair.title}: {pair.reason or 'a gate failed'}")

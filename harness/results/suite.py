@@ -93,8 +93,8 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 if doc.get("provenance") is not None:
                     seen.data = {**doc["provenance"].data, **seen.data}
                 doc["provenance"] = seen
-            if fragment.get("shard") is not None:
-                doc["shard"] = validate(fragment["shard"], Shard, f"process {number}: shard")
+            if part.get("shard") is not None:
+                doc["shard"] = validate(part["shard"], Shard, f"process {number}: {suite}.shard")
     documents = []
     for suite in sorted(parts):
         doc = parts[suite]
