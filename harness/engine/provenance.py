@@ -29,7 +29,8 @@ def dataset_digest(dataset) -> str:
     digest = hashlib.sha256()
     for split in sorted(dataset):
         part = dataset[split]
-        digest.update(f"{split}\x00{examples_digest(part['text'], part['label'])}\n".encode())
+        texts, labels = list(part["text"]), list(part["label"])
+        digest.update(f"{split}\x00{examples_digest(texts, labels)}\n".encode())
     return digest.hexdigest()
 
 
