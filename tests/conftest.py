@@ -32,6 +32,45 @@ def isolated_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cpu_profile():
+    """``HARNESS_TEST_CPU_PROFILE=<name>`` runs the whole session as on that CPU (tests/cpu_profiles.py)."""
+    from .cpu_profiles import PROFILES
+
+    name = os.environ.get("HARNESS_TEST_CPU_PROFILE")
+    if not name:
+        yield None
+        return
+    if name not in PROFILES:
+        raise pytest.UsageError(f"HARNESS_TEST_CPU_PROFILE={name!r}: expected one of {sorted(PROFILES)}")
+    with pytest.MonkeyPatch.context() as patch:
+        PROFILES[name].apply(patch)
+        yield PROFILES[name]
+
+
+@pytest.fixture(params=["avx2", "avx512-bf16", "amx-fp16"])
+def cpu_profile(request, monkeypatch):
+    """The test runs once per simulated CPU (tests/cpu_profiles.py); it gets the profile to expect from."""
+    from .cpu_profiles import PROFILES
+
+    profile = PROFILES[request.param]
+    profile.apply(monkeypatch)
+    return profile
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: skipped, with the reason, on a machine without it."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (marked gpu); none on this machine")
+        for item in gpu:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def no_step_summary(monkeypatch):
     """In-process pytester runs must not append their leaderboards to CI's real job summary."""

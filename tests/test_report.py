@@ -349,6 +349,43 @@ def test_every_section_renders_without_optional_fields(tmp_path):
     assert len(Tree(html).tables_of("per-class")) == len(evaluated(doc))
 
 
+def test_gpu_records_stand_beside_the_cpu_fp32_record_of_the_same_work(tmp_path):
+    doc = minimal_document()
+
+    def timed(device, dtype, texts_per_s, p50, batch_size=64):
+        return {
+            "checkpoint": "m",
+            "task": "inference",
+            "device": device,
+            "dtype": dtype,
+            "batch_size": batch_size,
+            "texts_per_s": texts_per_s,
+            "latency_per_text_ms": {"p50": p50},
+        }
+
+    doc["performance"] = [
+        timed("cpu", "fp32", 400.0, 8.0),
+        timed("cpu", "bf16", 500.0, 7.0),
+        timed("cuda:0", "fp32", 8000.0, 2.0),
+        timed("cuda:0", "bf16", 16000.0, 1.6),
+        timed("cuda:0", "bf16", 9000.0, 1.6, batch_size=32),  # no CPU record at batch 32: not shown
+    ]
+    md, html = render(doc, tmp_path)
+    header, *rows = md_table_after(md, "### GPU vs CPU")
+    assert [(r[header.index("GPU setting")], r[header.index("texts/s speedup")]) for r in rows] == [
+        ("cuda:0 fp32", "20.00"),
+        ("cuda:0 bf16", "40.00"),
+    ]
+    assert [r[header.index("batch-1 speedup")] for r in rows] == ["4.00", "5.00"]
+    assert rows[1][header.index("CPU fp32 texts/s")] == "400.0"
+    assert rows[1][header.index("GPU texts/s")] == "16,000.0"
+    assert "<h3>GPU vs CPU</h3>" in html
+
+    doc["performance"] = doc["performance"][:2]  # a CPU-only run has no such table
+    md, html = render(doc, tmp_path)
+    assert "GPU vs CPU" not in md and "GPU vs CPU" not in html
+
+
 def test_a_run_where_nothing_was_evaluated(tmp_path):
     doc = minimal_document()
     doc["pairs"] = [p for p in doc["pairs"] if not p["metrics"]]

@@ -12,6 +12,7 @@ COMMANDS = {
     "bench": "time feature extraction against the usual ways of running the model",
     "predict": "classify texts with a fitted pair (an exported directory, or a suite's pair from the cache)",
     "export": "write a fitted finetune or features-logreg pair as a directory transformers/joblib load",
+    "gpu-check": "the emotion suite, bench --sweep and CUDA unit tests on one GPU, from fp16-stored weights",
 }
 
 
@@ -29,4 +30,4 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         print(f"harness: unknown command {argv[0]!r}\n{usage()}", file=sys.stderr)
         return 2
-    return importlib.import_module(f"harness.commands.{argv[0]}").main(argv[1:])
+    return importlib.import_module(f"harness.commands.{argv[0].replace('-', '_')}").main(argv[1:])

@@ -1,6 +1,6 @@
 """``python -m harness.bench``: feature-extraction throughput of the harness against the usual ways.
 
-On the same texts and the same model, in one process, each after a warm-up on a few texts:
+On the same texts and the same model, in one process, each after an untimed warm-up pass over them:
 
 - ``seed``: the book's recipe the harness started from: ``Dataset.map`` tokenizes with
   ``padding=True`` (map's default batches of 1000 texts), a second ``map`` runs the model under
@@ -131,9 +131,10 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
 
-def timed(fn: Callable[[list[str]], np.ndarray], texts: list[str], warmup: list[str]):
-    """Output and seconds of ``fn(texts)``, after an untimed call on ``warmup``."""
-    fn(warmup)
+def timed(fn: Callable[[list[str]], np.ndarray], texts: list[str]):
+    """Output and seconds of ``fn(texts)``, after an untimed call on the same texts: every shape the
+    timed call runs is warm (a first call's kernel selection is not the method's speed)."""
+    fn(texts)
     start = time.perf_counter()
     output = fn(texts)
     return output, time.perf_counter() - start
@@ -153,11 +154,10 @@ def split_texts(dataset, args, split: str) -> tuple[list[str], np.ndarray]:
 
 def throughput(args, checkpoint, model, tokenizer, texts, device) -> dict:
     """Time every method on ``texts``; the figures per method."""
-    warmup = texts[: args.batch_size]
     methods: dict[str, dict] = {}
-    cls_seed, seconds = timed(lambda t: seed_features(model, tokenizer, t, device), texts, warmup)
+    cls_seed, seconds = timed(lambda t: seed_features(model, tokenizer, t, device), texts)
     methods[SEED] = {"seconds": seconds, "dtype": "fp32", "max_abs_diff": 0.0, "compared_with": SEED}
-    cls_pipeline, seconds = timed(lambda t: pipeline_features(model, tokenizer, t, device), texts, warmup)
+    cls_pipeline, seconds = timed(lambda t: pipeline_features(model, tokenizer, t, device), texts)
     methods["pipeline"] = {
         "seconds": seconds,
         "dtype": "fp32",
@@ -171,7 +171,6 @@ def throughput(args, checkpoint, model, tokenizer, texts, device) -> dict:
         features, seconds = timed(
             lambda t, d=dtype: harness_features(model, tokenizer, t, device, d, args.batch_size),
             texts,
-            warmup,
         )
         harness_fp32 = harness_fp32 if harness_fp32 is not None else features
         methods[f"harness-{dtype}"] = {
@@ -182,7 +181,7 @@ def throughput(args, checkpoint, model, tokenizer, texts, device) -> dict:
         }
     encoder = sentence_transformer(checkpoint.location, device)
     if encoder is not None:
-        embeddings, seconds = timed(lambda t: encoder.encode(t, convert_to_numpy=True), texts, warmup)
+        embeddings, seconds = timed(lambda t: encoder.encode(t, convert_to_numpy=True), texts)
         methods["sentence-transformers"] = {
             "seconds": seconds,
             "dtype": "fp32",

@@ -24,6 +24,8 @@ Untrusted checkpoints:
 - weights load from ``model.safetensors``, or from a ``pytorch_model.bin`` pickle through
   ``torch.load(weights_only=True)`` (transformers 5 does so): a pickle holding anything but tensors
   is refused with a :class:`CheckpointError`, its code never runs;
+- weights load as fp32 whatever dtype their files store (a copy stored in fp16 to travel light, see
+  ``harness gpu-check``, is upcast); :meth:`ResolvedCheckpoint.stored_dtype` says what the files hold;
 - a tokenizer without a pad token pads with its eos token, else its unk token (a
   :class:`CheckpointError` when it has neither). Batches are right-padded and padding is masked, so
   the pad id changes no real token's output; a model config without ``pad_token_id`` gets the same
@@ -134,6 +136,29 @@ class ResolvedCheckpoint:
             return f"hub:{self.revision}"
         return "sha256:" + _directory_digest(str(Path(self.location).resolve()))
 
+    def stored_dtype(self) -> str | None:
+        """The dtype the safetensors files store floating weights in (``fp32``, ``fp16``, ``bf16``; mixed
+        ones joined by ``+``); ``None`` without safetensors files (a pickle is not opened to find out)."""
+        files = [self._weights_file(name) for name in self._safetensors_names()]
+        found = sorted({dtype for path in files if path is not None for dtype in _safetensors_dtypes(path)})
+        return "+".join(found) or None
+
+    def _safetensors_names(self) -> list[str]:
+        index = self._json_file("model.safetensors.index.json")
+        return sorted(set(index.get("weight_map", {}).values())) if index else ["model.safetensors"]
+
+    def _weights_file(self, name: str) -> Path | None:
+        if self.source != "hub":
+            path = Path(self.location) / name
+            return path if path.is_file() else None
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            return Path(hf_hub_download(self.location, name, revision=self.revision))
+        except EntryNotFoundError:
+            return None
+
     def load_tokenizer(self):
         """The tokenizer, with a pad token (eos or unk when it declares none); remote code is refused."""
         from transformers import AutoTokenizer
@@ -176,9 +201,13 @@ class ResolvedCheckpoint:
           state, never the pooled output.
 
         Weights the checkpoint has and the model does not (another task's head, when extracting
-        features from a fine-tuned checkpoint) are unused and fine.
+        features from a fine-tuned checkpoint) are unused and fine. The model is fp32 (weights stored in
+        fp16 or bf16 are upcast) unless ``dtype`` is given.
         """
+        import torch
         from safetensors import SafetensorError
+
+        kwargs.setdefault("dtype", torch.float32)  # transformers 5 would keep the stored dtype ("auto")
 
         self._refuse_remote_code()
         if model_class is None:
@@ -244,6 +273,21 @@ def _may_be_new(model, name: str, new_head: bool) -> bool:
     if not name.startswith(prefix):  # outside the base model: the task head
         return new_head
     return new_head and name.removeprefix(prefix).startswith("pooler.")
+
+
+SAFETENSORS_FLOAT_DTYPES = {"F64": "fp64", "F32": "fp32", "F16": "fp16", "BF16": "bf16"}
+
+
+def _safetensors_dtypes(path: Path) -> set[str]:
+    """The floating dtypes in a safetensors file, read from its JSON header (no tensor is loaded)."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    dtypes = {entry.get("dtype") for name, entry in header.items() if name != "__metadata__"}
+    return {SAFETENSORS_FLOAT_DTYPES.get(d, d.lower()) for d in dtypes if d and d.startswith(("F", "BF"))}
 
 
 def _first_line(error: Exception) -> str:

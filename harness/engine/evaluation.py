@@ -215,7 +215,8 @@ def record_fields(ev: Evaluation) -> dict:
         "dataset": ev.dataset,
         "dataset_source": ev.dataset_source,
         "checkpoint_source": (
-            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision}
+            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision,
+             "stored_dtype": ev.checkpoint.stored_dtype()}
             if ev.checkpoint
             else None
         ),

@@ -439,7 +439,7 @@ def speed(request, dataset, eval_split, record_performance):
         def timed(benchmark=None) -> dict:
             with _one_line_errors():
                 return measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size,
-                               models, for_baseline=baseline_run)
+                               models, for_baseline=baseline_run, time_limit=settings.time_limit)
 
         record = timed(request.getfixturevalue("benchmark"))
         return record_performance(record, remeasure=lambda: timed() | {"remeasured": True})

@@ -132,6 +132,7 @@ class Report:
     performance: Table | None
     runtimes: list[RuntimeView]  # deployment runtimes per pair; empty when none was measured
     learning_curve: LearningCurveView | None = None  # for a suite that declares SHOTS
+    gpu_vs_cpu: Table | None = None  # GPU records beside the CPU's; None without both
 
 
 # --- cells ---
@@ -581,6 +582,7 @@ def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
         ("Evaluated on", f"{pair.split or MISSING} ({fmt(pair.n_examples, 'd')} texts)"),
         ("Texts truncated", fmt(pair.n_truncated, "d") if pair.n_truncated is not None else None),
         ("Checkpoint source", f"{source.kind}: {source.location}" if source else None),
+        ("Stored weights", stored_weights(source.stored_dtype) if source and source.stored_dtype else None),
         ("Mean loss", fmt(pair.metrics.loss_mean, ".3f")),
         (
             "Timings",
@@ -589,6 +591,10 @@ def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
         ("Approach parameters", ", ".join(f"{k}={v}" for k, v in pair.approach.params.items()) or None),
     ]
     return [(name, one_line(value)) for name, value in facts if value is not None]
+
+
+def stored_weights(dtype: str) -> str:
+    return dtype if dtype == "fp32" else f"{dtype} (loaded as fp32)"
 
 
 def fmt_seconds(value) -> str:
@@ -852,6 +858,51 @@ def performance_table(doc: SuiteDocument) -> Table | None:
     return Table(headers, rows, "performance")
 
 
+def gpu_vs_cpu_table(doc: SuiteDocument) -> Table | None:
+    """Each GPU record beside the CPU fp32 record of the same checkpoint, task and batch size: texts/s,
+    per-text latency at batch 1 (p50) and the speedups; None unless both devices were timed."""
+    cpu = {
+        (r.checkpoint, r.task, r.batch_size): r
+        for r in doc.performance
+        if r.device == "cpu" and r.dtype == "fp32"
+    }
+    rows = []
+    for r in doc.performance:
+        base = cpu.get((r.checkpoint, r.task, r.batch_size))
+        if r.device == "cpu" or base is None:
+            continue
+        gpu_p50, cpu_p50 = (
+            ((x.model_extra or {}).get("latency_per_text_ms") or {}).get("p50") for x in (r, base)
+        )
+        rows.append(
+            [
+                plain(r.checkpoint),
+                plain(r.task),
+                num(r.batch_size, "d"),
+                plain(f"{r.device} {r.dtype}"),
+                num(base.texts_per_s, ",.1f"),
+                num(r.texts_per_s, ",.1f"),
+                num(r.texts_per_s / base.texts_per_s, ".2f"),
+                num(cpu_p50, ".2f"),
+                num(gpu_p50, ".2f"),
+                num(cpu_p50 / gpu_p50 if cpu_p50 and gpu_p50 else None, ".2f"),
+            ]
+        )
+    headers = [
+        "checkpoint",
+        "task",
+        "batch",
+        "GPU setting",
+        "CPU fp32 texts/s",
+        "GPU texts/s",
+        "texts/s speedup",
+        "CPU p50 ms/text (batch 1)",
+        "GPU p50 ms/text (batch 1)",
+        "batch-1 speedup",
+    ]
+    return Table(headers, rows, "gpu-vs-cpu") if rows else None
+
+
 def timing_gate(result: dict | None) -> str:
     """``ok (0.93× baseline ratio)``, ``regressed (0.51×, measured twice)``, ``new``, ``not gated: <why>``."""
     if not result:
@@ -889,6 +940,7 @@ def build_report(doc: SuiteDocument) -> Report:
         pairs=[pair_view(i, p) for i, p in enumerate(doc.evaluated(), start=1)],
         comparisons=comparisons_table(doc),
         performance=performance_table(doc),
+        gpu_vs_cpu=gpu_vs_cpu_table(doc),
         runtimes=runtime_views(doc),
         learning_curve=learning_curve_view(doc),
     )

@@ -167,6 +167,7 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
         table(report.comparisons, "No comparisons in this run."),
         "## Performance",
         table(report.performance, "No performance records in this run."),
+        *(["### GPU vs CPU", table(report.gpu_vs_cpu)] if report.gpu_vs_cpu else []),
         *_runtimes(report),
     ]
     return "\n\n".join(parts) + "\n"

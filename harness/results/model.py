@@ -86,6 +86,7 @@ class Timings(Model):
 class CheckpointSource(Model):
     kind: str
     location: str
+    stored_dtype: str | None = None  # what the weight files hold (fp16: upcast to fp32 when loaded)
 
 
 class Example(Model):
@@ -281,6 +282,14 @@ class DatasetOverview(Model):
     token_lengths: dict[str, TokenLengths] = {}
 
 
+class TimingCap(Model):
+    """A measurement its time limit cut short: the limit, the time it took, which parts stopped early."""
+
+    limit_s: Number
+    elapsed_s: Number
+    reason: str
+
+
 class TimingRecord(Model):
     """One speed measurement (docs/results.md, "Timing record"); further measured fields are extra keys."""
 
@@ -296,6 +305,7 @@ class TimingRecord(Model):
     normalized_throughput: Number | None = None
     ratio: Annotated[float, Field(gt=0, le=1e300)] | None = None  # the timing protocol's, the gated figure
     remeasured: bool = False
+    capped: TimingCap | None = None  # the time limit was reached: the record says which parts it cut
     speedup_vs_cpu: Number | None = None
     note: str | None = None
     baseline: dict | None = None

@@ -16,17 +16,20 @@ TASKS = ("extraction", "inference")
 TEXTS = 32  # evaluation texts timed: a few seconds for every setting
 BATCH_SIZE = 32
 ROUNDS = 2
+TIME_LIMIT_S = 60.0  # one measurement's cap (SPEED_TIME_LIMIT): a GPU's cold start must not hang the suite
 
 
 @dataclass(frozen=True)
 class SpeedSettings:
     """A suite's speed settings: module attributes ``SPEED_TEXTS``, ``SPEED_BATCH_SIZE``,
-    ``SPEED_TASKS`` and ``SPEED_SETTINGS`` override the defaults."""
+    ``SPEED_TASKS``, ``SPEED_SETTINGS`` and ``SPEED_TIME_LIMIT`` (seconds per measurement, None: no
+    cap) override the defaults."""
 
     texts: int = TEXTS
     batch_size: int = BATCH_SIZE
     tasks: tuple[str, ...] = TASKS
     settings: tuple[tuple[str, str], ...] = tuple(SETTINGS)
+    time_limit: float | None = TIME_LIMIT_S
 
     @classmethod
     def of(cls, module) -> SpeedSettings:
@@ -35,6 +38,7 @@ class SpeedSettings:
             batch_size=getattr(module, "SPEED_BATCH_SIZE", BATCH_SIZE),
             tasks=tuple(getattr(module, "SPEED_TASKS", TASKS)),
             settings=tuple(tuple(s) for s in getattr(module, "SPEED_SETTINGS", SETTINGS)),
+            time_limit=getattr(module, "SPEED_TIME_LIMIT", TIME_LIMIT_S),
         )
 
     def cases(self) -> list[tuple[str, str, str]]:
@@ -56,10 +60,11 @@ def unsupported(device: str, dtype: str) -> str | None:
 
 
 def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, batch_size: int,
-            models: dict, for_baseline: bool = False) -> dict:
+            models: dict, for_baseline: bool = False, time_limit: float | None = TIME_LIMIT_S) -> dict:
     """The timing record at ``batch_size`` (through pytest-benchmark unless ``benchmark`` is None)
     with the timing protocol's fields: per-text latency at batch 1, the ratio to a reference timed
-    in alternating rounds (longer ``for_baseline``), contention."""
+    in alternating rounds (longer ``for_baseline``), contention, and ``capped`` when ``time_limit``
+    seconds cut it short."""
     from . import timer as timing
     from . import protocol as timing_protocol
 
@@ -71,5 +76,6 @@ def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, ba
     timer = timing.BatchTimer(model, tokenizer, task, device, dtype, batch_size)
     seconds = timing_protocol.BASELINE_RATIO_SECONDS if for_baseline else timing_protocol.RATIO_SECONDS
     return timing_protocol.measure(
-        timer, texts, checkpoint.id, rounds=ROUNDS, ratio_seconds=seconds, note=note, benchmark=benchmark
+        timer, texts, checkpoint.id, rounds=ROUNDS, ratio_seconds=seconds, note=note, benchmark=benchmark,
+        time_limit=time_limit,
     )
