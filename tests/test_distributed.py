@@ -68,3 +68,52 @@ def test_two_processes_fine_tune_one_model_and_share_the_cache(tmp_path, tiny_ch
     assert all(rank["cached"] for rank in warm)  # no rank trained: a rank training alone would hang
     assert [(rank["cache"]["hits"], rank["cache"]["stores"]) for rank in warm] == [(1, 0), (1, 0)]
     assert [rank["proba"] for rank in warm] == [first["proba"]] * 2
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _two_nodes(checkpoint, data, caches: list[Path], out: Path) -> list[dict]:
+    """Run the script as two nodes of one process each (``--nnodes 2 --nproc_per_node 1``), both on
+    this machine: rendezvous on 127.0.0.1, gloo; node i uses ``caches[i]``. What each rank wrote."""
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    rendezvous = ["--nnodes", "2", "--nproc_per_node", "1", "--master_addr", "127.0.0.1",
+                  "--master_port", str(_free_port())]
+    nodes = [
+        subprocess.Popen(
+            [str(TORCHRUN), *rendezvous, "--node_rank", str(node), str(SCRIPT), str(checkpoint), str(data),
+             str(out), str(caches[node])],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for node in (0, 1)
+    ]
+    try:
+        errors = [node.communicate(timeout=300)[1] for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(e[-2000:] for e in errors)
+    return [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+
+
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed next to this Python")
+def test_two_nodes_fine_tune_one_model_each_with_its_own_cache(tmp_path, tiny_checkpoint, dataset_dir):
+    caches = [tmp_path / "cache-node0", tmp_path / "cache-node1"]  # two machines: no shared disk
+    cold = _two_nodes(tiny_checkpoint, dataset_dir, caches, tmp_path / "cold")
+    first, second = cold
+    assert first["world_size"] == second["world_size"] == 2 and not first["cached"]
+    assert second["proba"] == first["proba"] and second["metrics"] == first["metrics"]
+    assert first["metrics"]["accuracy"] > 0.5  # one model trained by both nodes
+    # each node's first process keeps what it computed in its own cache
+    assert [(rank["cache"]["hits"], rank["cache"]["stores"]) for rank in cold] == [(0, 2), (0, 2)]
+
+    warm = _two_nodes(tiny_checkpoint, dataset_dir, caches, tmp_path / "warm")
+    assert all(rank["cached"] for rank in warm)  # both read their cache: neither trains (nor hangs) alone
+    assert [(rank["cache"]["hits"], rank["cache"]["stores"]) for rank in warm] == [(1, 0), (1, 0)]
+    assert [rank["proba"] for rank in warm] == [first["proba"]] * 2

@@ -4,35 +4,13 @@ import json
 
 import pytest
 
-from .generated_suite import suite_source
+from .generated_suite import FOUR_APPROACHES, cache_entries, suite_source
 
 pytest.importorskip("xdist")
 
-SUITE_BODY = """
-SPECS = [
-    approach_spec("most-frequent"),
-    approach_spec("features-logreg", pooling="cls"),
-    approach_spec("features-logreg", pooling="mean"),
-    approach_spec("features-logreg", pooling="mean", C=0.1, variant="mean-c0.1"),
-]
-
-@pytest.fixture(params=SPECS, ids=str)
-def approach(request):
-    return request.param
-
-def test_quality(evaluation, gate):
-    gate(evaluation, accuracy=0.0)
-"""
-
-
-def _entries(cache_dir):
-    return sorted(
-        p.parent.name + "/" + p.name for p in cache_dir.glob("*/*/*") if (p / "manifest.json").is_file()
-    )
-
 
 def test_two_workers_share_the_cache_and_merge_one_report(pytester, tiny_checkpoint, dataset_dir, tmp_path):
-    pytester.makepyfile(test_tiny=suite_source([tiny_checkpoint], SUITE_BODY))
+    pytester.makepyfile(test_tiny=suite_source([tiny_checkpoint], FOUR_APPROACHES))
     cache_dir = tmp_path / "cache"
     args = ["-n", "2", "--benchmark", f"--data-dir={dataset_dir.parent}", f"--cache-dir={cache_dir}"]
 
@@ -48,13 +26,13 @@ def test_two_workers_share_the_cache_and_merge_one_report(pytester, tiny_checkpo
     assert all(r["status"] == "passed" and r["metrics"] for r in doc["pairs"])
     assert (pytester.path / "cold" / "tiny.html").is_file()
     # Three estimators need the same train and eval features: computed once across both workers.
-    entries = _entries(cache_dir)
+    entries = cache_entries(cache_dir)
     assert len(entries) == 2 + 3  # features of two text lists, predictions of three expensive pairs
     assert doc["cache"]["stores"] == len(entries)
 
     warm = pytester.runpytest_subprocess(*args, "--report-dir=warm")
     warm.assert_outcomes(passed=4)
     again = json.loads((pytester.path / "warm" / "tiny.json").read_text())
-    assert again["cache"]["stores"] == 0 and _entries(cache_dir) == entries
+    assert again["cache"]["stores"] == 0 and cache_entries(cache_dir) == entries
     assert [r["cached"] for r in again["pairs"] if r["approach"]["name"] != "most-frequent"] == [True] * 3
     assert [r["metrics"] for r in again["pairs"]] == [r["metrics"] for r in doc["pairs"]]

@@ -17,6 +17,7 @@ BAD_INPUT = 2
 
 COMMANDS = {
     "report": "re-render <suite>.md and <suite>.html from a suite results file; no model runs",
+    "merge": "merge the results of the N shards of a 'pytest --shard K/N' run into one results file and report",
     "compare": "compare the pairs of two suite results files example by example (McNemar, bootstrap)",
     "bench": "time feature extraction against the usual ways of running the model",
     "predict": "classify texts with a fitted pair (an exported directory, or a suite's pair from the cache)",

@@ -13,8 +13,10 @@ read, results that are not there are computed and returned without being stored,
 :class:`CacheWarning`, and nothing half-written is left behind.
 
 In a distributed launch (``torchrun``, ``accelerate launch``) every process runs the same evaluation,
-and a fine-tune needs all of them at once: rank 0 alone locks and writes; the other ranks read an
-intact entry, else compute alongside rank 0 and keep nothing (waiting for rank 0's lock would hang).
+and a fine-tune needs all of them at once: rank 0 alone locks before computing; the other ranks read
+an intact entry, else compute alongside rank 0 (waiting for rank 0's lock would hang). Across machines
+(``torchrun --nnodes``) the first process of every other node then stores what it computed, unless
+rank 0 stored it already into a shared cache: each node's own cache answers the next run as rank 0's.
 
 The key is a sha256 of everything that changes the result: callers pass it as keyword parts
 (checkpoint fingerprint, data fingerprint, parameters, dtype, device, versions, code).
@@ -47,6 +49,11 @@ T = TypeVar("T")
 
 class CacheWarning(UserWarning):
     """A cache entry could not be used (corrupt, truncated) or stored; the result is computed."""
+
+
+def _leads_its_node() -> bool:
+    """Whether this process is the first of its machine (``LOCAL_RANK`` 0, or no distributed launch)."""
+    return int(os.environ.get("LOCAL_RANK", "0")) == 0
 
 
 def _follows_rank_0() -> bool:
@@ -219,7 +226,7 @@ class Cache:
         if not self.enabled:
             return compute()
         if _follows_rank_0():
-            return self._follow(kind, key, compute, load, meta_keys)
+            return self._follow(kind, key, compute, save, load, meta_keys)
         with contextlib.ExitStack() as held:
             lock_path = self.entry_path(kind, key).with_suffix(".lock")
             unwritable = None
@@ -241,17 +248,32 @@ class Cache:
                 self.stores.append((kind, key))
             return value, meta
 
-    def _follow(self, kind: str, key: str, compute: Callable[[], tuple[T, dict]], load: Callable[[Path], T],
-                meta_keys: tuple[str, ...]):
+    def _follow(
+        self, kind: str, key: str, compute: Callable[[], tuple[T, dict]], save: Callable[[T, Path], None],
+        load: Callable[[Path], T], meta_keys: tuple[str, ...],
+    ) -> tuple[T, dict]:
         """:meth:`get` on a rank other than 0: read an intact entry, else compute alongside rank 0 (which
-        stores it) and keep nothing; waiting for rank 0's lock would hang the collective."""
+        stores it; waiting for its lock would hang the collective). The first process of another
+        machine then stores the result too, unless rank 0 has meanwhile (a shared cache)."""
         fresh = self.mode == "refresh" and (kind, key) not in self._refreshed
         manifest = None if fresh else self._verified(kind, key, meta_keys)
         if manifest is not None:
             self.hits.append((kind, key))
             return load(self.entry_path(kind, key)), manifest["meta"]
         self._refreshed.add((kind, key))
-        return compute()
+        value, meta = compute()
+        if _leads_its_node():
+            with contextlib.ExitStack() as held:
+                lock_path = self.entry_path(kind, key).with_suffix(".lock")
+                try:  # rank 0 is done computing too: it holds a shared cache's lock only until it stored
+                    lock_path.parent.mkdir(parents=True, exist_ok=True)
+                    held.enter_context(_lock(lock_path))
+                except OSError as e:
+                    self._warn_unwritable(e)
+                    return value, meta
+                if self._verified(kind, key) is None and self._store(kind, key, value, meta, save):
+                    self.stores.append((kind, key))
+        return value, meta
 
     def arrays(
         self, kind: str, key: str, compute: Callable[[], tuple[dict[str, np.ndarray], dict]],

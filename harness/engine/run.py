@@ -117,6 +117,12 @@ class HarnessSession:
             self._sources[id(dataset)] = resolve_source(name, self.settings.data_dir)
         return self._datasets[name]
 
+    def data_digests(self) -> dict[str, str]:
+        """sha256 of each dataset this run loaded, by name (:mod:`harness.engine.provenance`)."""
+        from .provenance import dataset_digest
+
+        return {name: dataset_digest(dataset) for name, dataset in self._datasets.items()}
+
     def source_of(self, dataset) -> DataSource:
         return self._sources.get(id(dataset)) or DataSource("dataset", "in-memory", "")
 

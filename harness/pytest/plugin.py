@@ -25,7 +25,7 @@ from ..errors import HarnessError
 from . import verdict
 
 STATUSES = ("skipped", "passed", "failed")
-pytest_plugins = ["harness.pytest.curves"]  # learning curves: SHOTS, SEEDS, CURVE_GATES
+pytest_plugins = ["harness.pytest.curves", "harness.pytest.shard"]  # learning curves; --shard K/N
 
 if TYPE_CHECKING:
     from ..engine.run import HarnessSession
@@ -548,8 +548,11 @@ def pytest_sessionfinish(session):
     whose verdict is not "passed", or whose results could not be written, never exits 0."""
     config = session.config
     fragments = list(config.stash.get(_FRAGMENTS, []))
-    if _SESSION in config.stash:
+    from . import shard
+
+    if _SESSION in config.stash or shard.planned(config):  # a shard writes its results even when it ran nothing
         fragment = _session(config).fragment()
+        shard.annotate(config, _session(config), fragment)
         if hasattr(config, "workerinput"):
             config.workeroutput["harness"] = fragment
             return

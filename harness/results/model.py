@@ -420,6 +420,37 @@ class PhaseRecord(Model):
     detail: str | None = None  # e.g. ``32/class · seed 1``, ``onnx-int8``, ``extraction cpu fp32``
 
 
+class NodeOutcome(Model):
+    """One test of the run: its node id, worst phase outcome and seconds (setup, call and teardown)."""
+
+    nodeid: str
+    outcome: Status
+    duration: Annotated[float, Field(ge=0, le=1e300)]
+
+
+class Provenance(Model):
+    """What the results were computed from: shards of one run must agree on every field."""
+
+    commit: str | None = None  # git HEAD of the checkout, None outside git
+    code: str  # sha256 of the harness package and the run's suite files (content, not paths)
+    data: dict[str, str] = {}  # dataset name → sha256 of every split's texts and labels
+    baseline: str | None = None  # sha256 of the suite's baseline file; None when there is none
+
+
+class Shard(Model):
+    """``--shard K/N``: which share of the run a document holds (docs/results.md, "Shards")."""
+
+    index: Annotated[int, Field(ge=1, le=MAX_COUNT)]
+    count: Annotated[int, Field(ge=1, le=MAX_COUNT)]
+    plan: str  # sha256 of the whole assignment of tests to shards: every shard of a run computes the same
+    balanced_by: Literal["cost", "count"]
+    suites: list[str] = []  # every suite of the run's plan (a shard writes a document for each)
+    assigned: Count = 0  # the suite's tests the plan gave this shard (fewer in ``tests``: it stopped early)
+    ran: Count | None = None  # the tests it ran (set on merged documents)
+    run_id: str | None = None  # the shard's own run (set on merged documents)
+    environment: dict = {}  # the shard's machine (set on merged documents)
+
+
 class SuiteDocument(Model):
     """``<report-dir>/<suite>.json``: a run's pair records and everything the report needs."""
 
@@ -437,6 +468,10 @@ class SuiteDocument(Model):
     runtimes: list[RuntimeRecord] = []  # deployment runtimes of pairs (harness/results/runtimes.py)
     phases: list[PhaseRecord] = []  # where the time went, every phase of every process
     verdict: Verdict | None = None  # None in files written before verdicts were recorded
+    tests: list[NodeOutcome] = []  # every test the run ran, by node id
+    provenance: Provenance | None = None
+    shard: Shard | None = None  # a --shard K/N run's document
+    shards: list[Shard] = []  # a merged document: the shards it was merged from
 
     def evaluated(self) -> list[PairRecord]:
         return [p for p in self.pairs if p.metrics is not None]

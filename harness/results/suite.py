@@ -13,8 +13,11 @@ from .model import (
     STATUS_ORDER,
     CacheSummary,
     DatasetOverview,
+    NodeOutcome,
     PairRecord,
     PhaseRecord,
+    Provenance,
+    Shard,
     SuiteDocument,
     TimingRecord,
 )
@@ -96,6 +99,16 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
             ]
             for count in ("hits", "stores"):
                 doc["cache"][count] += fragment["cache"][count]
+            doc.setdefault("tests", []).extend(
+                validate(t, NodeOutcome, f"process {number}: {suite}.tests") for t in part.get("tests", [])
+            )
+            if "provenance" in part:  # every process of a run read the same code; datasets add up
+                seen = validate(part["provenance"], Provenance, f"process {number}: {suite}.provenance")
+                if doc.get("provenance") is not None:
+                    seen.data = {**doc["provenance"].data, **seen.data}
+                doc["provenance"] = seen
+            if part.get("shard") is not None:
+                doc["shard"] = validate(part["shard"], Shard, f"process {number}: {suite}.shard")
     documents = []
     for suite in sorted(parts):
         doc = parts[suite]
@@ -113,6 +126,9 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 comparisons=compare_records(pairs),
                 runtimes=list(doc["runtimes"].values()),
                 phases=doc["phases"],
+                tests=sorted(doc.get("tests", []), key=lambda t: t.nodeid),
+                provenance=doc.get("provenance"),
+                shard=doc.get("shard"),
             )
         )
     return documents
