@@ -18,10 +18,7 @@ from harness.engine.deploy.backends import Builder
 from harness.engine.deploy.gates import (
     RuntimeDeclarationError,
     check,
-    declared_gates,
-    declared_runtimes,
     failure_message,
-    runtimes_for,
 )
 from harness.engine.deploy.graphs import GraphError, Pooled, graph_of
 from harness.engine.deploy.measure import MeasureSettings, measure_runtimes
@@ -226,52 +223,52 @@ def test_gates_default_to_one_point_of_accuracy_and_97_percent_agreement():
     )  # the reference is not gated on itself
 
 
-def _module(**declarations):
-    return types.SimpleNamespace(__name__="test_suite", **declarations)
+def _suite(**declarations):
+    from harness.engine.suite import Suite
+
+    module = types.ModuleType("test_suite")
+    module.__dict__.update(declarations)
+    return Suite(module)
 
 
 def test_runtime_declarations_list_dict_and_one_line_errors():
+    from harness.engine.suite import SuiteError
+
     specs = [
         approach_spec("most-frequent"),
         approach_spec("finetune"),
         approach_spec("features-logreg", pooling="cls"),
     ]
-    as_list = _module(RUNTIMES=["torch-fp32", "onnx-int8"])
-    assert declared_runtimes(as_list, specs) == {
-        "finetune": ["torch-fp32", "onnx-int8"],
-        "features-logreg-cls": ["torch-fp32", "onnx-int8"],
-    }
-    assert runtimes_for(as_list, specs[0]) == [] and runtimes_for(as_list, specs[1]) == [
-        "torch-fp32",
-        "onnx-int8",
+    as_list = _suite(APPROACHES=specs, RUNTIMES=["torch-fp32", "onnx-int8"])
+    assert [(spec.id, name) for spec, name in as_list.runtime_cases()] == [
+        ("finetune", "torch-fp32"), ("finetune", "onnx-int8"),
+        ("features-logreg-cls", "torch-fp32"), ("features-logreg-cls", "onnx-int8"),
     ]
-    as_dict = _module(RUNTIMES={"finetune": ["torch-int8"]})
-    assert declared_runtimes(as_dict, specs) == {"finetune": ["torch-int8"]}
-    assert runtimes_for(as_dict, specs[2]) == []
-    assert declared_runtimes(_module(), specs) == {}
+    assert as_list.runtimes_for(None, specs[0]) == []
+    assert as_list.runtimes_for(None, specs[1]) == ["torch-fp32", "onnx-int8"]
+    as_dict = _suite(APPROACHES=specs, RUNTIMES={"finetune": ["torch-int8"]})
+    assert [(spec.id, name) for spec, name in as_dict.runtime_cases()] == [("finetune", "torch-int8")]
+    assert as_dict.runtimes_for(None, specs[2]) == []
+    assert _suite(APPROACHES=specs).runtime_cases() == []
     for declarations, message in (
-        ({"RUNTIMES": ["onnx-int4"]}, "test_suite.RUNTIMES: unknown runtime 'onnx-int4'; expected some of "),
+        ({"RUNTIMES": ["onnx-int4"]}, "test_suite: RUNTIMES: unknown runtime 'onnx-int4'; expected some of "),
         (
             {"RUNTIMES": {"finetune-3": ["onnx-fp32"]}},
-            "test_suite.RUNTIMES: approach 'finetune-3' is not declared",
+            "test_suite: RUNTIMES: key 'finetune-3' matches no declared pair",
         ),
         (
             {"RUNTIMES": {"most-frequent": ["onnx-fp32"]}},
-            "test_suite.RUNTIMES: approach 'most-frequent' runs no transformer; runtimes need one",
+            "test_suite: RUNTIMES: approach 'most-frequent' runs no transformer; runtimes need one",
         ),
+        ({"RUNTIMES": "onnx-fp32"}, "test_suite: RUNTIMES: str; expected a list of runtime names"),
         (
-            {"RUNTIMES": "onnx-fp32"},
-            "test_suite.RUNTIMES: expected a list of runtime names or a dict per approach id",
+            {"RUNTIME_GATES": {"onnx-int8": {"accuracy": 0.9}}},
+            "test_suite: RUNTIME_GATES['onnx-int8']: unknown gate 'accuracy'",
         ),
     ):
-        with pytest.raises(
-            RuntimeDeclarationError, match="^" + message.replace("(", r"\(").replace("[", r"\[")
-        ):
-            declared_runtimes(_module(**declarations), specs)
-    with pytest.raises(
-        RuntimeDeclarationError, match=r"^test_suite.RUNTIME_GATES\['onnx-int8'\]: unknown gate 'accuracy'"
-    ):
-        declared_gates(_module(RUNTIME_GATES={"onnx-int8": {"accuracy": 0.9}}))
+        with pytest.raises((SuiteError, RuntimeDeclarationError)) as error:
+            _suite(APPROACHES=specs, **declarations).check_runtimes()
+        assert str(error.value).startswith(message)
 
 
 def test_an_approach_without_a_transformer_has_no_graph():

@@ -133,6 +133,17 @@ def suite_name(module) -> str:
     return module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
 
 
+def suite_of(module):
+    """The module's :class:`~harness.engine.suite.Suite` (its declarations, read and checked once); a
+    declaration that cannot be used is a one-line usage error."""
+    from ..engine.suite import Suite
+
+    try:
+        return Suite.of(module)
+    except HarnessError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
 @contextlib.contextmanager
 def _one_line_errors():
     """Bad data, checkpoints or files fail the test with their one-line message, not a traceback."""
@@ -181,7 +192,7 @@ def harness(request) -> Harness:
 @pytest.fixture(scope="module")
 def dataset(request, harness):
     """The suite's ``DATASET`` (loaded once per run: the session keeps it by name)."""
-    name = getattr(request.module, "DATASET", None)
+    name = suite_of(request.module).dataset
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__}: declare DATASET = ... or a dataset fixture")
     return harness.dataset(name)
@@ -199,23 +210,30 @@ def approach(request):
     return request.param
 
 
+def collected_suite(collector):
+    """The suite a collected test module declares (its declarations checked: a misspelt or unusable one
+    stops collection with one line); None for what is not a test module."""
+    if not (isinstance(collector, pytest.Module) and collector.path.name.startswith("test_")):
+        return None
+    try:
+        module = collector.obj
+    except Exception:  # noqa: BLE001 - pytest reports the import error itself
+        return None
+    return suite_of(module)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collectstart(collector):
     """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``test_harness_speed``), and
     with ``RUNTIMES`` its deployment-runtime test (``test_harness_runtime``)."""
-    if isinstance(collector, pytest.Module) and collector.path.name.startswith("test_"):
-        try:
-            module = collector.obj
-        except Exception:  # noqa: BLE001 - pytest reports the import error itself
-            return
-        if hasattr(module, "CHECKPOINTS") and not hasattr(module, "test_harness_speed"):
-            from ..engine.timing.speed import SpeedSettings
-
-            if SpeedSettings.of(module).cases():  # SPEED_SETTINGS = [] opts out
-                module.test_harness_speed = test_harness_speed
-        declares = hasattr(module, "RUNTIMES") and hasattr(module, "CHECKPOINTS")
-        if declares and not hasattr(module, "test_harness_runtime"):
-            module.test_harness_runtime = test_harness_runtime
+    suite = collected_suite(collector)
+    if suite is None or suite.checkpoints is None:
+        return
+    # SPEED_SETTINGS = [] opts out of the speed test
+    if not suite.defines("test_harness_speed") and suite.speed_settings().cases():
+        suite.module.test_harness_speed = test_harness_speed
+    if "RUNTIMES" in suite.declared and not suite.defines("test_harness_runtime"):
+        suite.module.test_harness_runtime = test_harness_runtime
 
 
 @pytest.mark.expensive
@@ -236,45 +254,35 @@ def pytest_generate_tests(metafunc):
     defines those fixtures itself or the test parametrizes them explicitly; ``deploy_runtime`` (with
     ``approach``, one case per declared runtime of each approach) from ``RUNTIMES``."""
     module = metafunc.module
+    suite = suite_of(module)
     explicit = {
         name.strip()
         for marker in metafunc.definition.iter_markers("parametrize")
         for name in (marker.args[0].split(",") if isinstance(marker.args[0], str) else marker.args[0])
     }
-    joint = "deploy_runtime" in metafunc.fixturenames and _parametrize_runtimes(metafunc, explicit)
-    for fixture, declared in (("checkpoint", "CHECKPOINTS"), ("approach", "APPROACHES")):
-        values = getattr(module, declared, None)
+    joint = "deploy_runtime" in metafunc.fixturenames and _parametrize_runtimes(metafunc, suite, explicit)
+    for fixture, values in (("checkpoint", suite.checkpoints), ("approach", suite.approaches)):
         if values is None or fixture not in metafunc.fixturenames or fixture in explicit:
             continue
-        if hasattr(module, fixture) or (fixture == "approach" and joint):  # the suite's own fixture wins
+        if suite.defines(fixture) or (fixture == "approach" and joint):  # the suite's own fixture wins
             continue
         metafunc.parametrize(fixture, list(values), indirect=True, ids=str)
     if "speed_case" in metafunc.fixturenames:
-        from ..engine.timing.speed import SpeedSettings
-
-        cases = SpeedSettings.of(module).cases()
+        cases = suite.speed_settings().cases()
         metafunc.parametrize("speed_case", cases, ids=["-".join(case) for case in cases])
 
 
-def _parametrize_runtimes(metafunc, explicit: set) -> bool:
+def _parametrize_runtimes(metafunc, suite, explicit: set) -> bool:
     """Parametrize ``deploy_runtime``: jointly with ``approach`` when the suite declares ``APPROACHES``
     (True), else over a ``RUNTIMES`` list alone."""
-    from ..engine.deploy.gates import declared_runtimes
-
-    module = metafunc.module
-    approaches = getattr(module, "APPROACHES", None)
     try:
-        if approaches is not None and "approach" not in explicit and not hasattr(module, "approach"):
-            declared = declared_runtimes(module, approaches)
-            cases = [(spec, name) for spec in approaches for name in declared.get(spec.id, [])]
+        suite.check_runtimes()
+        if suite.approaches is not None and "approach" not in explicit and not suite.defines("approach"):
+            cases = suite.runtime_cases()
             metafunc.parametrize(["approach", "deploy_runtime"], cases, indirect=["approach"],
                                  ids=[f"{spec.id}-{name}" for spec, name in cases])
             return True
-        names = getattr(module, "RUNTIMES", None) or []
-        if not isinstance(names, (list, tuple)):
-            raise pytest.UsageError(f"{module.__name__}.RUNTIMES: a dict per approach id needs APPROACHES")
-        declared_runtimes(module, [])  # checks the names (a list applies to whatever approach the suite runs)
-        metafunc.parametrize("deploy_runtime", list(names))
+        metafunc.parametrize("deploy_runtime", list(suite.declared.get("RUNTIMES") or []))
         return False
     except HarnessError as e:
         raise pytest.UsageError(str(e)) from None
@@ -291,15 +299,15 @@ def runtime_check(request, dataset, train_split):
     """``runtime_check(evaluation, runtime)``: measure every declared runtime of the pair once (with the
     torch-fp32 reference, in this process), then skip with the reason where ``runtime`` cannot run here,
     or fail on its gates (the suite's ``RUNTIME_GATES`` over the defaults)."""
-    from ..engine.deploy.gates import declared_gates, failure_message, runtimes_for
-    from ..engine.deploy.measure import MeasureSettings
+    from ..engine.deploy.gates import failure_message
 
     session = _session(request.config)
-    module = request.module
+    suite = suite_of(request.module)
 
     def _check(evaluation, name: str):
         with _one_line_errors():
-            names = runtimes_for(module, evaluation.approach)
+            checkpoint_id = evaluation.checkpoint.id if evaluation.checkpoint else None
+            names = suite.runtimes_for(checkpoint_id, evaluation.approach)
             if name not in names:
                 pytest.skip(
                     f"{evaluation.label}: no {name} runtime (RUNTIMES declares none for this approach, or it "
@@ -307,8 +315,8 @@ def runtime_check(request, dataset, train_split):
                 )
             train = dataset[train_split]
             records = session.runtimes(
-                evaluation, names, (list(train["text"]), list(train["label"])), declared_gates(module),
-                MeasureSettings.of(module),
+                evaluation, names, (list(train["text"]), list(train["label"])),
+                suite.runtime_gates_for(checkpoint_id, evaluation.approach), suite.measure_settings(),
             )
         record = next(r for r in records if r.runtime == name)
         if record.status == "skipped":
@@ -346,23 +354,24 @@ def evaluation(request, harness, dataset, checkpoint, approach, train_split, eva
 def gate(request):
     """``gate(evaluation, accuracy=0.9, f1_weighted=0.9)``: fail with a readable reason, record the result.
 
-    Without thresholds the suite's ``GATES`` apply: ``{approach id: {metric: minimum}}``, or keyed by
-    ``(checkpoint id, approach id)`` for one pair (that entry wins).
+    Without thresholds the suite's ``GATES`` apply: keyed by approach name (every spec of it), by
+    approach id, or by ``(checkpoint id, approach id)`` for one pair; the most specific entry wins.
 
     With --benchmark the pair is also checked against the suite's baseline (--update-baseline: its
     results become the baseline instead); ``baseline_tolerance`` (a number or ``{metric: number}``)
-    overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.baseline.tolerances``).
+    overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.results.baseline.tolerances``).
     """
     from ..engine.gates import check, failure_message
     from ..results.baseline import BaselineError
 
     session = _session(request.config)
-    module = request.module
-    suite_file, suite_tolerance = module.__file__, getattr(module, "BASELINE_TOLERANCE", None)
+    suite = suite_of(request.module)
+    suite_file, suite_tolerance = str(suite.path), suite.baseline_tolerance
 
     def _gate(evaluation, baseline_tolerance=None, **thresholds):
         if not thresholds:
-            thresholds = declared_gates(getattr(module, "GATES", None), evaluation)
+            checkpoint_id = evaluation.checkpoint.id if evaluation.checkpoint else None
+            thresholds = suite.gates_for(checkpoint_id, evaluation.approach)
         with _one_line_errors():
             results = check(evaluation.gate_metrics, **thresholds)
         session.outcome(evaluation.suite, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
@@ -378,15 +387,6 @@ def gate(request):
             pytest.fail(message, pytrace=False)
 
     return _gate
-
-
-def declared_gates(gates: dict | None, evaluation) -> dict:
-    """The thresholds ``GATES`` declares for the evaluated pair (``{}`` when none): keyed by approach
-    name (every spec of it), by approach id, or by (checkpoint, approach id); the most specific wins."""
-    gates = gates or {}
-    spec = evaluation.approach
-    pair = (evaluation.checkpoint.id if evaluation.checkpoint else None, spec.id)
-    return {**gates.get(spec.name, {}), **gates.get(spec.id, {}), **gates.get(pair, {})}
 
 
 @pytest.fixture
@@ -405,7 +405,8 @@ def record_performance(request):
     session = _session(request.config)
     suite = suite_name(request.module)
     gated = session.settings.benchmark or session.settings.update_baseline
-    tolerance = getattr(request.module, "TIMING_TOLERANCE", TIMING_TOLERANCE)
+    declared = suite_of(request.module).timing_tolerance
+    tolerance = TIMING_TOLERANCE if declared is None else declared
 
     def _record(record: dict, remeasure=None):
         suite_file = request.module.__file__ if gated else None
@@ -423,10 +424,10 @@ def speed(request, dataset, eval_split, record_performance):
     evaluation texts (``SPEED_TEXTS`` of them in batches of ``SPEED_BATCH_SIZE``; per-text latency at
     batch 1; the timing protocol's ratio) with pytest-benchmark, record it with the suite's results
     and gate the ratio against the baseline (re-measured once before failing)."""
-    from ..engine.timing.speed import SpeedSettings, measure, unsupported
+    from ..engine.timing.speed import measure, unsupported
 
     session = _session(request.config)
-    settings = SpeedSettings.of(request.module)
+    settings = suite_of(request.module).speed_settings()
 
     def _speed(checkpoint, task: str, device: str = "cpu", dtype: str = "fp32"):
         reason = unsupported(device, dtype)

@@ -1,8 +1,9 @@
-"""Runtime gates and what a suite declares: ``RUNTIMES`` and ``RUNTIME_GATES``.
+"""Runtime gates, and checks of what a suite declares in ``RUNTIMES`` and ``RUNTIME_GATES``.
 
 ``RUNTIMES`` is a list of runtime names for every declared approach that runs a transformer, or a
-dict ``{approach id: [runtime names]}``. ``RUNTIME_GATES`` is ``{runtime name: {gate: limit}}``;
-every runtime is gated on :data:`DEFAULTS` unless the suite says otherwise:
+dict ``{approach name, id or (checkpoint, id): [runtime names]}``. ``RUNTIME_GATES`` is
+``{runtime name: {gate: limit}}`` (or such a dict per approach name, id or pair); every runtime is
+gated on :data:`DEFAULTS` unless the suite says otherwise:
 
 - ``accuracy_drop`` (at most; default 0.01, one point): reference accuracy minus the runtime's;
 - ``agreement`` (at least; default 0.97): share of predictions identical to the reference's;
@@ -56,48 +57,12 @@ def failure_message(label: str, record: RuntimeRecord) -> str | None:
     return f"{label} · {record.runtime} · " + "; ".join(failed) if failed else None
 
 
-def declared_runtimes(module, specs) -> dict[str, list[str]]:
-    """``{approach id: [runtime names]}`` from the suite's ``RUNTIMES`` (``{}`` without it) for the
-    declared approaches ``specs``; approaches that run no transformer get none from a list. Unknown
-    names are a one-line error."""
-    from .graphs import runs_transformer
-
-    declared = getattr(module, "RUNTIMES", None)
-    if declared is None:
-        return {}
-    where = f"{module.__name__}.RUNTIMES"
-    ids = {spec.id: spec for spec in specs}
-    if isinstance(declared, dict):
-        for key, names in declared.items():
-            if key not in ids:
-                raise RuntimeDeclarationError(
-                    f"{where}: approach {key!r} is not declared; expected one of {sorted(ids)}"
-                )
-            if not runs_transformer(ids[key].name):
-                raise RuntimeDeclarationError(
-                    f"{where}: approach {key!r} runs no transformer; runtimes need one"
-                )
-            _check_names(where, names)
-        return {key: list(names) for key, names in declared.items()}
-    if not isinstance(declared, (list, tuple)):
-        raise RuntimeDeclarationError(f"{where}: expected a list of runtime names or a dict per approach id")
-    _check_names(where, declared)
-    return {spec.id: list(declared) for spec in specs if runs_transformer(spec.name)}
-
-
-def runtimes_for(module, spec) -> list[str]:
-    """The runtimes the suite declares for one approach: ``[]`` when none, or when it runs no transformer."""
-    from .graphs import runs_transformer
-
-    declared = getattr(module, "RUNTIMES", None) or []
-    names = declared.get(spec.id, []) if isinstance(declared, dict) else declared
-    _check_names(f"{module.__name__}.RUNTIMES", names)
-    return list(names) if runs_transformer(spec.name) else []
-
-
-def _check_names(where: str, names) -> None:
+def check_runtime_names(where: str, names) -> None:
+    """Runtime names the harness knows (a one-line error names the first unknown one)."""
     from .backends import RUNTIMES
 
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise RuntimeDeclarationError(f"{where}: {names!r}; expected a list of runtime names")
     unknown = [name for name in names if name not in RUNTIMES]
     if unknown:
         raise RuntimeDeclarationError(
@@ -105,20 +70,17 @@ def _check_names(where: str, names) -> None:
         )
 
 
-def declared_gates(module) -> dict[str, dict]:
-    """The suite's ``RUNTIME_GATES`` (``{runtime: {gate: limit}}``), checked."""
+def check_runtime_limits(where: str, gates: dict) -> None:
+    """``{runtime: {gate: limit}}`` with known runtimes and gates."""
     from .backends import RUNTIMES
 
-    gates = getattr(module, "RUNTIME_GATES", None) or {}
-    where = f"{module.__name__}.RUNTIME_GATES"
     for name, limits in gates.items():
         if name not in RUNTIMES:
             raise RuntimeDeclarationError(
                 f"{where}: unknown runtime {name!r}; expected some of {list(RUNTIMES)}"
             )
-        unknown = sorted(set(limits) - set(BOUNDS))
+        unknown = sorted(set(limits) - set(BOUNDS)) if isinstance(limits, dict) else [limits]
         if unknown:
             raise RuntimeDeclarationError(
                 f"{where}[{name!r}]: unknown gate {unknown[0]!r}; expected some of {list(BOUNDS)}"
             )
-    return gates

@@ -38,21 +38,13 @@ BATCH_SIZE = 32
 @dataclass(frozen=True)
 class MeasureSettings:
     """How runtimes are measured; a suite's ``RUNTIME_BATCH_SIZE``, ``RUNTIME_SPEED_TEXTS``,
-    ``RUNTIME_LATENCY_TEXTS`` and ``RUNTIME_ROUNDS`` override the defaults."""
+    ``RUNTIME_LATENCY_TEXTS`` and ``RUNTIME_ROUNDS`` (read by :class:`harness.engine.suite.Suite`)
+    override the defaults."""
 
     batch_size: int = BATCH_SIZE
     speed_texts: int = SPEED_TEXTS
     latency_texts: int = LATENCY_TEXTS
     rounds: int = ROUNDS
-
-    @classmethod
-    def of(cls, module) -> MeasureSettings:
-        return cls(
-            batch_size=getattr(module, "RUNTIME_BATCH_SIZE", BATCH_SIZE),
-            speed_texts=getattr(module, "RUNTIME_SPEED_TEXTS", SPEED_TEXTS),
-            latency_texts=getattr(module, "RUNTIME_LATENCY_TEXTS", LATENCY_TEXTS),
-            rounds=getattr(module, "RUNTIME_ROUNDS", ROUNDS),
-        )
 
 
 class PeakMemory:

@@ -20,22 +20,13 @@ ROUNDS = 2
 
 @dataclass(frozen=True)
 class SpeedSettings:
-    """A suite's speed settings: module attributes ``SPEED_TEXTS``, ``SPEED_BATCH_SIZE``,
-    ``SPEED_TASKS`` and ``SPEED_SETTINGS`` override the defaults."""
+    """A suite's speed settings: its ``SPEED_TEXTS``, ``SPEED_BATCH_SIZE``, ``SPEED_TASKS`` and
+    ``SPEED_SETTINGS`` (read by :class:`harness.engine.suite.Suite`) override the defaults."""
 
     texts: int = TEXTS
     batch_size: int = BATCH_SIZE
     tasks: tuple[str, ...] = TASKS
     settings: tuple[tuple[str, str], ...] = tuple(SETTINGS)
-
-    @classmethod
-    def of(cls, module) -> SpeedSettings:
-        return cls(
-            texts=getattr(module, "SPEED_TEXTS", TEXTS),
-            batch_size=getattr(module, "SPEED_BATCH_SIZE", BATCH_SIZE),
-            tasks=tuple(getattr(module, "SPEED_TASKS", TASKS)),
-            settings=tuple(tuple(s) for s in getattr(module, "SPEED_SETTINGS", SETTINGS)),
-        )
 
     def cases(self) -> list[tuple[str, str, str]]:
         """(task, device, dtype) for every test."""
