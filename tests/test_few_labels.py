@@ -11,13 +11,15 @@ import pytest
 from harness import Approach, approach_spec, register_approach
 from harness.engine.approaches.registry import ApproachError
 from harness.engine.checkpoints import resolve_checkpoint
-from harness.engine.curves import CurveError, check_seeds, check_shots, curve_points, stratified_sample
+from harness.engine.curves import (
+    CurveError, check_seeds, check_shots, curve_points, stratified_sample, summarize,
+)
 from harness.engine.data import DatasetError, load_dataset
 from harness.errors import NotApplicable
 from harness.report import render_suite
 from harness.report.curves import curve_table_text, metric_with_spread
 from harness.results import SuiteDocument
-from harness.results.curves import CurvePoint, SeedComparison, SeedRuns, SeedScore, SeedSummary, summarize
+from harness.results.curves import CurvePoint, SeedComparison, SeedRuns, SeedScore, SeedSummary
 from harness.engine.runtime import Runtime
 
 from .conftest import LABELS

@@ -507,11 +507,12 @@ def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]
     written is a one-line problem for the terminal summary, and the others are still written."""
     from ..report import append_step_summary, render_suite
     from ..results.baseline import update_file
+    from ..engine.compare import compare_records
     from ..results.suite import suite_documents, write_suite
 
     report_dir, problems, baselines = _report_dir(config), [], []
     try:
-        docs = suite_documents(fragments, run_id=uuid.uuid4().hex[:12])
+        docs = suite_documents(fragments, run_id=uuid.uuid4().hex[:12], compare=compare_records)
     except HarnessError as e:
         return [], [], [f"results not written: {e}"]
     files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}

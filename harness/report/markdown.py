@@ -8,7 +8,8 @@ from urllib.parse import quote
 from tabulate import tabulate
 
 from ..results import SuiteDocument
-from .content import Cell, Report, Table, leaderboard, one_line, problems
+from .cells import Cell, Table, one_line
+from .content import Report, leaderboard, problems
 from .runtimes import ABOUT
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
