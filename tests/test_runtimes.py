@@ -15,11 +15,7 @@ from harness.engine.checkpoints import resolve_checkpoint
 from harness.engine.data import load_local
 from harness.engine.deploy import backends
 from harness.engine.deploy.backends import Builder
-from harness.engine.deploy.gates import (
-    RuntimeDeclarationError,
-    check,
-    failure_message,
-)
+from harness.engine.gates import RuntimeDeclarationError, check_runtime, runtime_failure_message
 from harness.engine.deploy.graphs import GraphError, Pooled, graph_of
 from harness.engine.deploy.measure import MeasureSettings, measure_runtimes
 from harness.engine.deploy.pair import measure_pair
@@ -178,7 +174,7 @@ def test_a_failing_speed_gate_is_measured_again_before_it_fails(evaluation):
     int8 = out[1]
     assert int8.rounds == 2 * SMALL.rounds and out[0].rounds == 2 * SMALL.rounds
     assert int8.status == "failed"
-    assert failure_message("pretrained · tiny", int8).startswith("pretrained · tiny · torch-int8 · speedup ")
+    assert runtime_failure_message("pretrained · tiny", int8).startswith("pretrained · tiny · torch-int8 · speedup ")
 
 
 def _record(**values) -> RuntimeRecord:
@@ -199,18 +195,18 @@ def _record(**values) -> RuntimeRecord:
 
 
 def test_gates_default_to_one_point_of_accuracy_and_97_percent_agreement():
-    assert [(g.metric, g.passed) for g in check(_record(), {})] == [
+    assert [(g.metric, g.passed) for g in check_runtime(_record(), {})] == [
         ("accuracy_drop", True),
         ("agreement", True),
     ]
     dropped = _record(accuracy_drop=0.011, agreement=0.969)
-    assert [g.passed for g in check(dropped, {})] == [False, False]
-    dropped.gates = check(dropped, {})
-    assert failure_message("finetune · m", dropped) == (
+    assert [g.passed for g in check_runtime(dropped, {})] == [False, False]
+    dropped.gates = check_runtime(dropped, {})
+    assert runtime_failure_message("finetune · m", dropped) == (
         "finetune · m · onnx-int8 · accuracy_drop 0.011 > 0.01; agreement 0.969 < 0.97"
     )
-    assert [g.passed for g in check(_record(accuracy_drop=0.011), {"accuracy_drop": 0.02})] == [True, True]
-    speed = check(_record(), {"speedup": 2.5, "latency_speedup": 1.5, "max_proba_diff": 1e-4})
+    assert [g.passed for g in check_runtime(_record(accuracy_drop=0.011), {"accuracy_drop": 0.02})] == [True, True]
+    speed = check_runtime(_record(), {"speedup": 2.5, "latency_speedup": 1.5, "max_proba_diff": 1e-4})
     assert {g.metric: g.passed for g in speed} == {
         "accuracy_drop": True,
         "agreement": True,
@@ -219,7 +215,7 @@ def test_gates_default_to_one_point_of_accuracy_and_97_percent_agreement():
         "max_proba_diff": True,
     }
     assert (
-        check(_record(runtime="torch-fp32"), {"speedup": 2.0}) == []
+        check_runtime(_record(runtime="torch-fp32"), {"speedup": 2.0}) == []
     )  # the reference is not gated on itself
 
 

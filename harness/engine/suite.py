@@ -262,7 +262,7 @@ class Suite:
 
     def _split_runtime_gates(self) -> tuple[dict, dict]:
         """``RUNTIME_GATES`` as (gates for every pair: {runtime: limits}, {pair key: {runtime: limits}})."""
-        from .deploy.gates import check_runtime_limits
+        from .gates import check_runtime_limits
 
         table = self.declared.get("RUNTIME_GATES") or {}
         names = self._runtime_names() if table else set()
@@ -278,7 +278,7 @@ class Suite:
 
     def runtimes_for(self, checkpoint_id: str | None, spec: ApproachSpec) -> list[str]:
         """The runtimes the suite declares for the pair: ``[]`` when none, or when it runs no model."""
-        from .deploy.gates import check_runtime_names
+        from .gates import check_runtime_names
         from .deploy.graphs import runs_transformer
 
         declared = self.declared.get("RUNTIMES")
@@ -294,7 +294,7 @@ class Suite:
 
     def check_runtimes(self) -> None:
         """Check ``RUNTIMES`` as a whole: known runtime names, and approaches that run a model."""
-        from .deploy.gates import check_runtime_names
+        from .gates import check_runtime_names
         from .deploy.graphs import runs_transformer
 
         declared = self.declared.get("RUNTIMES")

@@ -11,8 +11,6 @@ fixture: ``curve("setfit", 32)``.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from .plugin import _DOCS, _one_line_errors, _session, collected_suite, suite_name, suite_of
@@ -97,17 +95,10 @@ def curve(request, harness, dataset, train_split, eval_split):
     return _curve
 
 
-def curve_label(point) -> str:
-    """``setfit · all-MiniLM-L6-v2 · 32/class (mean of 3 seeds)``."""
-    size = "reference" if point.shots is None else f"{point.shots}/class"
-    seeds = f" (mean of {len(point.seeds)} seeds)" if len(point.seeds) > 1 else ""
-    return f"{point.approach} · {point.checkpoint.rstrip('/').split('/')[-1]} · {size}{seeds}"
-
-
 @pytest.fixture
 def curve_gate(request):
     """``curve_gate(points)``: check each point's mean over seeds against the suite's ``CURVE_GATES``."""
-    from ..engine.gates import check, failure_message
+    from ..engine.gates import check_curve_point
 
     suite = suite_of(request.module)
     specs = {spec.id: spec for spec in suite.approaches or ()}
@@ -121,9 +112,7 @@ def curve_gate(request):
             if not thresholds:
                 continue
             with _one_line_errors():
-                results = check(SimpleNamespace(**point.mean), **thresholds)
-            message = failure_message(curve_label(point), results)
-            point.gates, point.status, point.reason = results, "failed" if message else "passed", message
+                message = check_curve_point(point, thresholds)
             if message:
                 messages.append(message)
         if messages:

@@ -299,7 +299,7 @@ def runtime_check(request, dataset, train_split):
     """``runtime_check(evaluation, runtime)``: measure every declared runtime of the pair once (with the
     torch-fp32 reference, in this process), then skip with the reason where ``runtime`` cannot run here,
     or fail on its gates (the suite's ``RUNTIME_GATES`` over the defaults)."""
-    from ..engine.deploy.gates import failure_message
+    from ..engine.gates import runtime_failure_message
 
     session = _session(request.config)
     suite = suite_of(request.module)
@@ -322,8 +322,8 @@ def runtime_check(request, dataset, train_split):
         if record.status == "skipped":
             pytest.skip(record.reason)
         if record.status == "failed":
-            pytest.fail(failure_message(evaluation.label, record) or f"{evaluation.label} · {record.reason}",
-                        pytrace=False)
+            message = runtime_failure_message(evaluation.label, record)
+            pytest.fail(message or f"{evaluation.label} · {record.reason}", pytrace=False)
 
     return _check
 
@@ -359,7 +359,7 @@ def gate(request):
 
     With --benchmark the pair is also checked against the suite's baseline (--update-baseline: its
     results become the baseline instead); ``baseline_tolerance`` (a number or ``{metric: number}``)
-    overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.results.baseline.tolerances``).
+    overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.engine.gates.tolerances``).
     """
     from ..engine.gates import check, failure_message
     from ..results.baseline import BaselineError
@@ -395,12 +395,12 @@ def record_performance(request):
     suite's results.
 
     With --benchmark its timing-protocol ``ratio`` is gated against the suite's baseline
-    (``harness.results.baseline.gate_timing``): below ``1 - TIMING_TOLERANCE`` (suite module
+    (``harness.engine.gates.gate_timing``): below ``1 - TIMING_TOLERANCE`` (suite module
     attribute, default 0.3) of the baseline's ratio, ``remeasure()`` (a fresh record) must confirm
     the drop for the test to fail; without it one measurement decides. With --update-baseline the
     record becomes the baseline instead.
     """
-    from ..results.baseline import TIMING_TOLERANCE
+    from ..engine.gates import TIMING_TOLERANCE
 
     session = _session(request.config)
     suite = suite_name(request.module)

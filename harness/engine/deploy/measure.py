@@ -26,7 +26,7 @@ import numpy as np
 from ..inference import encode, length_sorted_batches, pad, pad_token_id
 from ...results.runtimes import REFERENCE, RuntimeRecord
 from .backends import RUNTIMES, Builder, Built, temporary_workdir
-from .gates import SPEED_GATES, check
+from ..gates import SPEED_GATES, check_runtime
 from .graphs import Graph
 
 SPEED_TEXTS = 256
@@ -220,7 +220,7 @@ def measure_runtimes(
 
 def _gated(record: RuntimeRecord, thresholds: dict) -> RuntimeRecord:
     """The record with its gates checked and its status set from them."""
-    record.gates = check(record, thresholds)
+    record.gates = check_runtime(record, thresholds)
     record.status = "passed" if all(gate.passed for gate in record.gates) else "failed"
     return record
 

@@ -18,7 +18,7 @@ Contention is reported, not corrected: the share of the time this process's thre
 but waiting for a CPU, over the whole measurement (Linux ``/proc/self/task/*/schedstat``; None
 elsewhere). Above :data:`CONTENTION_THRESHOLD` the wall-clock figures were measured on a busy machine.
 
-The suite's timing gate (:func:`harness.results.baseline.gate_timing`) compares the ratio with the
+The suite's timing gate (:func:`harness.engine.gates.gate_timing`) compares the ratio with the
 baseline's and fails only when a re-measurement confirms a drop.
 """
 
