@@ -81,9 +81,9 @@ def run(args) -> dict:
     from ..engine.checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
     from ..engine.data import load_dataset
     from ..engine.deploy.measure import MeasureSettings
-    from ..engine.deploy.pair import ensure_fitted, measure_pair
+    from ..engine.deploy.pair import measure_pair
     from ..errors import HarnessError
-    from ..engine.evaluation import evaluate
+    from ..engine.evaluation import ensure_fitted, evaluate
     from ..engine.runtime import Runtime
 
     if args.threads:

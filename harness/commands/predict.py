@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HarnessError
-from .export import add_pair_options, load_exported, open_pair
+from ..engine.exported import load_exported
+from .pair_options import add_pair_options, open_pair
 
 
 class PredictError(HarnessError, ValueError):

@@ -496,10 +496,7 @@ class Pair:
 
     def evaluate(self):
         """The pair's :class:`~harness.engine.evaluation.Evaluation` on the eval split, its estimator fitted."""
-        from sklearn.exceptions import NotFittedError
-        from sklearn.utils.validation import check_is_fitted
-
-        from .evaluation import evaluate
+        from .evaluation import ensure_fitted, evaluate
 
         evaluation = evaluate(
             self.suite.name,
@@ -511,10 +508,7 @@ class Pair:
             self.train_split,
             self.eval_split,
         )
-        try:
-            check_is_fitted(evaluation.estimator)
-        except NotFittedError:  # the predictions came from the cache: fit (from the cache too)
-            self._fit(evaluation.estimator)
+        ensure_fitted(evaluation, *self._examples(self.train_split))
         return evaluation
 
     def predict_proba(self, estimator, texts: list[str]) -> np.ndarray:

@@ -434,13 +434,14 @@ def speed(request, dataset, eval_split, record_performance):
         if reason:
             pytest.skip(reason)
         texts = list(dataset[eval_split]["text"][: settings.texts])
+        num_labels = len(dataset[eval_split].features["label"].names)
         models = session.runtime.shared.setdefault("speed-models", {})
         baseline_run = session.settings.update_baseline
 
         def timed(benchmark=None) -> dict:
             with _one_line_errors():
                 return measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size,
-                               models, for_baseline=baseline_run)
+                               models, num_labels, for_baseline=baseline_run)
 
         record = timed(request.getfixturevalue("benchmark"))
         return record_performance(record, remeasure=lambda: timed() | {"remeasured": True})

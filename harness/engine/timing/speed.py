@@ -47,16 +47,17 @@ def unsupported(device: str, dtype: str) -> str | None:
 
 
 def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, batch_size: int,
-            models: dict, for_baseline: bool = False) -> dict:
+            models: dict, num_labels: int, for_baseline: bool = False) -> dict:
     """The timing record at ``batch_size`` (through pytest-benchmark unless ``benchmark`` is None)
     with the timing protocol's fields: per-text latency at batch 1, the ratio to a reference timed
-    in alternating rounds (longer ``for_baseline``), contention."""
+    in alternating rounds (longer ``for_baseline``), contention. Inference runs a head of
+    ``num_labels`` classes (the dataset's)."""
     from . import timer as timing
     from . import protocol as timing_protocol
 
-    key = (checkpoint.id, task, device)
+    key = (checkpoint.id, task, device, num_labels)
     if key not in models:
-        models[key] = (timing.load_model(checkpoint, task, device), checkpoint.load_tokenizer())
+        models[key] = (timing.load_model(checkpoint, task, device, num_labels), checkpoint.load_tokenizer())
     model, tokenizer = models[key]
     note = "randomly initialized classification head" if task == "inference" else None
     timer = timing.BatchTimer(model, tokenizer, task, device, dtype, batch_size)
