@@ -11,6 +11,10 @@ class NonFiniteOutput(HarnessError, ValueError):
     """A model produced NaN or infinite features or probabilities; the message names the first text."""
 
 
+class UsageError(HarnessError, ValueError):
+    """A command-line value that cannot be used (``--limit 0``, a suite without runtimes)."""
+
+
 class NotApplicable(HarnessError):
     """A pair that cannot run by its nature (e.g. an NLI approach on a checkpoint without an entailment
     head): the test is skipped with this one-line reason, not failed."""

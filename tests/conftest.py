@@ -11,6 +11,10 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 
+# pytester's in-process runs drop the modules they imported; datasets registers pyarrow extension types
+# once per process, so importing it again in a later run fails. Imported here, it outlives those runs.
+import datasets  # noqa: E402, F401
+
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 # Each label has its own words, so even a tiny model can learn the task from a few hundred texts.
 WORDS = {
@@ -30,6 +34,45 @@ def isolated_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HARNESS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cpu_profile():
+    """``HARNESS_TEST_CPU_PROFILE=<name>`` runs the whole session as on that CPU (tests/cpu_profiles.py)."""
+    from .cpu_profiles import PROFILES
+
+    name = os.environ.get("HARNESS_TEST_CPU_PROFILE")
+    if not name:
+        yield None
+        return
+    if name not in PROFILES:
+        raise pytest.UsageError(f"HARNESS_TEST_CPU_PROFILE={name!r}: expected one of {sorted(PROFILES)}")
+    with pytest.MonkeyPatch.context() as patch:
+        PROFILES[name].apply(patch)
+        yield PROFILES[name]
+
+
+@pytest.fixture(params=["avx2", "avx512-bf16", "amx-fp16"])
+def cpu_profile(request, monkeypatch):
+    """The test runs once per simulated CPU (tests/cpu_profiles.py); it gets the profile to expect from."""
+    from .cpu_profiles import PROFILES
+
+    profile = PROFILES[request.param]
+    profile.apply(monkeypatch)
+    return profile
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: skipped, with the reason, on a machine without it."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (marked gpu); none on this machine")
+        for item in gpu:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -236,6 +236,17 @@ def _comparison(a: dict, b: dict) -> dict:
     }
 
 
+PHASES = [
+    {"phase": "dataset load", "seconds": 1.2, "cached": None, "suite": "emotion", "detail": "emotion"},
+    {"phase": "feature extraction", "seconds": 95.0, "cached": False, "suite": "emotion",
+     "checkpoint": MINILM, "approach": "features-logreg-mean", "split": "train"},
+    {"phase": "fit", "seconds": 30.5, "cached": False, "suite": "emotion", "checkpoint": MINILM,
+     "approach": "finetune", "split": "train"},
+    {"phase": "predictions cache", "seconds": 0.2, "cached": True, "suite": "emotion", "checkpoint": MINILM,
+     "approach": "features-logreg-cls", "split": "validation"},
+    {"phase": "speed rounds", "seconds": 12.0, "cached": None, "suite": "emotion", "checkpoint": MINILM,
+     "detail": "extraction cpu fp32"},
+]
 PERFORMANCE = [
     {
         "checkpoint": DISTILBERT,
@@ -325,6 +336,7 @@ def _suite_document() -> dict:
         "pairs": pairs,
         "performance": PERFORMANCE,
         "comparisons": [_comparison(by_pair[a], by_pair[b]) for a, b in compared],
+        "phases": PHASES,
     }
 
 

@@ -82,11 +82,75 @@ def test_table_is_printed(tiny_checkpoint, dataset_dir, capsys):
         assert method in out
 
 
-def test_unresolvable_checkpoint_exits_with_the_reason(dataset_dir):
-    with pytest.raises(SystemExit, match="checkpoint 'no/such-model' cannot be resolved"):
-        bench.main(["--checkpoint", "no/such-model", "--dataset", str(dataset_dir)])
+def _one_line(capsys) -> str:
+    """What a failed command printed: its message once on stderr (beside progress bars), no traceback."""
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("harness ")]
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    return lines[0]
 
 
-def test_missing_split_exits_naming_it(tiny_checkpoint, dataset_dir):
-    with pytest.raises(SystemExit, match="no split 'dev'"):
-        bench.main(["--checkpoint", str(tiny_checkpoint), "--dataset", str(dataset_dir), "--split", "dev"])
+def test_unresolvable_checkpoint_exits_with_the_reason(dataset_dir, capsys):
+    assert bench.main(["--checkpoint", "no/such-model", "--dataset", str(dataset_dir)]) == 2
+    assert _one_line(capsys).startswith("harness bench: checkpoint 'no/such-model' cannot be resolved")
+
+
+def test_missing_split_exits_naming_it(tiny_checkpoint, dataset_dir, capsys):
+    assert bench.main(["--checkpoint", str(tiny_checkpoint), "--dataset", str(dataset_dir), "--split", "dev"]) == 2
+    assert "no split 'dev'" in _one_line(capsys)
+
+
+def _without_weights(checkpoint, tmp_path):
+    folder = tmp_path / "no-weights"
+    folder.mkdir()
+    for path in checkpoint.iterdir():
+        if path.is_file() and not path.name.endswith((".safetensors", ".bin")):
+            (folder / path.name).write_bytes(path.read_bytes())
+    return ["--checkpoint", str(folder)]
+
+
+def _linked_split(dataset_dir, tmp_path):
+    folder = tmp_path / "linked"
+    folder.mkdir()
+    for path in dataset_dir.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "train.txt").unlink()
+    (folder / "train.txt").symlink_to(dataset_dir / "train.txt")
+    return ["--dataset", str(folder)]
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("cuda", "--device cuda: CUDA is not available on this machine"),
+        ("mps", "--device mps: the MPS backend is not available on this machine"),
+        ("xpu", "--device xpu: expected auto, cpu, cuda, cuda:N or mps"),
+        ("no weights", "expected complete weights"),
+        ("linked split", "train.txt: a link to a file outside the dataset folder"),
+        ("limit 0", "argument --limit: expected a positive integer, got '0'"),
+        ("batch size 0", "argument --batch-size: expected a positive integer, got '0'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(case, expected, tiny_checkpoint, dataset_dir, tmp_path, capsys):
+    """Each of these ended in a traceback (exit 1) before; now the shared error path: one line, exit 2."""
+    import torch
+
+    if case == "cuda" and torch.cuda.is_available() or case == "mps" and torch.backends.mps.is_available():
+        pytest.skip(f"{case} is available here")
+    argv = ["--checkpoint", str(tiny_checkpoint), "--dataset", str(dataset_dir), "--limit", "8"]
+    argv += {
+        "cuda": ["--device", "cuda"],
+        "mps": ["--device", "mps"],
+        "xpu": ["--device", "xpu"],
+        "no weights": _without_weights(tiny_checkpoint, tmp_path),
+        "linked split": _linked_split(dataset_dir, tmp_path),
+        "limit 0": ["--limit", "0"],
+        "batch size 0": ["--batch-size", "0"],
+    }[case]
+    try:
+        code = bench.main(argv)
+    except SystemExit as e:  # argparse: a usage error
+        code = e.code
+    assert code == 2
+    line = _one_line(capsys)
+    assert line.startswith("harness bench: ") and expected in line

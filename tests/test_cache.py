@@ -117,7 +117,7 @@ def test_concurrent_processes_compute_an_entry_once(tmp_path):
     for w in workers:
         w.start()
     for w in workers:
-        w.join(60)
+        w.join(300)  # a spawned interpreter starts slowly on a busy machine
     assert [w.exitcode for w in workers] == [0, 0]
     assert (tmp_path / "log").read_text() == "computed\n"
 
@@ -134,6 +134,35 @@ def test_cached_evaluation_recomputes_nothing(tmp_path, tiny):
     np.testing.assert_array_equal(cold.proba, warm.proba)
     assert json.dumps(cold.scored["metrics"]) == json.dumps(warm.scored["metrics"])
     assert warm.timings["fit"] == cold.timings["fit"]  # the measured time, not the cache read's
+
+
+def test_a_manifest_edited_and_rehashed_without_fields_is_recomputed_once(tmp_path, tiny):
+    """``meta: {}`` with its sha256 recomputed is valid JSON and hash, but not an entry the harness
+    wrote: it is recomputed with one warning (it raised KeyError: 'timings' on every run before)."""
+    import warnings
+
+    from harness.engine.cache import _manifest_digest
+
+    dataset, tiny_checkpoint = tiny
+    spec = approach_spec("features-logreg", pooling="mean")
+    cold_cache = Cache(tmp_path)
+    cold = evaluate("suite", "tiny", dataset, tiny_checkpoint, spec, Runtime(cache=cold_cache))
+    (kind, key), = [(k, v) for k, v in cold_cache.stores if k == "predictions"]
+    path = cold_cache.entry_path(kind, key) / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["meta"] = {}
+    manifest["sha256"] = _manifest_digest(manifest)
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    again = Cache(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        repaired = evaluate("suite", "tiny", dataset, tiny_checkpoint, spec, Runtime(cache=again))
+    cache_warnings = [w for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(cache_warnings) == 1 and "corrupt or incomplete; recomputing it" in str(cache_warnings[0].message)
+    assert not repaired.cached and [k for k, _ in again.stores] == ["predictions"]
+    np.testing.assert_array_equal(repaired.proba, cold.proba)
+    third = Cache(tmp_path)
+    assert evaluate("suite", "tiny", dataset, tiny_checkpoint, spec, Runtime(cache=third)).cached  # repaired
 
 
 def test_a_parameter_change_misses_and_features_are_reused(tmp_path, tiny):

@@ -236,7 +236,7 @@ def test_cli_reports_a_bad_file_in_one_line_and_exits_2(tmp_path, capsys):
     ]:
         assert main([str(good), str(bad)]) == 2
         captured = capsys.readouterr()
-        assert captured.err.startswith(f"compare: {bad}") and says in captured.err
+        assert captured.err.startswith(f"harness compare: {bad}") and says in captured.err
         assert captured.err.count("\n") == 1 and captured.out == ""
 
 

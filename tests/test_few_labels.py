@@ -383,12 +383,31 @@ def test_learning_curves_are_written_with_every_seed(curve_run):
 def test_learning_curve_section_of_the_report(curve_run):
     _, doc, reports = curve_run
     markdown = (reports / "curves_suite.md").read_text(encoding="utf-8")
-    section = markdown.split("## Learning curve\n\n", 1)[1].split("\n## ", 1)[0]
-    assert "| seeded-test-a " in section and " reference |" in section
+    summary = markdown.split("## Summary\n\n", 1)[1].split("\n## ", 1)[0]
+    assert summary.startswith("How many labels per class:\n\n- seeded-test-a: ")  # the answer first
+    assert "| seeded-test-a " in summary and " reference |" in summary  # then the curve's table
+    assert "## Learning curve" not in markdown  # its table is in the summary
     page = (reports / "curves_suite.html").read_text(encoding="utf-8")
+    opening = page.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
+    answer, figure = opening.index('<ul class="curve-answer">'), opening.index('src="data:image/png;base64,')
+    assert answer < figure < opening.index("<p>")  # the answer, the figure, then the pair counts
     curve = page.split('<section id="learning-curve">', 1)[1].split("</section>", 1)[0]
-    assert 'src="data:image/png;base64,' in curve and "seeded-test-b" in curve
+    assert "seeded-test-b" in curve
+    assert "No pair was evaluated" not in markdown + page
     assert "seeded-test-b" in curve_table_text([CurvePoint.model_validate(p) for p in doc["learning_curves"]])
+
+
+def test_the_run_keeps_where_its_time_went(curve_run):
+    _, doc, reports = curve_run
+    phases = doc["phases"]
+    kinds = {p["phase"] for p in phases}
+    assert {"dataset load", "dataset overview", "fit", "predict", "score", "report rendering"} <= kinds
+    fits = [p for p in phases if p["phase"] == "fit" and p.get("approach") == "seeded-test-a"]
+    assert len(fits) == 9 and {p["split"] for p in fits} == {"train"}  # 3 sizes x 3 seeds
+    assert {p["detail"] for p in fits} >= {"2/class · seed 0", "all · seed 2"}
+    assert all(p["seconds"] >= 0 and p["suite"] == "curves_suite" for p in phases)
+    markdown = (reports / "curves_suite.md").read_text(encoding="utf-8")
+    assert "## Where the time went" in markdown and "fit (train)" in markdown
 
 
 def test_a_report_without_learning_curves_has_no_such_section(tmp_path):

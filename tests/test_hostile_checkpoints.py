@@ -29,6 +29,7 @@ from harness.engine.cache import Cache, CacheWarning
 from harness.engine.checkpoints import (
     CheckpointError,
     CheckpointUnavailable,
+    MissingLocalCheckpoint,
     DeviceUnavailable,
     resolve_checkpoint,
     select_device,
@@ -109,23 +110,53 @@ def test_an_id_cannot_leave_the_model_dir(tiny_checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "checkpoint_id, reason",
+    "checkpoint_id, error, reason",
     [
-        ("./missing", "the directory {cwd}/missing does not exist"),
-        ("../missing", "the directory {parent}/missing does not exist"),
-        ("/nonexistent/missing", "the directory /nonexistent/missing does not exist"),
-        ("./empty", "the directory {cwd}/empty has no config.json"),
-        ("org/too/deep", "(no HARNESS_MODEL_DIR; no mirror package; hub: not a valid hub id)"),
+        ("./missing", MissingLocalCheckpoint, "the directory {cwd}/missing does not exist"),
+        ("../missing", MissingLocalCheckpoint, "the directory {parent}/missing does not exist"),
+        ("/nonexistent/missing", MissingLocalCheckpoint, "the directory /nonexistent/missing does not exist"),
+        ("./empty", MissingLocalCheckpoint, "the directory {cwd}/empty has no config.json"),
+        ("org/too/deep", CheckpointUnavailable, "(no HARNESS_MODEL_DIR; no mirror package; hub: not a valid hub id)"),
     ],
 )
-def test_a_checkpoint_that_is_not_there_is_unavailable_in_one_line(
-    tmp_path, monkeypatch, checkpoint_id, reason
-):
+def test_a_checkpoint_that_is_not_there_is_one_line(tmp_path, monkeypatch, checkpoint_id, error, reason):
+    """A local path that is not a checkpoint is an error (a typo); only an id the hub cannot give is
+    unavailable (a skip in a suite)."""
     work = tmp_path / "work"
     (work / "empty").mkdir(parents=True)
     monkeypatch.chdir(work)
-    message = one_line(CheckpointUnavailable, resolve_checkpoint, checkpoint_id)
+    message = one_line(error, resolve_checkpoint, checkpoint_id)
     assert reason.format(cwd=work, parent=tmp_path) in message
+    assert issubclass(error, CheckpointError) == checkpoint_id.startswith((".", "/"))
+
+
+MISSING_LOCAL_SUITE = """
+import pytest
+from harness import approach_spec
+
+DATASET = "tiny-emotion"
+CHECKPOINTS = ["./no-such-model", "org/not-available-here"]
+APPROACHES = [approach_spec("most-frequent")]
+SPEED_SETTINGS = []
+{allow}
+
+def test_quality(evaluation, gate):
+    gate(evaluation, accuracy=0.0)
+"""
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_missing_local_checkpoint_fails_the_suite_unless_allowed(pytester, dataset_dir, allow):
+    pytester.makepyfile(test_typo=MISSING_LOCAL_SUITE.format(allow="ALLOW_MISSING_CHECKPOINTS = True" * allow))
+    result = pytester.runpytest_subprocess(f"--data-dir={dataset_dir.parent}", "--report-dir=reports", "-rs")
+    result.assert_outcomes(skipped=2 if allow else 1, errors=0 if allow else 1)
+    assert result.ret == (0 if allow else 1)
+    if not allow:  # the message once, no "During handling of the above exception" chain
+        assert len([line for line in result.outlines if line.endswith("no-such-model does not exist; expected a "
+                                                                      "checkpoint directory with config.json")]) == 1
+        assert "During handling" not in result.stdout.str()
+    text = (pytester.path / "reports" / "typo.md").read_text(encoding="utf-8")
+    assert "(1 checkpoint not available here: skipped)" in text
 
 
 # --- weights that would be randomly initialised ------------------------------------------------------

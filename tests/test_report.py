@@ -30,7 +30,9 @@ from .report_fixture import (
     suite_document,
 )
 
-SECTIONS = ["Summary", "Leaderboard", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance"]
+SECTIONS = [
+    "Summary", "Leaderboard", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance", "Where the time went"
+]
 FORWARD_PASS = ("finetune", "pretrained")
 
 
@@ -166,6 +168,7 @@ def test_every_section_is_present(full):
         "pairs",
         "comparisons",
         "performance",
+        "time-budget",
     ]
     assert [a["id"] for tag, a in tree.tags if tag == "article"] == [
         f"pair-{i}" for i in range(1, len(evaluated(doc)) + 1)
@@ -349,6 +352,43 @@ def test_every_section_renders_without_optional_fields(tmp_path):
     assert len(Tree(html).tables_of("per-class")) == len(evaluated(doc))
 
 
+def test_gpu_records_stand_beside_the_cpu_fp32_record_of_the_same_work(tmp_path):
+    doc = minimal_document()
+
+    def timed(device, dtype, texts_per_s, p50, batch_size=64):
+        return {
+            "checkpoint": "m",
+            "task": "inference",
+            "device": device,
+            "dtype": dtype,
+            "batch_size": batch_size,
+            "texts_per_s": texts_per_s,
+            "latency_per_text_ms": {"p50": p50},
+        }
+
+    doc["performance"] = [
+        timed("cpu", "fp32", 400.0, 8.0),
+        timed("cpu", "bf16", 500.0, 7.0),
+        timed("cuda:0", "fp32", 8000.0, 2.0),
+        timed("cuda:0", "bf16", 16000.0, 1.6),
+        timed("cuda:0", "bf16", 9000.0, 1.6, batch_size=32),  # no CPU record at batch 32: not shown
+    ]
+    md, html = render(doc, tmp_path)
+    header, *rows = md_table_after(md, "### GPU vs CPU")
+    assert [(r[header.index("GPU setting")], r[header.index("texts/s speedup")]) for r in rows] == [
+        ("cuda:0 fp32", "20.00"),
+        ("cuda:0 bf16", "40.00"),
+    ]
+    assert [r[header.index("batch-1 speedup")] for r in rows] == ["4.00", "5.00"]
+    assert rows[1][header.index("CPU fp32 texts/s")] == "400.0"
+    assert rows[1][header.index("GPU texts/s")] == "16,000.0"
+    assert "<h3>GPU vs CPU</h3>" in html
+
+    doc["performance"] = doc["performance"][:2]  # a CPU-only run has no such table
+    md, html = render(doc, tmp_path)
+    assert "GPU vs CPU" not in md and "GPU vs CPU" not in html
+
+
 def test_a_run_where_nothing_was_evaluated(tmp_path):
     doc = minimal_document()
     doc["pairs"] = [p for p in doc["pairs"] if not p["metrics"]]
@@ -388,7 +428,7 @@ def test_hostile_text_is_inert_in_html(hostile):
     assert {tag for tag, _ in tree.tags} <= {
         *"html head meta title style body header nav main section article h1 h2 h3 h4 p".split(),
         *"dl dt dd ol li a strong div table thead tbody tr th td figure figcaption img".split(),
-        *"details summary".split(),
+        *"details summary ul".split(),  # ul: the data warnings
     }
     for table in tree.tables:
         widths = {len(row) for row in table["rows"]}
@@ -502,7 +542,7 @@ def test_a_bad_results_file_gives_a_one_line_error_naming_it(tmp_path, capsys, c
     path = tmp_path / "emotion.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")
-    assert report_main([str(path)]) == 1
+    assert report_main([str(path)]) == 2  # bad input: the exit status of every command
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"harness report: {path}{expected}"), err
     assert len(err) < 300
@@ -510,7 +550,7 @@ def test_a_bad_results_file_gives_a_one_line_error_naming_it(tmp_path, capsys, c
 
 
 def test_the_dispatcher_runs_the_report_command(tmp_path, capsys):
-    assert harness_main(["report", str(tmp_path / "missing.json")]) == 1
+    assert harness_main(["report", str(tmp_path / "missing.json")]) == 2
     assert capsys.readouterr().err == f"harness report: {tmp_path / 'missing.json'}: no such file\n"
 
 
@@ -519,7 +559,7 @@ def test_the_error_has_no_traceback_in_a_real_process(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "harness", "report", str(missing)], capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr == f"harness report: {missing}: no such file\n"
 
 

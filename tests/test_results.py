@@ -27,9 +27,15 @@ from harness.results.model import (
     BaselineTiming,
     CacheSummary,
     DatasetOverview,
+    FailedTest,
+    LabelChecks,
+    Leakage,
     Machine,
     Metrics,
     PairKey,
+    PhaseRecord,
+    UnfinishedTest,
+    Verdict,
 )
 from harness.results.runtimes import RuntimeGate, RuntimeRecord
 from harness.results.suite import record_path
@@ -384,7 +390,17 @@ STABLE_PAIR_KEYS = [
 STABLE_METRICS = ["accuracy", "f1_weighted", "f1_macro"]
 SECTIONS = {
     "Pair record": [PairRecord, Metrics],
-    "Suite results file": [SuiteDocument, CacheSummary, DatasetOverview],
+    "Suite results file": [
+        SuiteDocument,
+        CacheSummary,
+        DatasetOverview,
+        LabelChecks,
+        Leakage,
+        Verdict,
+        FailedTest,
+        UnfinishedTest,
+        PhaseRecord,
+    ],
     "Timing record": [TimingRecord],
     "Comparison": [Comparison, PairKey],
     "Runtime record": [RuntimeRecord, RuntimeGate],

@@ -89,16 +89,26 @@ def test_measured_records_carry_speed_costs_and_default_gates(records):
     assert records["onnx-int8"].export_s > 0 and records["torch-int8"].export_s is None
 
 
-def test_bf16_runtime_runs_where_native_and_says_why_not_elsewhere(records):
+def skipped_here(name: str, dtype: str) -> str:
+    return f"{name}: {dtype} is not supported natively on cpu here"
+
+
+def test_bf16_runtime_runs_where_native_and_says_why_not_elsewhere(cpu_profile, evaluation, dataset):
+    """Under each simulated CPU, torch-bf16 and torch-fp16 run where that CPU runs the dtype natively and
+    are skipped with the reason elsewhere."""
     from harness.engine.inference import dtype_supported
 
-    record = records["torch-bf16"]
-    if dtype_supported("bf16", torch.device("cpu")):
-        assert record.status == "passed" and record.agreement >= 0.9
-    else:
-        assert record.status == "skipped"
-        assert record.reason == "torch-bf16: bf16 is not supported natively on cpu here"
-    assert records["torch-fp16"].reason == "torch-fp16: fp16 is not supported natively on cpu here"
+    train = dataset["train"]
+    names = ["torch-bf16", "torch-fp16"]
+    measured = measure_pair(evaluation, names, list(train["text"]), np.asarray(train["label"]), settings=SMALL)
+    records = {r.runtime: r for r in measured}
+    for name in names:
+        dtype = backends.RUNTIMES[name].dtype
+        assert dtype_supported(dtype, torch.device("cpu")) == cpu_profile.native(dtype)
+        if cpu_profile.native(dtype):
+            assert records[name].status == "passed" and records[name].agreement >= 0.9, records[name].reason
+        else:
+            assert (records[name].status, records[name].reason) == ("skipped", skipped_here(name, dtype))
 
 
 def test_skip_reasons_name_what_is_missing(monkeypatch):
@@ -350,7 +360,9 @@ def test_report_section_escapes_names_and_embeds_the_plot(records, tmp_path):
     assert "- skipped: &lt;b&gt;no&lt;/b&gt;" in markdown
 
 
-def test_bench_runtimes_writes_figures_and_ratios(tiny_classifier_checkpoint, dataset_dir, tmp_path, capsys):
+def test_bench_runtimes_writes_figures_and_ratios(
+    cpu_profile, tiny_classifier_checkpoint, dataset_dir, tmp_path, capsys
+):
     from harness.commands.bench import main
 
     out = tmp_path / "bench.json"
@@ -395,10 +407,11 @@ def test_bench_runtimes_writes_figures_and_ratios(tiny_classifier_checkpoint, da
     ):
         assert isinstance(int8[key], float), key
     assert runtimes["torch-fp32"]["texts_per_s_ratio"] == 1.0 and int8["size_ratio"] < 1
-    assert runtimes["torch-fp16"] == {
-        "status": "skipped",
-        "reason": "torch-fp16: fp16 is not supported natively on cpu here",
-    }
+    if cpu_profile.native("fp16"):
+        assert isinstance(runtimes["torch-fp16"]["texts_per_s_ratio"], float)
+        assert runtimes["torch-fp16"]["record"]["dtype"] == "fp16"
+    else:
+        assert runtimes["torch-fp16"] == {"status": "skipped", "reason": skipped_here("torch-fp16", "fp16")}
     assert "torch-int8" in capsys.readouterr().out
 
 
@@ -423,12 +436,23 @@ def test_quality(evaluation, gate):
 """
 
 
+@pytest.fixture(scope="module")
+def onnx_imported():
+    """The ONNX packages imported before any in-process pytester run: pytester unloads the modules a run
+    imported, and loading onnx's extension module a second time aborts the process."""
+    import importlib
+
+    for name in backends.ONNX_PACKAGES:
+        importlib.import_module(name)
+
+
 def test_a_suite_declares_runtimes_and_gets_one_test_per_runtime(
-    pytester, tiny_classifier_checkpoint, dataset_dir
+    onnx_imported, cpu_profile, pytester, tiny_classifier_checkpoint, dataset_dir
 ):
     """RUNTIMES adds the harness's runtime test per (pair, runtime); a runtime that cannot run here is
     skipped with the reason, a failed gate fails with one line, and the records reach the suite file
     and its report."""
+    fp16 = cpu_profile.native("fp16")
     pytester.makepyfile(test_declared=SUITE.format(checkpoint=str(tiny_classifier_checkpoint)))
     result = pytester.runpytest(
         "--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu", "-rs", "-v"
@@ -436,21 +460,140 @@ def test_a_suite_declares_runtimes_and_gets_one_test_per_runtime(
     result.stdout.fnmatch_lines(
         [
             "*test_harness_runtime?pretrained-torch-int8-*FAILED*",
-            "*test_harness_runtime?pretrained-torch-fp16-*SKIPPED*",
+            f"*test_harness_runtime?pretrained-torch-fp16-*{'PASSED' if fp16 else 'SKIPPED'}*",
             "*test_harness_runtime?pretrained-onnx-fp32-*PASSED*",
             "*pretrained · tiny-bert-classifier* · torch-int8 · agreement 1 < 1.01*",
-            "*torch-fp16: fp16 is not supported natively on cpu here*",
         ]
     )
     doc = json.loads((pytester.path / "out" / "declared.json").read_text())
     assert [(r["runtime"], r["status"]) for r in doc["runtimes"]] == [
         ("torch-fp32", "passed"),
         ("torch-int8", "failed"),
-        ("torch-fp16", "skipped"),
+        ("torch-fp16", "passed" if fp16 else "skipped"),
         ("onnx-fp32", "passed"),
     ]
     pretrained = next(p for p in doc["pairs"] if p["approach"]["id"] == "pretrained")
     assert pretrained["status"] == "passed"  # a runtime's gate is the runtime's outcome, not the pair's
     markdown = (pytester.path / "out" / "declared.md").read_text(encoding="utf-8")
     assert "| torch-int8 " in markdown and "agreement 1 &lt; 1.01" in markdown
-    assert "- skipped: torch-fp16: fp16 is not supported natively on cpu here" in markdown
+    skipped = skipped_here("torch-fp16", "fp16")
+    if fp16:
+        assert "| torch-fp16 " in markdown and skipped not in markdown
+    else:
+        result.stdout.fnmatch_lines([f"*{skipped}*"])
+        assert f"- skipped: {skipped}" in markdown
+
+
+def test_auto_dtype_is_bf16_where_the_cpu_runs_it_natively(cpu_profile):
+    assert Runtime(dtype="auto").dtype == ("bf16" if cpu_profile.native("bf16") else "fp32")
+
+
+def test_cuda_dtypes_follow_the_device(monkeypatch):
+    """The CUDA branch of ``dtype_supported`` on a faked device: fp16 always, bf16 where the GPU has it."""
+    from harness.engine.inference import dtype_supported
+
+    cuda = torch.device("cuda")
+    for bf16 in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
+        assert [dtype_supported(d, cuda) for d in ("fp32", "fp16", "bf16")] == [True, True, bf16]
+
+
+LOW_PRECISION = {10, 16}  # onnx.TensorProto.FLOAT16, BFLOAT16
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
+
+
+def onnx_low_precision(path) -> list[str]:
+    """Every tensor, initializer and cast of an ONNX file that is fp16 or bf16 (an fp32 graph has none)."""
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    found = [t.name for t in graph.initializer if t.data_type in LOW_PRECISION]
+    found += [
+        v.name
+        for v in (*graph.input, *graph.output, *graph.value_info)
+        if v.type.tensor_type.elem_type in LOW_PRECISION
+    ]
+    found += [
+        node.name
+        for node in graph.node
+        if node.op_type == "Cast" and any(a.name == "to" and a.i in LOW_PRECISION for a in node.attribute)
+    ]
+    return found
+
+
+def linear_output_dtypes(module: torch.nn.Module, ids: np.ndarray, mask: np.ndarray, predictor) -> set:
+    """The dtypes the module's linear layers (float or dynamically quantized) compute in, over one batch."""
+    seen: set = set()
+    hooks = [
+        layer.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+        for layer in module.modules()
+        if type(layer).__name__ == "Linear"
+    ]
+    try:
+        predictor(ids, mask)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def test_a_pair_trained_in_bf16_deploys_every_runtime_in_its_own_dtype(monkeypatch, dataset, tiny_checkpoint):
+    """The training dtype is a run setting, never part of the fitted model: a pair fine-tuned with bf16
+    mixed precision (real autocast where this CPU runs bf16 natively, else as on an AMX CPU: torch computes
+    bf16 on any CPU, slowly) deploys every runtime, each computing in its own dtype, and exports an fp32
+    ONNX graph that ONNX Runtime runs (the Xeon's bf16 pair exported bf16 MatMuls ORT has no kernel for)."""
+    from harness.engine.inference import dtype_supported, encode, pad, pad_token_id
+
+    from .cpu_profiles import PROFILES
+
+    cpu = torch.device("cpu")
+    if not dtype_supported("bf16", cpu):
+        PROFILES["amx-fp16"].apply(monkeypatch)
+    runtime = Runtime(dtype="bf16", cache=Cache())
+    spec = approach_spec("finetune", num_train_epochs=1, learning_rate=1e-3, batch_size=32)
+    evaluation = evaluate(
+        "tiny", "tiny-emotion", dataset, resolve_checkpoint(str(tiny_checkpoint)), spec, runtime
+    )
+    graph = graph_of(evaluation.estimator, evaluation.label)
+    encoded = encode(graph.tokenizer, evaluation.texts[:8], graph.max_length)
+    ids, mask = (t.numpy() for t in pad(encoded.input_ids, pad_token_id(graph.tokenizer)))
+    fitted = graph.module()  # the fitted model runs fp32 outside autocast: no wrapper of training is left
+    assert {p.dtype for p in fitted.parameters()} == {torch.float32}
+    with torch.inference_mode():
+        run = lambda i, m: fitted(torch.from_numpy(i), torch.from_numpy(m))  # noqa: E731
+        assert linear_output_dtypes(fitted, ids, mask, run) == {torch.float32}
+    runnable = [name for name, spec in backends.RUNTIMES.items() if spec.unsupported(cpu) is None]
+    assert {"torch-fp32", "torch-bf16", "torch-int8", "onnx-fp32", "onnx-int8"} <= set(runnable)
+    with backends.temporary_workdir() as workdir:
+        builder = Builder(graph, cpu, workdir, runtime)
+        for name in runnable:
+            spec = backends.RUNTIMES[name]
+            built = builder.build(spec)
+            if spec.backend == "torch":
+                assert linear_output_dtypes(built.module, ids, mask, built.predictor) == {
+                    TORCH_DTYPES[spec.dtype]
+                }, name
+            else:
+                built.predictor(ids, mask)  # ONNX Runtime has a kernel for every node
+        for directory, _, _ in (builder.onnx_fp32(), builder.onnx_int8()):
+            assert onnx_low_precision(directory / "model.onnx") == []
+
+    train = dataset["train"]
+    records = measure_pair(
+        evaluation, runnable, list(train["text"]), np.asarray(train["label"]), settings=SMALL
+    )
+    for record in records:
+        assert record.measured and record.accuracy is not None, (record.runtime, record.reason)
+    by_name = {r.runtime: r for r in records}
+    assert by_name["onnx-fp32"].agreement == 1.0 and by_name["onnx-fp32"].max_proba_diff < 1e-5
+
+
+def test_runtime_timing_rounds_stop_at_the_time_limit_and_say_so(evaluation, dataset):
+    train = dataset["train"]
+    settings = MeasureSettings(batch_size=8, speed_texts=16, latency_texts=4, rounds=3, time_limit=1e-6)
+    texts, y = list(train["text"]), np.asarray(train["label"])
+    records = measure_pair(evaluation, ["torch-int8"], texts, y, settings=settings)
+    for record in records:
+        assert record.rounds == 1 and record.texts_per_s > 0
+        assert record.capped == "time limit of 1e-06 s reached: timing rounds cut short"

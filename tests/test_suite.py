@@ -86,6 +86,24 @@ def test_a_gate_on_an_unknown_metric_is_an_error():
     assert message.startswith("test_declared: GATES['finetune']: unknown metric(s) ['acuracy']")
 
 
+def test_time_limits_and_missing_checkpoints_are_read_through_the_suite():
+    default = _suite(CHECKPOINTS=["x"])
+    assert (default.speed_settings().time_limit, default.measure_settings().time_limit) == (60.0, 120.0)
+    assert default.allow_missing_checkpoints is False
+    suite = _suite(
+        CHECKPOINTS=["x"], SPEED_TIME_LIMIT=None, RUNTIME_TIME_LIMIT=5, ALLOW_MISSING_CHECKPOINTS=True
+    )
+    assert (suite.speed_settings().time_limit, suite.measure_settings().time_limit) == (None, 5)
+    assert suite.allow_missing_checkpoints is True
+    assert _error(CHECKPOINTS=["x"], SPEED_TIME_LIMIT=0).startswith(
+        "test_declared: SPEED_TIME_LIMIT: 0; expected"
+    )
+    assert _error(CHECKPOINTS=["x"], ALLOW_MISSING_CHECKPOINTS="yes").startswith(
+        "test_declared: ALLOW_MISSING_CHECKPOINTS: 'yes'; expected True or False"
+    )
+    assert "did you mean RUNTIME_TIME_LIMIT?" in _error(CHECKPOINTS=["x"], RUNTIME_TIME_LIMITS=5)
+
+
 def test_specs_that_differ_only_in_their_runtime_dtype_get_two_ids():
     fp32, bf16 = approach_spec("finetune"), approach_spec("finetune", runtime={"dtype": "bf16"})
     assert (fp32.id, bf16.id) == ("finetune", "finetune-bf16")

@@ -89,21 +89,25 @@ def test_inference_task_times_a_classification_head(tiny_checkpoint):
     assert record["task"] == "inference" and record["rounds"] == 1
 
 
-@pytest.mark.skipif(not dtype_supported("bf16", torch.device("cpu")), reason="no native bf16 on this CPU")
-def test_low_precision_dtype_is_recorded_with_its_own_reference(extraction):
+def test_low_precision_dtype_is_recorded_with_its_own_reference(cpu_profile, extraction):
+    if not cpu_profile.native("bf16"):
+        with pytest.raises(ValueError, match="dtype 'bf16' is not supported on cpu here"):
+            timing.BatchTimer(*extraction, "extraction", "cpu", dtype="bf16", batch_size=8)
+        return
     timer = timing.BatchTimer(*extraction, "extraction", "cpu", dtype="bf16", batch_size=8)
     record = timing.measure(timer, TEXTS, "tiny", rounds=1)
     assert record["dtype"] == "bf16"
     assert record["reference_gflops"] == timing.gemm_peak_gflops("cpu", "bf16")
 
 
-def test_bad_task_and_dtype_name_what_was_expected(extraction):
+def test_bad_task_and_dtype_name_what_was_expected(cpu_profile, extraction):
     with pytest.raises(ValueError, match="task 'embed'"):
         timing.BatchTimer(*extraction, "embed", "cpu")
     with pytest.raises(ValueError, match="dtype 'int8'"):
         check_dtype("int8", torch.device("cpu"))
     for dtype in ("bf16", "fp16"):
-        if not dtype_supported(dtype, torch.device("cpu")):
+        assert dtype_supported(dtype, torch.device("cpu")) == cpu_profile.native(dtype)
+        if not cpu_profile.native(dtype):
             with pytest.raises(ValueError, match=f"dtype '{dtype}' is not supported on cpu here"):
                 timing.BatchTimer(*extraction, "extraction", "cpu", dtype=dtype)
 
@@ -156,9 +160,10 @@ def test_speedups_compare_with_the_cpu_fp32_record_of_the_same_work():
     assert records[3]["speedup_vs_cpu"] is None
 
 
-def test_speed_settings_start_with_cpu_fp32():
+def test_speed_settings_start_with_cpu_fp32(cpu_profile):
     settings = timing.speed_settings()
     assert settings[0] == ("cpu", "fp32")
+    assert (("cpu", "bf16") in settings) == cpu_profile.native("bf16")
     assert all(dtype_supported(dtype, torch.device(device)) for device, dtype in settings)
     assert any(device == "cuda" for device, _ in settings) == torch.cuda.is_available()
 

@@ -125,8 +125,90 @@ def test_record_keeps_the_timing_keys_and_adds_the_protocol_fields(tiny_checkpoi
     assert len(windows) == timing_protocol.RATIO_ROUNDS and record["ratio_clock"] == "cpu"
     assert record["ratio"] == pytest.approx(sorted(w["ratio"] for w in windows)[len(windows) // 2])
     assert all(w["ratio"] == pytest.approx(w["texts_per_s"] / w["reference_gflops"]) for w in windows)
-    assert record["ratio_dispersion"] >= 0 and record["remeasured"] is False
+    assert record["ratio_dispersion"] >= 0 and record["remeasured"] is False and record["capped"] is None
     assert set(record["contention"]) == {"seen", "runqueue_wait_share", "threshold"}
     latency = record["latency_per_text_ms"]
     assert list(latency) == ["p50", "p90", "p95", "p99"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p95"] <= latency["p99"]
+
+
+@pytest.fixture
+def extraction_timer(tiny_checkpoint):
+    checkpoint = resolve_checkpoint(str(tiny_checkpoint))
+    model = timing.load_model(checkpoint, "extraction", "cpu")
+    return timing.BatchTimer(model, checkpoint.load_tokenizer(), "extraction", "cpu", batch_size=8)
+
+
+def test_a_measurement_stops_at_its_time_limit_and_says_so(extraction_timer):
+    """Past the limit no part starts another round (each keeps one): the record is complete, valid, and
+    names the limit and every part it cut short."""
+    record = timing_protocol.measure(
+        extraction_timer, TEXTS, "tiny", rounds=3, ratio_seconds=60, time_limit=1e-6
+    )
+    capped = record["capped"]
+    assert capped["limit_s"] == 1e-6 and capped["elapsed_s"] > 0
+    assert capped["reason"] == (
+        "time limit of 1e-06 s reached: timed passes, per-text latency, ratio rounds cut short"
+    )
+    assert record["rounds"] == 1 and len(record["ratio_rounds"]) == 1
+    assert record["latency_per_text_ms"]["p50"] > 0
+    assert TimingRecord.model_validate(record).capped.reason == capped["reason"]
+
+
+def test_no_limit_never_cuts_and_a_limit_must_be_positive():
+    unlimited = timing_protocol.Deadline(None)
+    assert not unlimited.reached("ratio rounds") and unlimited.capped() is None
+    with pytest.raises(ValueError, match="time limit: expected a positive number of seconds, got 0"):
+        timing_protocol.Deadline(0)
+
+
+def test_latency_warm_up_runs_every_length_the_timed_passes_run(extraction_timer):
+    texts = ["happy", "so happy", "sad", "i feel so sad", "so glad", "i am so very sad today"]
+    lengths = timing.encode(extraction_timer.tokenizer, texts, 64).lengths
+    warm = timing_protocol.one_per_shape(extraction_timer, texts)
+    assert sorted(set(timing.encode(extraction_timer.tokenizer, warm, 64).lengths)) == sorted(set(lengths))
+    assert len(warm) == len(set(lengths)) and warm == [t for t in texts if t in warm]  # one each, in order
+
+
+def test_reference_rounds_are_sized_on_a_warm_pass(extraction_timer, monkeypatch):
+    """A first pass that pays for kernel selection (here: a model whose first call burns 0.3 s of CPU)
+    must not size the reference rounds: they would then dwarf every warm pass (the H200's bf16 test ran
+    for minutes so)."""
+    import time
+
+    forward, calls = extraction_timer.model.forward, []
+
+    def cold_first(*args, **kwargs):
+        if not calls:
+            start = time.process_time()
+            while time.process_time() - start < 0.3:
+                pass
+        calls.append(1)
+        return forward(*args, **kwargs)
+
+    sized = []
+    calibrate = timing_protocol.ReferenceGemm.calibrate
+    monkeypatch.setattr(extraction_timer.model, "forward", cold_first)
+    def recorded(self, seconds, clock):
+        sized.append(seconds)
+        calibrate(self, seconds, clock)
+
+    monkeypatch.setattr(timing_protocol.ReferenceGemm, "calibrate", recorded)
+    timing_protocol.measure_ratio(extraction_timer, TEXTS[:8], rounds=1, seconds=0)
+    assert sized and sized[0] < 0.15
+
+
+@pytest.mark.gpu
+def test_cuda_measurements_are_warm_bounded_and_wall_clocked(tiny_checkpoint):
+    """On a GPU every dtype it runs is measured within the limit (warm-ups cover the timed shapes)."""
+    from harness.engine.timing.timer import speed_settings
+
+    checkpoint = resolve_checkpoint(str(tiny_checkpoint))
+    model = timing.load_model(checkpoint, "extraction", "cuda")
+    for device, dtype in speed_settings():
+        if device != "cuda":
+            continue
+        timer = timing.BatchTimer(model, checkpoint.load_tokenizer(), "extraction", "cuda", dtype, batch_size=8)
+        record = timing_protocol.measure(timer, TEXTS, "tiny", rounds=2, ratio_seconds=0.5, time_limit=60)
+        assert record["ratio_clock"] == "wall" and record["peak_cuda_mb"] > 0
+        assert record["capped"] is None, record["capped"]

@@ -1,6 +1,6 @@
 """``harness bench``: feature-extraction throughput of the harness against the usual ways.
 
-On the same texts and the same model, in one process, each after a warm-up on a few texts:
+On the same texts and the same model, in one process, each after an untimed warm-up pass over them:
 
 - ``seed``: the book's recipe the harness started from: ``Dataset.map`` tokenizes with
   ``padding=True`` (map's default batches of 1000 texts), a second ``map`` runs the model under
@@ -36,18 +36,21 @@ import numpy as np
 import torch
 
 from ..engine.approaches.features import pool
-from ..engine.checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
+from ..engine.checkpoints import resolve_checkpoint, select_device
 from ..engine.data import load_dataset
 from ..engine.inference import collect, dtype_supported, encode, forward_batches, model_max_length, pad_token_id
 from ..engine.runtime import BATCH_SIZE
 from ..engine.timing.timer import add_speedups, forward_flops, gemm_peak_gflops, speed_settings, sweep
+from ..errors import UsageError
+from . import non_negative_int, one_error_path, positive_int
+from . import parser as one_line_parser
 
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
 SEED = "seed"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="harness bench", description=__doc__.split("\n\n")[0])
+    parser = one_line_parser("harness bench", __doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="id or local directory")
     parser.add_argument("--model-dir", default=os.environ.get("HARNESS_MODEL_DIR"), help="local checkpoints")
     parser.add_argument("--dataset", default="emotion", help="known name, hub id or local directory")
@@ -57,12 +60,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--split", default="validation", help="the split whose texts are timed")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument(
-        "--batch-size", type=int, default=None, help=f"the harness's batch size (default {BATCH_SIZE}; "
+        "--batch-size", type=positive_int, default=None,
+        help=f"the harness's batch size (default {BATCH_SIZE}; "
         "--runtimes: the suite's RUNTIME_BATCH_SIZE, else 32)"
     )
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N texts of each split "
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="use only the first N texts of each split "
                         "(--runtimes: of the evaluation split, after the fit)")
-    parser.add_argument("--sweep", type=int, default=0, metavar="N", help="batch-size sweep on N texts")
+    parser.add_argument("--sweep", type=non_negative_int, default=0, metavar="N",
+                        help="batch-size sweep on N texts")
     parser.add_argument(
         "--accuracy", action="store_true", help="validation accuracy of fp32 vs low precision"
     )
@@ -75,7 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--runtime", action="append", default=None, help="runtime (repeatable; default: RUNTIMES, else all)"
     )
     runtimes.add_argument("--cache-dir", default=None, help="default: $HARNESS_CACHE_DIR, ~/.cache/harness")
-    runtimes.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads")
+    runtimes.add_argument("--threads", type=positive_int, default=None, help="torch and ONNX Runtime threads")
     args = parser.parse_args(argv)
     if not args.runtimes and args.batch_size is None:
         args.batch_size = BATCH_SIZE
@@ -131,9 +137,10 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
 
-def timed(fn: Callable[[list[str]], np.ndarray], texts: list[str], warmup: list[str]):
-    """Output and seconds of ``fn(texts)``, after an untimed call on ``warmup``."""
-    fn(warmup)
+def timed(fn: Callable[[list[str]], np.ndarray], texts: list[str]):
+    """Output and seconds of ``fn(texts)``, after an untimed call on the same texts: every shape the
+    timed call runs is warm (a first call's kernel selection is not the method's speed)."""
+    fn(texts)
     start = time.perf_counter()
     output = fn(texts)
     return output, time.perf_counter() - start
@@ -142,7 +149,7 @@ def timed(fn: Callable[[list[str]], np.ndarray], texts: list[str], warmup: list[
 def split_texts(dataset, args, split: str) -> tuple[list[str], np.ndarray]:
     """Texts and label ids of ``split`` (its first ``args.limit`` examples when a limit is set)."""
     if split not in dataset:
-        raise SystemExit(f"dataset {args.dataset!r} has no split {split!r}; it has {sorted(dataset)}")
+        raise UsageError(f"dataset {args.dataset!r} has no split {split!r}; it has {sorted(dataset)}")
     part = (
         dataset[split]
         if args.limit is None
@@ -153,11 +160,10 @@ def split_texts(dataset, args, split: str) -> tuple[list[str], np.ndarray]:
 
 def throughput(args, checkpoint, model, tokenizer, texts, device) -> dict:
     """Time every method on ``texts``; the figures per method."""
-    warmup = texts[: args.batch_size]
     methods: dict[str, dict] = {}
-    cls_seed, seconds = timed(lambda t: seed_features(model, tokenizer, t, device), texts, warmup)
+    cls_seed, seconds = timed(lambda t: seed_features(model, tokenizer, t, device), texts)
     methods[SEED] = {"seconds": seconds, "dtype": "fp32", "max_abs_diff": 0.0, "compared_with": SEED}
-    cls_pipeline, seconds = timed(lambda t: pipeline_features(model, tokenizer, t, device), texts, warmup)
+    cls_pipeline, seconds = timed(lambda t: pipeline_features(model, tokenizer, t, device), texts)
     methods["pipeline"] = {
         "seconds": seconds,
         "dtype": "fp32",
@@ -171,7 +177,6 @@ def throughput(args, checkpoint, model, tokenizer, texts, device) -> dict:
         features, seconds = timed(
             lambda t, d=dtype: harness_features(model, tokenizer, t, device, d, args.batch_size),
             texts,
-            warmup,
         )
         harness_fp32 = harness_fp32 if harness_fp32 is not None else features
         methods[f"harness-{dtype}"] = {
@@ -182,7 +187,7 @@ def throughput(args, checkpoint, model, tokenizer, texts, device) -> dict:
         }
     encoder = sentence_transformer(checkpoint.location, device)
     if encoder is not None:
-        embeddings, seconds = timed(lambda t: encoder.encode(t, convert_to_numpy=True), texts, warmup)
+        embeddings, seconds = timed(lambda t: encoder.encode(t, convert_to_numpy=True), texts)
         methods["sentence-transformers"] = {
             "seconds": seconds,
             "dtype": "fp32",
@@ -223,10 +228,7 @@ def accuracy(args, dataset, model, tokenizer, device) -> dict[str, float]:
 
 def run(args) -> dict:
     """Every measurement ``args`` asks for, as the JSON document."""
-    try:
-        checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
-    except CheckpointUnavailable as e:
-        raise SystemExit(str(e)) from None
+    checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
     device = select_device(args.device)
     tokenizer = checkpoint.load_tokenizer()
     model = checkpoint.load_model().to(device).eval()
@@ -319,6 +321,7 @@ def _optional(value) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+@one_error_path("bench")
 def main(argv=None) -> int:
     import datasets
 

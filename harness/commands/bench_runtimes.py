@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from ..errors import UsageError
 from ..results.runtimes import REFERENCE, RuntimeRecord
 
 FIGURES = (
@@ -41,7 +42,7 @@ def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]
     try:
         suite = load_suite(args.suite)
     except SuiteError as e:
-        raise SystemExit(f"harness bench: --suite {e}") from None
+        raise UsageError(f"--suite {e}") from None
     declared = {spec.id: suite.runtimes_for(args.checkpoint, spec) for spec in suite.approaches}
     pairs = [
         (spec, chosen or declared[spec.id])
@@ -49,9 +50,7 @@ def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]
         if declared[spec.id] and (args.approach is None or spec.id == args.approach)
     ]
     if not pairs:
-        raise SystemExit(
-            f"harness bench: {args.suite} declares no runtimes for {args.approach or 'any approach'}"
-        )
+        raise UsageError(f"{args.suite} declares no runtimes for {args.approach or 'any approach'}")
     return suite, pairs
 
 
@@ -78,11 +77,10 @@ def run(args) -> dict:
     import torch
 
     from ..engine.cache import Cache
-    from ..engine.checkpoints import CheckpointUnavailable, resolve_checkpoint, select_device
+    from ..engine.checkpoints import resolve_checkpoint, select_device
     from ..engine.data import load_dataset
     from ..engine.deploy.measure import MeasureSettings
     from ..engine.deploy.pair import measure_pair
-    from ..errors import HarnessError
     from ..engine.evaluation import ensure_fitted, evaluate
     from ..engine.runtime import Runtime
 
@@ -95,11 +93,8 @@ def run(args) -> dict:
             args.batch_size, settings.speed_texts, settings.latency_texts, settings.rounds
         )
     dataset_name = suite.dataset if suite is not None else args.dataset
-    try:
-        checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
-        dataset = load_dataset(dataset_name, args.data_dir)
-    except CheckpointUnavailable as e:
-        raise SystemExit(str(e)) from None
+    checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
+    dataset = load_dataset(dataset_name, args.data_dir)
     device = select_device(args.device)
     runtime = Runtime(device=str(device), cache=Cache(args.cache_dir))
     suite_name = suite.name if suite is not None else "bench"
@@ -114,21 +109,18 @@ def run(args) -> dict:
         "settings": settings.__dict__,
         "pairs": [],
     }
-    for spec, names in pairs:
-        try:
-            evaluation = evaluate(
-                suite_name, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split
+    for spec, names in pairs:  # a HarnessError is the command's one line (exit 2)
+        evaluation = evaluate(
+            suite_name, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split
+        )
+        ensure_fitted(evaluation, train_texts, train_y)  # on the whole split: the fit the suite makes
+        measured = evaluation
+        if args.limit is not None:  # then only the first texts are scored and timed
+            measured = dataclasses.replace(
+                evaluation, texts=evaluation.texts[: args.limit], y_true=evaluation.y_true[: args.limit]
             )
-            ensure_fitted(evaluation, train_texts, train_y)  # on the whole split: the fit the suite makes
-            measured = evaluation
-            if args.limit is not None:  # then only the first texts are scored and timed
-                measured = dataclasses.replace(
-                    evaluation, texts=evaluation.texts[: args.limit], y_true=evaluation.y_true[: args.limit]
-                )
-            gates = suite.runtime_gates_for(args.checkpoint, spec) if suite is not None else {}
-            records = measure_pair(measured, names, train_texts, train_y, gates, settings)
-        except HarnessError as e:
-            raise SystemExit(f"harness bench: {e}") from None
+        gates = suite.runtime_gates_for(args.checkpoint, spec) if suite is not None else {}
+        records = measure_pair(measured, names, train_texts, train_y, gates, settings)
         reference = next(r for r in records if r.runtime == REFERENCE)
         doc["pairs"].append(
             {

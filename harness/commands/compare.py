@@ -9,6 +9,7 @@ from ..engine import stats
 from ..results import ResultsError, SuiteDocument, read_json
 from ..engine.compare import ALPHA, DEFAULT_METRICS, compare_pair, not_comparable
 from ..results.model import Comparison, PairRecord
+from . import one_error_path
 
 def _cell(value) -> str:
     return "–" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
@@ -104,6 +105,7 @@ def compare_files(path_a, path_b, metrics=DEFAULT_METRICS) -> tuple[str, int]:
     return "\n".join(lines) + "\n", len(compared)
 
 
+@one_error_path("compare")
 def main(argv=None) -> int:
     """0 when pairs were compared, 1 when none could be, 2 for a bad file or usage."""
     parser = argparse.ArgumentParser(
@@ -119,11 +121,7 @@ def main(argv=None) -> int:
         help="metric(s) to compare (repeatable; default: accuracy)",
     )
     args = parser.parse_args(argv)
-    try:
-        markdown, n_compared = compare_files(args.a, args.b, tuple(args.metric or DEFAULT_METRICS))
-    except ResultsError as e:
-        print(f"compare: {e}", file=sys.stderr)
-        return 2
+    markdown, n_compared = compare_files(args.a, args.b, tuple(args.metric or DEFAULT_METRICS))
     sys.stdout.write(markdown)
     return 0 if n_compared else 1
 

@@ -37,8 +37,9 @@ from ..engine.exported import (
     ExportManifest,
     first_line,
 )
-from ..errors import HarnessError
+from ..results.io import usual_mode
 from ..results.model import ApproachInfo
+from . import one_error_path
 from .pair_options import add_pair_options, open_pair
 
 CARD = "README.md"
@@ -264,10 +265,8 @@ def export_pair(evaluation, out: Path, repo: str | None = None) -> ExportManifes
 
 def _usual_permissions(directory: Path) -> None:
     """Temporary directories and atomic writes are owner-only; an export gets what the umask gives."""
-    umask = os.umask(0)
-    os.umask(umask)
     for path in [directory, *directory.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+        path.chmod(usual_mode(path.is_dir()))
 
 
 def check_out(out: Path) -> None:
@@ -322,19 +321,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@one_error_path("export")
 def main(argv=None) -> int:
     """0 when written (and pushed), 1 when the push failed, 2 for bad usage or input."""
     args = parse_args(argv)
-    try:  # stdout says what was written: what fitting prints (Trainer's log) goes to stderr
-        check_out(args.out)
-        with contextlib.redirect_stdout(sys.stderr):
-            pair = open_pair(args, args.suite)
-            check_exportable(pair.spec)
-            evaluation = pair.evaluate()
-            manifest = export_pair(evaluation, args.out, args.push_to_hub)
-    except HarnessError as e:
-        print(f"harness export: {e}", file=sys.stderr)
-        return 2
+    check_out(args.out)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout says what was written, not the Trainer's log
+        pair = open_pair(args, args.suite)
+        check_exportable(pair.spec)
+        evaluation = pair.evaluate()
+        manifest = export_pair(evaluation, args.out, args.push_to_hub)
     scores = ", ".join(f"{key} {value:.4f}" for key, value in manifest.metrics.items())
     print(f"wrote {args.out} ({pair.what}; {manifest.dataset} {manifest.split}: {scores})")
     if args.push_to_hub is None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import HarnessError
 from ..engine.exported import load_exported
+from . import one_error_path
 from .pair_options import add_pair_options, open_pair
 
 
@@ -110,15 +111,12 @@ def as_json(texts: list[str], labels: list[str], proba: np.ndarray) -> str:
     )
 
 
+@one_error_path("predict")
 def main(argv=None, stdin=None) -> int:
     """0 when every text was classified, 2 for bad usage or input."""
     args = parse_args(argv)
-    try:  # stdout is for the results: what fitting prints (Trainer's log) goes to stderr
-        texts = read_texts(args, stdin if stdin is not None else sys.stdin)
-        with contextlib.redirect_stdout(sys.stderr):
-            labels, proba = classify(args, texts)
-    except HarnessError as e:
-        print(f"harness predict: {e}", file=sys.stderr)
-        return 2
+    texts = read_texts(args, stdin if stdin is not None else sys.stdin)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is for the results, not the Trainer's log
+        labels, proba = classify(args, texts)
     print(as_json(texts, labels, proba) if args.json else render(texts, labels, proba))
     return 0

@@ -6,10 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import HarnessError
 from ..report import render_suite
-from ..results import ResultsError, SuiteDocument, read_json
+from ..results import SuiteDocument, read_json
+from . import one_error_path
 
 
+@one_error_path("report")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="harness report",
@@ -21,17 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else args.results.parent
+    document = read_json(args.results, SuiteDocument)  # a bad file: one line, exit 2
     try:
-        paths = render_suite(read_json(args.results, SuiteDocument), out)
-    except ResultsError as e:
-        print(f"harness report: {e}", file=sys.stderr)
-        return 1
+        paths = render_suite(document, out)
     except OSError as e:
-        print(
-            f"harness report: {e.filename or out}: cannot write the report ({e.strerror or e})",
-            file=sys.stderr,
-        )
-        return 1
+        raise HarnessError(f"{e.filename or out}: cannot write the report ({e.strerror or e})") from None
     for path in paths:
         print(path)
     return 0

@@ -37,6 +37,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from ..results.io import usual_mode
+
 MODES = ("use", "refresh", "off")
 MANIFEST = "manifest.json"
 BUILD_NAME = re.compile(r"\.([0-9a-f]{12,64})-")  # a temporary build directory: .<key>-<random>
@@ -114,8 +116,9 @@ class Cache:
     def entry_path(self, kind: str, key: str) -> Path:
         return self.root / kind / key[:2] / key
 
-    def _verified(self, kind: str, key: str) -> dict | None:
-        """The manifest of a complete, intact entry; a damaged one is removed with a warning."""
+    def _verified(self, kind: str, key: str, meta_keys: tuple[str, ...] = ()) -> dict | None:
+        """The manifest of a complete, intact entry whose meta has ``meta_keys``; a damaged one (an edited
+        and re-hashed manifest lacking a field included) is removed with a warning."""
         path = self.entry_path(kind, key)
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
@@ -127,6 +130,7 @@ class Cache:
                 manifest["sha256"] == _manifest_digest(manifest)
                 and (manifest["kind"], manifest["key"]) == (kind, key)
                 and isinstance(manifest["meta"], dict)
+                and all(name in manifest["meta"] for name in meta_keys)
                 and sorted(files) == [str(p.relative_to(path)) for p in _files(path)]
                 and all(_sha256(path / name) == digest for name, digest in files.items())
             )
@@ -151,6 +155,7 @@ class Cache:
             final.parent.mkdir(parents=True, exist_ok=True)
             self._remove_abandoned_builds(building=key)
             tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
+            tmp.chmod(usual_mode(directory=True))  # a shared cache: the entry gets what the umask gives
             save(value, tmp)
             files = {str(p.relative_to(tmp)): _sha256(p) for p in _files(tmp)}
             manifest = {"kind": kind, "key": key, "files": files, "meta": meta}
@@ -205,14 +210,16 @@ class Cache:
         compute: Callable[[], tuple[T, dict]],
         save: Callable[[T, Path], None],
         load: Callable[[Path], T],
+        meta_keys: tuple[str, ...] = (),
     ) -> tuple[T, dict]:
         """The entry's value and meta: ``load(directory)`` of an intact entry, else ``compute() ->
-        (value, meta)``, stored with ``save(value, directory)``. When the cache cannot be written
-        (read-only, full) the computed value is returned unstored, with one warning."""
+        (value, meta)``, stored with ``save(value, directory)``. An entry whose meta lacks one of
+        ``meta_keys`` (what the caller reads) is corrupt. When the cache cannot be written (read-only,
+        full) the computed value is returned unstored, with one warning."""
         if not self.enabled:
             return compute()
         if _follows_rank_0():
-            return self._follow(kind, key, compute, load)
+            return self._follow(kind, key, compute, load, meta_keys)
         with contextlib.ExitStack() as held:
             lock_path = self.entry_path(kind, key).with_suffix(".lock")
             unwritable = None
@@ -222,7 +229,7 @@ class Cache:
             except OSError as e:  # a read-only cache: read what is there, store nothing
                 unwritable = e
             fresh = self.mode == "refresh" and (kind, key) not in self._refreshed
-            manifest = None if fresh else self._verified(kind, key)
+            manifest = None if fresh else self._verified(kind, key, meta_keys)
             if manifest is not None:
                 self.hits.append((kind, key))
                 return load(self.entry_path(kind, key)), manifest["meta"]
@@ -234,11 +241,12 @@ class Cache:
                 self.stores.append((kind, key))
             return value, meta
 
-    def _follow(self, kind: str, key: str, compute: Callable[[], tuple[T, dict]], load: Callable[[Path], T]):
+    def _follow(self, kind: str, key: str, compute: Callable[[], tuple[T, dict]], load: Callable[[Path], T],
+                meta_keys: tuple[str, ...]):
         """:meth:`get` on a rank other than 0: read an intact entry, else compute alongside rank 0 (which
         stores it) and keep nothing; waiting for rank 0's lock would hang the collective."""
         fresh = self.mode == "refresh" and (kind, key) not in self._refreshed
-        manifest = None if fresh else self._verified(kind, key)
+        manifest = None if fresh else self._verified(kind, key, meta_keys)
         if manifest is not None:
             self.hits.append((kind, key))
             return load(self.entry_path(kind, key)), manifest["meta"]
@@ -246,7 +254,8 @@ class Cache:
         return compute()
 
     def arrays(
-        self, kind: str, key: str, compute: Callable[[], tuple[dict[str, np.ndarray], dict]]
+        self, kind: str, key: str, compute: Callable[[], tuple[dict[str, np.ndarray], dict]],
+        meta_keys: tuple[str, ...] = (),
     ) -> tuple[dict[str, np.ndarray], dict]:
         """Named arrays (stored as safetensors) and their meta; ``compute() -> (arrays, meta)``."""
         from safetensors.numpy import load_file, save_file
@@ -258,7 +267,7 @@ class Cache:
         def load(directory: Path) -> dict[str, np.ndarray]:
             return load_file(str(directory / "arrays.safetensors"))
 
-        return self.get(kind, key, compute, save, load)
+        return self.get(kind, key, compute, save, load, meta_keys)
 
 
 RESULT_LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "scikit-learn", "numpy")

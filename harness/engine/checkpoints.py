@@ -24,6 +24,8 @@ Untrusted checkpoints:
 - weights load from ``model.safetensors``, or from a ``pytorch_model.bin`` pickle through
   ``torch.load(weights_only=True)`` (transformers 5 does so): a pickle holding anything but tensors
   is refused with a :class:`CheckpointError`, its code never runs;
+- weights load as fp32 whatever dtype their files store (a copy stored in fp16 to travel light, see
+  ``harness gpu-check``, is upcast); :meth:`ResolvedCheckpoint.stored_dtype` says what the files hold;
 - a tokenizer without a pad token pads with its eos token, else its unk token (a
   :class:`CheckpointError` when it has neither). Batches are right-padded and padding is masked, so
   the pad id changes no real token's output; a model config without ``pad_token_id`` gets the same
@@ -48,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import HarnessError
+from .budget import timed
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ class CheckpointUnavailable(HarnessError, LookupError):
 
 class CheckpointError(HarnessError, ValueError):
     """The checkpoint's files cannot be used as they are; the message names the checkpoint and file."""
+
+
+class MissingLocalCheckpoint(CheckpointError):
+    """An explicit local path (``./x``, ``../x``, ``/abs/x``) that is not a checkpoint directory: an
+    error (a typo must not pass as a skip), unless the suite sets ``ALLOW_MISSING_CHECKPOINTS = True``."""
 
 
 class DeviceUnavailable(HarnessError, ValueError):
@@ -134,6 +142,30 @@ class ResolvedCheckpoint:
             return f"hub:{self.revision}"
         return "sha256:" + _directory_digest(str(Path(self.location).resolve()))
 
+    def stored_dtype(self) -> str | None:
+        """The dtype the safetensors files store floating weights in (``fp32``, ``fp16``, ``bf16``; mixed
+        ones joined by ``+``); ``None`` without safetensors files (a pickle is not opened to find out)."""
+        files = [self._weights_file(name) for name in self._safetensors_names()]
+        found = sorted({dtype for path in files if path is not None for dtype in _safetensors_dtypes(path)})
+        return "+".join(found) or None
+
+    def _safetensors_names(self) -> list[str]:
+        index = self._json_file("model.safetensors.index.json")
+        return sorted(set(index.get("weight_map", {}).values())) if index else ["model.safetensors"]
+
+    def _weights_file(self, name: str) -> Path | None:
+        if self.source != "hub":
+            path = Path(self.location) / name
+            return path if path.is_file() else None
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            return Path(hf_hub_download(self.location, name, revision=self.revision))
+        except EntryNotFoundError:
+            return None
+
+    @timed("tokenizer load")
     def load_tokenizer(self):
         """The tokenizer, with a pad token (eos or unk when it declares none); remote code is refused."""
         from transformers import AutoTokenizer
@@ -162,6 +194,7 @@ class ResolvedCheckpoint:
             tokenizer.pad_token = fallback
         return tokenizer
 
+    @timed("checkpoint load")
     def load_model(self, model_class=None, *, new_head: bool = False, **kwargs):
         """Load with ``model_class`` (default ``AutoModel``); remote code and pickled code are refused.
 
@@ -176,9 +209,13 @@ class ResolvedCheckpoint:
           state, never the pooled output.
 
         Weights the checkpoint has and the model does not (another task's head, when extracting
-        features from a fine-tuned checkpoint) are unused and fine.
+        features from a fine-tuned checkpoint) are unused and fine. The model is fp32 (weights stored in
+        fp16 or bf16 are upcast) unless ``dtype`` is given.
         """
+        import torch
         from safetensors import SafetensorError
+
+        kwargs.setdefault("dtype", torch.float32)  # transformers 5 would keep the stored dtype ("auto")
 
         self._refuse_remote_code()
         if model_class is None:
@@ -246,6 +283,21 @@ def _may_be_new(model, name: str, new_head: bool) -> bool:
     return new_head and name.removeprefix(prefix).startswith("pooler.")
 
 
+SAFETENSORS_FLOAT_DTYPES = {"F64": "fp64", "F32": "fp32", "F16": "fp16", "BF16": "bf16"}
+
+
+def _safetensors_dtypes(path: Path) -> set[str]:
+    """The floating dtypes in a safetensors file, read from its JSON header (no tensor is loaded)."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    dtypes = {entry.get("dtype") for name, entry in header.items() if name != "__metadata__"}
+    return {SAFETENSORS_FLOAT_DTYPES.get(d, d.lower()) for d in dtypes if d and d.startswith(("F", "BF"))}
+
+
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -302,7 +354,7 @@ def _local(checkpoint_id: str) -> ResolvedCheckpoint:
     path = Path(checkpoint_id).expanduser().resolve()
     if not (path / "config.json").is_file():
         found = "has no config.json" if path.is_dir() else "does not exist"
-        raise CheckpointUnavailable(
+        raise MissingLocalCheckpoint(
             f"checkpoint {checkpoint_id!r}: the directory {path} {found}; expected a checkpoint "
             "directory with config.json"
         )
@@ -324,7 +376,8 @@ def _in_model_dir(checkpoint_id: str, model_dir: str | Path) -> ResolvedCheckpoi
 
 
 def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) -> ResolvedCheckpoint:
-    """Find ``checkpoint_id``: :class:`CheckpointUnavailable` (one line) when it is not there,
+    """Find ``checkpoint_id``: :class:`CheckpointUnavailable` (one line) when an id is not there,
+    :class:`MissingLocalCheckpoint` when an explicit local path is not a checkpoint directory,
     :class:`CheckpointError` when the id would leave the model directory."""
     if _is_path(checkpoint_id):
         return _local(checkpoint_id)
@@ -352,7 +405,8 @@ def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) 
 
 
 def select_device(requested: str | None = None):
-    """``None``/``auto`` → CUDA when available, else CPU; an explicit device must exist."""
+    """``None``/``auto`` → CUDA when available, else CPU; an explicit device must be one torch can run
+    here: ``cpu``, ``cuda``/``cuda:N`` with a GPU, ``mps`` where Apple's backend is available."""
     import torch
 
     if requested in (None, "", "auto"):
@@ -361,6 +415,10 @@ def select_device(requested: str | None = None):
         device = torch.device(requested)
     except (RuntimeError, TypeError):
         raise DeviceUnavailable(f"--device {requested}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceUnavailable(f"--device {requested}: expected auto, cpu, cuda, cuda:N or mps")
+    if device.type == "mps" and not (torch.backends.mps.is_available() and device.index in (None, 0)):
+        raise DeviceUnavailable(f"--device {requested}: the MPS backend is not available on this machine")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceUnavailable(f"--device {requested}: CUDA is not available on this machine")

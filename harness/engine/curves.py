@@ -14,6 +14,7 @@ import numpy as np
 
 from .approaches import ApproachSpec
 from .approaches.registry import ApproachError
+from .budget import for_pair
 from .data import DatasetError
 from ..errors import HarnessError
 from .evaluation import Evaluation, evaluate, get_split
@@ -104,10 +105,12 @@ def evaluate_seeds(
             f"approach {spec.id!r}: seeds={list(spec.seeds)} but it has no seed hyperparameter (its fit does "
             "not depend on one); remove seeds="
         )
-    return [
-        evaluate(suite, dataset_name, dataset, checkpoint, spec, runtime, train_split, split, seed=seed)
-        for seed in spec.seeds
-    ]
+    evaluations = []
+    for seed in spec.seeds:
+        with for_pair(suite, checkpoint.id, spec.id, detail=f"seed {seed}"):
+            pair = (suite, dataset_name, dataset, checkpoint, spec, runtime, train_split, split)
+            evaluations.append(evaluate(*pair, seed=seed))
+    return evaluations
 
 
 def seed_runs(evaluations: list[Evaluation], seeds, n_train: int) -> SeedRuns:
@@ -154,18 +157,21 @@ def curve_points(
             else:
                 where = f"dataset {dataset_name!r} split {train_split!r}"
                 subset = train.select(stratified_sample(y, size, seed, labels, where))
-            evaluation = evaluate(
-                suite,
-                dataset_name,
-                {train_split: subset, split: held_out},
-                checkpoint,
-                spec,
-                runtime,
-                train_split,
-                split,
-                seed=seed if seeded else None,
-                eval_set=False,
-            )
+            sample = "all" if size == ALL else size and f"{size}/class"
+            detail = " · ".join(part for part in (sample, seed is not None and f"seed {seed}") if part)
+            with for_pair(suite, checkpoint.id if checkpoint else None, spec.id, detail=detail or None):
+                evaluation = evaluate(
+                    suite,
+                    dataset_name,
+                    {train_split: subset, split: held_out},
+                    checkpoint,
+                    spec,
+                    runtime,
+                    train_split,
+                    split,
+                    seed=seed if seeded else None,
+                    eval_set=False,
+                )
             scores.append(seed_score(evaluation, seed, len(subset) if uses_examples else 0))
         points.append(
             CurvePoint(

@@ -11,6 +11,7 @@ import numpy as np
 
 from .approaches import ApproachSpec
 from .approaches.base import Approach, expand_columns
+from .budget import phase
 from .cache import examples_digest
 from .checkpoints import ResolvedCheckpoint
 from .data import DatasetError
@@ -126,6 +127,13 @@ def count_truncated(checkpoint: ResolvedCheckpoint, texts) -> int:
     return encode(tokenizer, texts, limit).n_truncated
 
 
+def truncated(checkpoint: ResolvedCheckpoint, texts, runtime: Runtime) -> int:
+    """:func:`count_truncated`, once per run for a checkpoint and text list (every seed and training
+    size of a pair scores the same evaluation texts)."""
+    key = ("n_truncated", checkpoint.id, examples_digest(texts))
+    return runtime.reuse(key, lambda: count_truncated(checkpoint, texts))
+
+
 def evaluate(
     suite: str,
     dataset_name: str,
@@ -161,9 +169,12 @@ def evaluate(
     def fit_predict() -> tuple[dict[str, np.ndarray], dict]:
         started = time.perf_counter()
         fit_eval = (texts, y_true) if eval_set else None
-        estimator.fit(train_texts, train_y, runtime=runtime, labels=labels, eval_set=fit_eval)
+        with phase("fit", split=train_split):
+            estimator.fit(train_texts, train_y, runtime=runtime, labels=labels, eval_set=fit_eval)
         fitted = time.perf_counter()
-        proba = label_columns(estimator.predict_proba(texts, runtime=runtime), estimator, len(texts), len(labels), what)
+        with phase("predict", split=split):
+            proba = estimator.predict_proba(texts, runtime=runtime)
+        proba = label_columns(proba, estimator, len(texts), len(labels), what)
         done = time.perf_counter()
         check_finite(proba, what)
         meta = {"timings": {"fit": fitted - started, "predict": done - fitted}}
@@ -179,12 +190,15 @@ def evaluate(
             "eval": examples_digest(texts, y_true),
             "fit_eval_set": eval_set,
         }
-        arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict)
+        needed = ("timings", "history")  # read below: an entry without them is recomputed
+        with phase("predictions cache", split=split):  # its own time: reading or storing the arrays
+            arrays, meta, cached = runtime.cached_arrays("predictions", parts, fit_predict, needed)
     else:
         (arrays, meta), cached = fit_predict(), False
     proba = arrays["proba"]
     started = time.perf_counter()
-    scored = score(y_true, proba, labels, texts, k=k)
+    with phase("score", split=split):
+        scored = score(y_true, proba, labels, texts, k=k)
     timings = {**meta["timings"], "score": time.perf_counter() - started}
     return Evaluation(
         suite=suite,
@@ -203,7 +217,7 @@ def evaluate(
         timings=timings,
         history=meta["history"],
         cached=cached,
-        n_truncated=count_truncated(checkpoint, texts) if getattr(estimator, "checkpoint", None) else None,
+        n_truncated=truncated(checkpoint, texts, runtime) if getattr(estimator, "checkpoint", None) else None,
     )
 
 
@@ -217,13 +231,14 @@ def ensure_fitted(evaluation: Evaluation, train_texts: Sequence[str], train_y: n
     try:
         check_is_fitted(estimator)
     except NotFittedError:
-        estimator.fit(
-            list(train_texts),
-            np.asarray(train_y),
-            runtime=evaluation.runtime,
-            labels=evaluation.labels,
-            eval_set=(evaluation.texts, evaluation.y_true),
-        )
+        with phase("fit", split=evaluation.train_split, detail="again, after a cache hit"):
+            estimator.fit(
+                list(train_texts),
+                np.asarray(train_y),
+                runtime=evaluation.runtime,
+                labels=evaluation.labels,
+                eval_set=(evaluation.texts, evaluation.y_true),
+            )
     return estimator
 
 
@@ -236,7 +251,8 @@ def record_fields(ev: Evaluation) -> dict:
         "dataset": ev.dataset,
         "dataset_source": ev.dataset_source,
         "checkpoint_source": (
-            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision}
+            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision,
+             "stored_dtype": ev.checkpoint.stored_dtype()}
             if ev.checkpoint
             else None
         ),

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .budget import timed
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -26,7 +28,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_FLAGS = {"bf16": {"avx512_bf16", "amx_bf16"}, "fp16": {"avx512_fp16", "amx_fp16"}}
 
 
-def _cpu_flags() -> set[str] | None:
+def cpu_flags() -> set[str] | None:
     """The CPU's feature flags from /proc/cpuinfo; None where there is no such file."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
@@ -35,20 +37,27 @@ def _cpu_flags() -> set[str] | None:
     return next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
 
 
+def onednn_native(dtype: str) -> bool:
+    """oneDNN's answer: whether it has native ``dtype`` (``bf16``/``fp16``) kernels on this CPU."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    ops = torch.ops.mkldnn
+    return bool({"bf16": ops._is_mkldnn_bf16_supported, "fp16": ops._is_mkldnn_fp16_supported}[dtype]())
+
+
 def dtype_supported(dtype: str, device: torch.device) -> bool:
-    """Whether ``device`` runs ``dtype`` natively (on CPU: oneDNN support and the matching instructions)."""
+    """Whether ``device`` runs ``dtype`` natively (on CPU: oneDNN support and the matching instructions).
+
+    The machine is asked through :func:`cpu_flags` and :func:`onednn_native` only (tests simulate other
+    CPUs by answering these two)."""
     if dtype == "fp32":
         return True
     if device.type == "cuda":
         return dtype == "fp16" or torch.cuda.is_bf16_supported()
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+    if device.type != "cpu":
         return False
-    onednn = {
-        "bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported,
-        "fp16": torch.ops.mkldnn._is_mkldnn_fp16_supported,
-    }
-    flags = _cpu_flags()
-    return bool(onednn[dtype]()) and (flags is None or bool(CPU_FLAGS[dtype] & flags))
+    flags = cpu_flags()
+    return onednn_native(dtype) and (flags is None or bool(CPU_FLAGS[dtype] & flags))
 
 
 def check_dtype(dtype: str, device: torch.device) -> None:
@@ -123,6 +132,7 @@ class Encoded:
         return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
 
 
+@timed("tokenization")
 def encode(tokenizer, texts: Sequence[str], max_length: int) -> Encoded:
     """Tokenize without padding; count the texts longer than ``max_length`` (long ones by a prefix)."""
     texts = bounded_texts(tokenizer, texts, max_length)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .approaches import ApproachSpec
 from . import gates
+from .budget import Budget, for_pair, phase
 from .cache import Cache
 from .checkpoints import CheckpointUnavailable, ResolvedCheckpoint, resolve_checkpoint
 from .data import DataSource, load_dataset, resolve_source
@@ -102,6 +103,7 @@ class HarnessSession:
         self.learning_curves: dict[str, list] = {}  # suite → its points (results.curves.CurvePoint)
         self._machine = None
         self._runtimes: dict[tuple[str, str, str], list[RuntimeRecord] | Exception] = {}  # per pair
+        self.budget = Budget().start()  # where the time went: every phase (harness.engine.budget)
 
     @property
     def cache(self) -> Cache:
@@ -110,7 +112,8 @@ class HarnessSession:
     def dataset(self, name: str, labels=None):
         """The ``DatasetDict`` for ``name`` (a known name, hub id or local directory)."""
         if name not in self._datasets:
-            dataset = load_dataset(name, self.settings.data_dir, labels)
+            with phase("dataset load", detail=name):
+                dataset = load_dataset(name, self.settings.data_dir, labels)
             self._datasets[name] = dataset
             self._sources[id(dataset)] = resolve_source(name, self.settings.data_dir)
         return self._datasets[name]
@@ -145,13 +148,15 @@ class HarnessSession:
         key = (id(dataset), checkpoint.id, spec.id, params, spec.seeds, train_split, split)
         if key not in self._evaluations:
             pair = (suite, source.name, dataset, checkpoint, spec)
-            if spec.seeds:
-                evaluation = self._evaluate_seeds(*pair, train_split, split)
-            else:
-                evaluation = evaluate(*pair, self.runtime, train_split, split)
+            with for_pair(suite, checkpoint.id, spec.id):
+                if spec.seeds:
+                    evaluation = self._evaluate_seeds(*pair, train_split, split)
+                else:
+                    evaluation = evaluate(*pair, self.runtime, train_split, split)
             evaluation.dataset_source = {"kind": source.kind, "location": source.location}
             self._evaluations[key] = evaluation
-            self._describe(source.name, dataset, checkpoint)
+            with for_pair(suite, None, None):
+                self._describe(source.name, dataset, checkpoint, train_split)
         evaluation = self._evaluations[key]
         self.suite_datasets.setdefault(suite, set()).add(source.name)
         self.outcome(suite, checkpoint.id, spec).evaluation = evaluation
@@ -180,21 +185,25 @@ class HarnessSession:
             points = curve_points(
                 suite, source.name, dataset, checkpoint, spec, self.runtime, shots, seeds, train_split, split
             )
-            self._describe(source.name, dataset, checkpoint)
+            with for_pair(suite, None, None):
+                self._describe(source.name, dataset, checkpoint, train_split)
             self.suite_datasets.setdefault(suite, set()).add(source.name)
             self.learning_curves.setdefault(suite, []).extend(points)
             self._curves[key] = points
         return self._curves[key]
 
-    def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint) -> None:
-        """The dataset's overview for the report, with token lengths under each checkpoint's tokenizer."""
+    def _describe(self, name: str, dataset, checkpoint: ResolvedCheckpoint, train_split: str = "train"):
+        """The dataset's overview for the report (label and leakage checks against ``train_split``),
+        with token lengths under each checkpoint's tokenizer."""
         if name not in self.overviews:
-            self.overviews[name] = dataset_overview(name, dataset)
+            with phase("dataset overview", detail=name):
+                self.overviews[name] = dataset_overview(name, dataset, train_split)
         lengths = self.overviews[name]["token_lengths"]
         if checkpoint.id not in lengths:
-            tokenizer = checkpoint.load_tokenizer()
-            limit = model_max_length(tokenizer, checkpoint.config().get("max_position_embeddings"))
-            lengths[checkpoint.id] = token_lengths(dataset, tokenizer, limit)
+            with phase("dataset overview", detail=f"{name} token lengths"):
+                tokenizer = checkpoint.load_tokenizer()
+                limit = model_max_length(tokenizer, checkpoint.config().get("max_position_embeddings"))
+                lengths[checkpoint.id] = token_lengths(dataset, tokenizer, limit)
 
     def runtimes(self, evaluation: Evaluation, names, train, gates, settings) -> list[RuntimeRecord]:
         """Every runtime in ``names`` of the pair (and the torch-fp32 reference), measured once per run;
@@ -204,7 +213,8 @@ class HarnessSession:
         key = (evaluation.suite, evaluation.checkpoint.id, evaluation.approach.id)
         if key not in self._runtimes:
             try:
-                self._runtimes[key] = measure_pair(evaluation, names, *train, gates, settings)
+                with for_pair(*key), phase("runtime measurement"):
+                    self._runtimes[key] = measure_pair(evaluation, names, *train, gates, settings)
             except HarnessError as e:  # every runtime test of the pair fails with it, measured once
                 self._runtimes[key] = e
         found = self._runtimes[key]
@@ -287,6 +297,10 @@ class HarnessSession:
             part(suite)["datasets"].update({name: self.overviews[name] for name in names})
         for suite, points in self.learning_curves.items():
             part(suite).setdefault("learning_curves", []).extend(p.to_json() for p in points)
+        for record in self.budget.phases:  # a phase of no suite (none so far) goes with the first one
+            suite = record.get("suite") or next(iter(sorted(suites)), None)
+            if suite is not None:
+                part(suite).setdefault("phases", []).append(record | {"suite": suite})
         fragment = {
             "environment": env,
             "cache": self.cache.stats(),

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .budget import mark_cached
 from .cache import Cache, cache_key, environment_parts
 
 BATCH_SIZE = 64
@@ -61,24 +62,26 @@ class Runtime:
         """The cache key of a ``kind`` of result computed from ``parts`` under this runtime."""
         return cache_key(kind=kind, runtime=self.settings(), **parts, **environment_parts())
 
-    def cached_arrays(self, kind: str, parts: dict, compute: Callable[[], tuple[dict, dict]]):
-        """``compute() -> (arrays, meta)``, from the cache when present; returns (arrays, meta, hit)."""
+    def cached_arrays(self, kind: str, parts: dict, compute: Callable[[], tuple[dict, dict]], meta_keys=()):
+        """``compute() -> (arrays, meta)``, from the cache when present (an entry whose meta lacks one
+        of ``meta_keys`` is recomputed); returns (arrays, meta, hit)."""
         if self.cache is None or not self.cache.enabled:
             arrays, meta = compute()
             return arrays, meta, False
         key = self.cache_key(kind, **parts)
-        arrays, meta = self.cache.arrays(kind, key, compute)
-        return arrays, meta, (kind, key) in self.cache.hits
+        arrays, meta = self.cache.arrays(kind, key, compute, tuple(meta_keys))
+        return arrays, meta, mark_cached((kind, key) in self.cache.hits)
 
-    def cached(self, kind: str, parts: dict, compute: Callable, save: Callable, load: Callable):
+    def cached(self, kind: str, parts: dict, compute: Callable, save: Callable, load: Callable, meta_keys=()):
         """``compute() -> (value, meta)``, stored with ``save(value, directory)`` and read back with
-        ``load(directory)``; returns (value, meta, hit). Without a cache it just computes."""
+        ``load(directory)`` (an entry whose meta lacks one of ``meta_keys`` is recomputed); returns
+        (value, meta, hit). Without a cache it just computes."""
         if self.cache is None or not self.cache.enabled:
             value, meta = compute()
             return value, meta, False
         key = self.cache_key(kind, **parts)
-        value, meta = self.cache.get(kind, key, compute, save, load)
-        return value, meta, (kind, key) in self.cache.hits
+        value, meta = self.cache.get(kind, key, compute, save, load, tuple(meta_keys))
+        return value, meta, mark_cached((kind, key) in self.cache.hits)
 
     def reuse(self, key: tuple, factory: Callable[[], object]):
         """One object per ``key`` for every pair of the run (e.g. a checkpoint's feature extractor)."""

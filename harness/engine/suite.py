@@ -35,6 +35,7 @@ class SuiteError(HarnessError, ValueError):
 DECLARATIONS = {
     "DATASET": "a dataset name, hub id or ./folder",
     "CHECKPOINTS": "a list of checkpoint ids or paths",
+    "ALLOW_MISSING_CHECKPOINTS": "True or False (True: a local checkpoint path that is not there skips)",
     "APPROACHES": "a list of approach_spec(...) declarations",
     "GATES": "{approach name, id or (checkpoint, id): {metric: minimum}}",
     "BASELINE_TOLERANCE": "a number or {metric: number}",
@@ -45,10 +46,12 @@ DECLARATIONS = {
     "RUNTIME_SPEED_TEXTS": "a positive integer",
     "RUNTIME_LATENCY_TEXTS": "a positive integer",
     "RUNTIME_ROUNDS": "a positive integer",
+    "RUNTIME_TIME_LIMIT": "seconds (a positive number), or None for no limit",
     "SPEED_TEXTS": "a positive integer",
     "SPEED_BATCH_SIZE": "a positive integer",
     "SPEED_TASKS": "a list of tasks (extraction, inference)",
     "SPEED_SETTINGS": "a list of (device, dtype) pairs; [] opts out of speed tests",
+    "SPEED_TIME_LIMIT": "seconds (a positive number), or None for no limit",
     "SHOTS": "a list of training sizes (examples per class, or 'all')",
     "SEEDS": "a list of distinct integers",
     "CURVE_GATES": "{approach name, id or (checkpoint, id): {shots: {metric: minimum}}}",
@@ -57,6 +60,7 @@ DECLARATIONS = {
 RESERVED_PREFIXES = ("SPEED_", "RUNTIME_", "CURVE_", "BASELINE_", "TIMING_")
 POSITIVE_INTEGERS = ("RUNTIME_BATCH_SIZE", "RUNTIME_SPEED_TEXTS", "RUNTIME_LATENCY_TEXTS", "RUNTIME_ROUNDS",
                      "SPEED_TEXTS", "SPEED_BATCH_SIZE")
+TIME_LIMITS = ("RUNTIME_TIME_LIMIT", "SPEED_TIME_LIMIT")
 KEYED = ("GATES", "RUNTIMES", "RUNTIME_GATES", "CURVE_GATES")
 SPLIT_FIXTURES = ("train_split", "eval_split")
 _SUITES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -189,6 +193,19 @@ class Suite:
             value = self.declared.get(key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise self._error(key, f"{value!r}")
+        for key in TIME_LIMITS:
+            value = self.declared.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not value > 0):
+                raise self._error(key, f"{value!r}")
+        allow = self.declared.get("ALLOW_MISSING_CHECKPOINTS", False)
+        if not isinstance(allow, bool):
+            raise self._error("ALLOW_MISSING_CHECKPOINTS", f"{allow!r}")
+
+    @property
+    def allow_missing_checkpoints(self) -> bool:
+        """Whether a local checkpoint path that is not there skips its tests instead of failing them."""
+        return self.declared.get("ALLOW_MISSING_CHECKPOINTS", False)
 
     def _timing_tolerance(self) -> float | None:
         value = self.declared.get("TIMING_TOLERANCE")
@@ -336,7 +353,8 @@ class Suite:
         from .deploy.measure import MeasureSettings
 
         names = {"batch_size": "RUNTIME_BATCH_SIZE", "speed_texts": "RUNTIME_SPEED_TEXTS",
-                 "latency_texts": "RUNTIME_LATENCY_TEXTS", "rounds": "RUNTIME_ROUNDS"}
+                 "latency_texts": "RUNTIME_LATENCY_TEXTS", "rounds": "RUNTIME_ROUNDS",
+                 "time_limit": "RUNTIME_TIME_LIMIT"}
         declared = {field: self.declared[key] for field, key in names.items() if key in self.declared}
         return MeasureSettings(**declared)
 
@@ -353,7 +371,10 @@ class Suite:
             values["tasks"] = tuple(values["tasks"])
         if values["settings"] is not None:
             values["settings"] = tuple(tuple(s) for s in values["settings"])
-        return SpeedSettings(**{k: v for k, v in values.items() if v is not None})
+        values = {k: v for k, v in values.items() if v is not None}
+        if "SPEED_TIME_LIMIT" in declared:  # None is a value here: no limit
+            values["time_limit"] = declared["SPEED_TIME_LIMIT"]
+        return SpeedSettings(**values)
 
     # -- learning curves --
 

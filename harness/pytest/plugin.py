@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..errors import HarnessError
+from . import verdict
 
 STATUSES = ("skipped", "passed", "failed")
 pytest_plugins = ["harness.pytest.curves"]  # learning curves: SHOTS, SEEDS, CURVE_GATES
@@ -34,6 +35,9 @@ _FRAGMENTS = pytest.StashKey[list]()  # xdist controller: results sent by the wo
 _DOCS = pytest.StashKey[list]()  # the suite results documents written at the end of the run
 _BASELINES = pytest.StashKey[list]()  # baseline files written by --update-baseline
 _PROBLEMS = pytest.StashKey[list]()  # one-line reasons why result files could not be written
+_SHOWN = pytest.StashKey[list]()  # every suite document of the run, written or not (the terminal shows them)
+_LOG = pytest.StashKey[verdict.RunLog]()  # every test's outcome, for the run's verdict
+_SIGTERM = pytest.StashKey[object]()  # the SIGTERM handler before this run's
 
 
 def pytest_addoption(parser):
@@ -73,6 +77,13 @@ def pytest_addoption(parser):
         "--refresh-cache", action="store_true", default=False, help="recompute and overwrite cache entries"
     )
     group.addoption(
+        "--strict-data",
+        action="store_true",
+        default=False,
+        help="fail a pair whose evaluation texts appear verbatim in its training split (leakage); "
+        "without it the run warns (pytest's --strict implies it)",
+    )
+    group.addoption(
         "--update-baseline",
         action="store_true",
         default=False,
@@ -83,6 +94,9 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "expensive: runs only with --benchmark")
+    config.stash[_LOG] = verdict.RunLog(worker=hasattr(config, "workerinput"))
+    config.pluginmanager.register(config.stash[_LOG], "harness-verdict")
+    config.stash[_SIGTERM] = verdict.install_sigterm_handler()  # SIGTERM ends the run like Ctrl-C
     if config.option.device != "auto":  # a device that does not exist is one line, before any test
         from ..engine.checkpoints import DeviceUnavailable, select_device
 
@@ -90,6 +104,10 @@ def pytest_configure(config):
             select_device(config.option.device)
         except DeviceUnavailable as e:
             raise pytest.UsageError(str(e)) from None
+
+
+def pytest_unconfigure(config):
+    verdict.restore_sigterm_handler(config.stash.get(_SIGTERM, None))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -156,10 +174,15 @@ def _one_line_errors():
         skip = str(e)
     except HarnessError as e:
         message = str(e)
-    if skip is not None:
-        pytest.skip(skip)
-    if message is not None:
-        pytest.fail(message, pytrace=False)  # outside the except block: no "during handling" chain
+    try:
+        if skip is not None:
+            pytest.skip(skip)
+        if message is not None:
+            pytest.fail(message, pytrace=False)
+    except (pytest.skip.Exception, pytest.fail.Exception) as outcome:
+        # raised while the with statement handles the error: without "from None" pytest would print the
+        # message twice, joined by "During handling of the above exception"
+        raise outcome from None
 
 
 class Harness:
@@ -173,15 +196,21 @@ class Harness:
         with _one_line_errors():
             return self._session.dataset(name, labels)
 
-    def checkpoint(self, checkpoint_id: str):
-        """The resolved checkpoint, or a skip whose reason says how to provide it."""
-        from ..engine.checkpoints import CheckpointUnavailable
+    def checkpoint(self, checkpoint_id: str, allow_missing: bool = False):
+        """The resolved checkpoint, or a skip whose reason says how to provide it (an id the hub cannot
+        give offline). A local path that is not a checkpoint directory fails, unless ``allow_missing``
+        (the suite's ``ALLOW_MISSING_CHECKPOINTS``) makes it a skip too."""
+        from ..engine.checkpoints import CheckpointUnavailable, MissingLocalCheckpoint
 
         with _one_line_errors():
             try:
                 return self._session.resolve(checkpoint_id)
             except CheckpointUnavailable as e:
                 pytest.skip(str(e))
+            except MissingLocalCheckpoint as e:
+                if not allow_missing:
+                    raise
+                pytest.skip(f"{e} (ALLOW_MISSING_CHECKPOINTS)")
 
 
 @pytest.fixture(scope="session")
@@ -195,13 +224,16 @@ def dataset(request, harness):
     name = suite_of(request.module).dataset
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__}: declare DATASET = ... or a dataset fixture")
-    return harness.dataset(name)
+    from ..engine.budget import for_pair
+
+    with for_pair(suite_name(request.module), None, None):
+        return harness.dataset(name)
 
 
 @pytest.fixture
 def checkpoint(request, harness):
     """One of the suite's ``CHECKPOINTS``, resolved (a skip whose reason says how to provide it)."""
-    return harness.checkpoint(request.param)
+    return harness.checkpoint(request.param, suite_of(request.module).allow_missing_checkpoints)
 
 
 @pytest.fixture
@@ -345,9 +377,29 @@ def evaluation(request, harness, dataset, checkpoint, approach, train_split, eva
     if approach.expensive and not session.settings.benchmark:
         pytest.skip(f"{approach.id} is expensive: run with --benchmark")
     with _one_line_errors():
-        return session.evaluate(
+        evaluation = session.evaluate(
             suite_name(request.module), dataset, checkpoint, approach, train_split, eval_split
         )
+    if _strict_data(request.config):
+        _fail_on_leakage(session.overviews.get(evaluation.dataset))
+    return evaluation
+
+
+def _strict_data(config) -> bool:
+    try:
+        strict = bool(config.getini("strict"))  # pytest's --strict (pytest 9) implies --strict-data
+    except ValueError:  # an older pytest without the strict setting
+        strict = False
+    return config.option.strict_data or strict
+
+
+def _fail_on_leakage(overview: dict | None) -> None:
+    from ..report.content import leakage_warnings
+    from ..results.model import DatasetOverview
+
+    lines = leakage_warnings(DatasetOverview.model_validate(overview)) if overview else []
+    if lines:
+        pytest.fail("; ".join(lines) + " (--strict-data)", pytrace=False)
 
 
 @pytest.fixture
@@ -424,6 +476,7 @@ def speed(request, dataset, eval_split, record_performance):
     evaluation texts (``SPEED_TEXTS`` of them in batches of ``SPEED_BATCH_SIZE``; per-text latency at
     batch 1; the timing protocol's ratio) with pytest-benchmark, record it with the suite's results
     and gate the ratio against the baseline (re-measured once before failing)."""
+    from ..engine.budget import for_pair, phase
     from ..engine.timing.speed import measure, unsupported
 
     session = _session(request.config)
@@ -439,9 +492,11 @@ def speed(request, dataset, eval_split, record_performance):
         baseline_run = session.settings.update_baseline
 
         def timed(benchmark=None) -> dict:
-            with _one_line_errors():
+            suite = suite_name(request.module)
+            where = for_pair(suite, checkpoint.id, None, detail=f"{task} {device} {dtype}")
+            with _one_line_errors(), where, phase("speed rounds"):
                 return measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size,
-                               models, num_labels, for_baseline=baseline_run)
+                               models, num_labels, for_baseline=baseline_run, time_limit=settings.time_limit)
 
         record = timed(request.getfixturevalue("benchmark"))
         return record_performance(record, remeasure=lambda: timed() | {"remeasured": True})
@@ -490,7 +545,8 @@ def pytest_testnodedown(node, error):
 
 
 def pytest_sessionfinish(session):
-    """Workers hand their results to the controller; the controller (or a plain run) writes them."""
+    """Workers hand their results to the controller; the controller (or a plain run) writes them. A run
+    whose verdict is not "passed", or whose results could not be written, never exits 0."""
     config = session.config
     fragments = list(config.stash.get(_FRAGMENTS, []))
     if _SESSION in config.stash:
@@ -501,52 +557,93 @@ def pytest_sessionfinish(session):
         fragments.append(fragment)
     if fragments and int(os.environ.get("RANK", "0")) == 0:  # under torchrun rank 0 alone writes the files
         config.stash[_DOCS], config.stash[_BASELINES], config.stash[_PROBLEMS] = _write_results(config, fragments)
+        verdicts = [doc.verdict.status for doc in config.stash.get(_SHOWN, [])]
+        if session.exitstatus == 0 and (config.stash[_PROBLEMS] or any(v != "passed" for v in verdicts)):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]]:
-    """Each suite's results, report and (with --update-baseline) baseline; a file that cannot be
-    written is a one-line problem for the terminal summary, and the others are still written."""
-    from ..report import append_step_summary, render_suite
+    """Each suite's results (with the run's verdict), report and (with --update-baseline) baseline; a
+    file that cannot be written is a one-line problem naming it for the terminal summary, and the other
+    suites are still written. The documents returned are those whose results and report were written."""
+    from ..report import append_step_summary
     from ..results.baseline import update_file
     from ..engine.compare import compare_records
     from ..results.suite import suite_documents, write_suite
 
-    report_dir, problems, baselines = _report_dir(config), [], []
+    report_dir, problems, baselines, written = _report_dir(config), [], [], []
+    log = config.stash[_LOG]
     try:
-        docs = suite_documents(fragments, run_id=uuid.uuid4().hex[:12], compare=compare_records)
+        every_suite = verdict.with_unfinished_suites(fragments, log)
+        docs = suite_documents(every_suite, run_id=uuid.uuid4().hex[:12], compare=compare_records)
     except HarnessError as e:
         return [], [], [f"results not written: {e}"]
+    docs = [verdict.apply(doc, log) for doc in docs]
+    config.stash[_SHOWN] = docs
     files = {suite: path for fragment in fragments for suite, path in fragment["baseline_files"].items()}
     for doc in docs:
-        for what, write in (
+        for what, write in (  # the report first: the results file keeps the time it took to render
+            ("report", lambda: timed_rendering(doc, report_dir)),
             ("results", lambda: write_suite(report_dir, doc)),
-            ("report", lambda: render_suite(doc, report_dir)),
             ("job summary", lambda: append_step_summary(doc)),
         ):
             try:
                 write()
             except (HarnessError, OSError) as e:
-                problems.append(f"{doc.suite}: {what} not written: {e}")
+                problems.append(f"{doc.suite}: {what} not written to {report_dir}: {_why(e)}")
+                break
+        else:
+            written.append(doc)
         if config.option.update_baseline and doc.suite in files:
             try:
                 baselines.append(update_file(files[doc.suite], doc))
             except (HarnessError, OSError) as e:
-                problems.append(f"{doc.suite}: baseline not updated: {e}")
-    return docs, baselines, problems
+                problems.append(f"{doc.suite}: baseline not updated: {_why(e)}")
+    return written, baselines, problems
+
+
+def _why(error: Exception) -> str:
+    """An OSError's reason and file (``Not a directory: reports/x``); other errors' one line."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    return str(error)
+
+
+def timed_rendering(doc, report_dir: Path) -> None:
+    """Render the suite's report and add the time it took to the document's phases."""
+    import time
+
+    from ..report import render_suite
+    from ..results.model import PhaseRecord
+
+    started = time.perf_counter()
+    render_suite(doc, report_dir)
+    seconds = round(time.perf_counter() - started, 4)
+    doc.phases.append(PhaseRecord(phase="report rendering", seconds=seconds, suite=doc.suite))
 
 
 def pytest_terminal_summary(terminalreporter, config):
     for problem in config.stash.get(_PROBLEMS, []):
         terminalreporter.write_line(f"harness: {problem}", red=True)
-    docs = config.stash.get(_DOCS, [])
-    if not docs:
+    shown = config.stash.get(_SHOWN, [])
+    if not shown:
         return
     from ..report import report_paths
-    from ..report.table import leaderboard
+    from ..report.content import data_warnings, verdict_line
+    from ..report.table import costliest_phases, leaderboard
 
     terminalreporter.write_sep("-", "harness results")
-    terminalreporter.write_line(leaderboard([record for doc in docs for record in doc.pairs]))
-    terminalreporter.write_line(f"results: {_report_dir(config)}")
+    for line in dict.fromkeys(w for doc in shown for o in doc.datasets.values() for w in data_warnings(o)):
+        terminalreporter.write_line(f"harness: WARNING: {line}", yellow=True, bold=True)
+    for doc in shown:
+        terminalreporter.write_line(f"{doc.suite}: {verdict_line(doc)}", red=doc.verdict.status != "passed")
+        for test in doc.verdict.unfinished:
+            terminalreporter.write_line(f"  not finished ({test.reason}): {test.test}", red=True)
+    terminalreporter.write_line(leaderboard([record for doc in shown for record in doc.pairs]))
+    terminalreporter.write_line(costliest_phases([phase for doc in shown for phase in doc.phases]))
+    docs = config.stash.get(_DOCS, [])
+    if docs:
+        terminalreporter.write_line(f"results: {_report_dir(config)}")
     for path in config.stash.get(_BASELINES, []):
         terminalreporter.write_line(f"baseline updated: {path}")
     for doc in docs:

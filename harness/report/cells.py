@@ -14,6 +14,7 @@ MISSING = "—"
 TEXT_LIMIT = 200  # texts longer than this are shortened (with an ellipsis) in tables
 FULL_TEXT_LIMIT = 1000  # the most of one text a report holds (the HTML title of a shortened cell)
 ANNOTATED_CLASSES = 30  # up to this many classes the confusion-matrix figure writes each cell's value
+ROW_LIMIT = 100  # rows of a list from the document (examples, suspects, bins, duplicates) in a table
 LISTED_CLASSES = 50  # past this many classes, tables show CLASS_SAMPLE most and least frequent classes
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # line breaks and other control characters
 
@@ -24,6 +25,7 @@ class Cell:
     numeric: bool = False
     best: bool = False
     full: str | None = None  # the longer text (up to FULL_TEXT_LIMIT), when ``text`` was shortened
+    link: str | None = None  # an anchor of this report (``pair-1``, ``performance``) the cell links to
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ def one_line(text) -> str:
     if len(text) > FULL_TEXT_LIMIT:
         return line[: FULL_TEXT_LIMIT - 1].rstrip() + "…"
     return line
+
+
+def title(checkpoint: str, approach: str) -> str:
+    """How a pair is named in every table: ``checkpoint · approach id``."""
+    return one_line(f"{checkpoint} · {approach}")
 
 
 def shortened(line: str, limit: int) -> str:

@@ -10,7 +10,7 @@ The results JSON keeps everything.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..results import METRICS, DatasetOverview, PairRecord, SuiteDocument, TimingRecord
@@ -25,19 +25,21 @@ from ..results.model import (
 )
 
 from .cells import (
-    LISTED_CLASSES, MISSING, Cell, Table, fmt, is_number, num, one_line, plain, shortened, text_cell,
+    LISTED_CLASSES, MISSING, ROW_LIMIT, Cell, Table, fmt, is_number, num, one_line, plain, shortened,
+    text_cell, title,
 )
 
 if TYPE_CHECKING:
+    from .budget import BudgetView
     from .curves import LearningCurveView
     from .runtimes import RuntimeView
 
 CLASS_SAMPLE = 25
 TOP_CONFUSIONS = 20  # past LISTED_CLASSES classes, the largest off-diagonal cells replace the matrix
-ROW_LIMIT = 100  # rows of a list from the document (examples, suspects, bins, duplicates) in a table
 DUPLICATES_IN_MARKDOWN = 10
 FORWARD_PASS_APPROACHES = ("finetune", "pretrained")  # their predict step runs the model
 METRIC_NAMES = {"accuracy": "accuracy", "f1_weighted": "F1 weighted", "f1_macro": "F1 macro"}
+UNAVAILABLE = "cannot be resolved"  # how a skip for a checkpoint the hub cannot give offline reads
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Summary:
     fastest: Table | None  # the fastest checkpoint per device and task
     problems: Table | None  # skipped and failed pairs
     baseline: str | None
+    verdict: str = ""  # the first line: passed, failed or incomplete, with the tests counted
+    verdict_tests: Table | None = None  # every failed and unfinished test, linked to where it is shown
 
 
 @dataclass
@@ -69,6 +73,7 @@ class DatasetView:
     n_conflicting: int
     duplicates: Table | None  # up to ROW_LIMIT rows (HTML)
     duplicates_brief: Table | None  # up to DUPLICATES_IN_MARKDOWN rows (Markdown)
+    warnings: list[str] = field(default_factory=list)  # label and leakage problems, one line each
 
 
 @dataclass
@@ -112,6 +117,19 @@ class Report:
     performance: Table | None
     runtimes: list[RuntimeView]  # deployment runtimes per pair; empty when none was measured
     learning_curve: LearningCurveView | None = None  # for a suite that declares SHOTS
+    gpu_vs_cpu: Table | None = None  # GPU records beside the CPU's; None without both
+    budget: BudgetView | None = None  # where the time went; None when no phase was recorded
+
+    @property
+    def no_pairs(self) -> str:
+        return no_pairs_text(self.learning_curve is not None)
+
+
+def no_pairs_text(has_curves: bool) -> str:
+    """What an empty pair table says: a learning-curve suite has its results in the curve."""
+    if has_curves:
+        return "No pair outside the learning curve was run; the learning curve holds the results."
+    return "No pair was evaluated."
 
 
 # --- cells ---
@@ -149,10 +167,6 @@ def class_sample(weights: dict[str, float], what: str) -> tuple[list[str], str |
         "the fewest are shown; every class is in the results JSON."
     )
     return ranked[:CLASS_SAMPLE] + ranked[-CLASS_SAMPLE:], note
-
-
-def title(checkpoint: str, approach: str) -> str:
-    return one_line(f"{checkpoint} · {approach}")
 
 
 # --- summary and leaderboard ---
@@ -310,11 +324,48 @@ def problems(doc: SuiteDocument) -> Table | None:
     return Table(["checkpoint", "approach", "status", "reason"], rows, "not-evaluated")
 
 
+def data_warnings(overview: DatasetOverview) -> list[str]:
+    """One line per label or leakage problem of a dataset: classes without training examples, labels
+    that differ only by case or whitespace, evaluation texts found verbatim in the training split."""
+    lines, checks = [], overview.label_checks
+    if checks is not None:
+        for split, missing in checks.unseen_in_train.items():
+            lines.append(one_line(
+                f"dataset {overview.name}: {split} has classes with no {checks.train_split} examples: "
+                f"{', '.join(map(repr, missing))}"
+            ))
+        lines += [
+            one_line(f"dataset {overview.name}: labels that differ only by case or whitespace: "
+                     f"{', '.join(map(repr, group))}")
+            for group in checks.similar_labels
+        ]
+    return lines + leakage_warnings(overview)
+
+
+def leakage_warnings(overview: DatasetOverview) -> list[str]:
+    """One line per evaluation split with texts found verbatim in the training split: count, share,
+    two examples."""
+    train = overview.label_checks.train_split if overview.label_checks else "train"
+    return [
+        one_line(
+            f"dataset {overview.name}: {leak.n_leaked} {leak.split} texts ({leak.share:.1%}) appear verbatim "
+            f"in {train} (leakage), e.g. "
+            + "; ".join(repr(shortened(text, 80)) for text in leak.examples[:2])
+        )
+        for leak in overview.leakage
+    ]
+
+
 def status_counts(doc: SuiteDocument) -> str:
     counts = {
         status: sum(p.status == status for p in doc.pairs) for status in ("passed", "failed", "skipped")
     }
     found = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    unavailable = {
+        p.checkpoint for p in doc.pairs if p.status == "skipped" and UNAVAILABLE in (p.reason or "")
+    }
+    if unavailable:
+        found += f" ({len(unavailable)} checkpoint{'s' * (len(unavailable) > 1)} not available here: skipped)"
     return f"{len(doc.pairs)} pairs: {found or 'none run'}."
 
 
@@ -347,7 +398,55 @@ def _statuses(checked: list[tuple[str, str]]) -> str:
 
 
 def summary(doc: SuiteDocument) -> Summary:
-    return Summary(status_counts(doc), best_pairs(doc), fastest(doc), problems(doc), baseline_line(doc))
+    return Summary(
+        status_counts(doc), best_pairs(doc), fastest(doc), problems(doc), baseline_line(doc),
+        verdict_line(doc), verdict_table(doc),
+    )
+
+
+SECTION_ANCHORS = {"performance": "performance", "runtimes": "runtimes", "learning-curve": "learning-curve"}
+
+
+def verdict_line(doc: SuiteDocument) -> str:
+    """``Failed: 2 of 14 tests failed, 12 passed.`` / ``Incomplete (worker crashed): …`` / ``Passed: …``;
+    a file without a recorded verdict is judged by its pairs."""
+    v = doc.verdict
+    if v is None:
+        failed = sum(p.status == "failed" for p in doc.pairs)
+        return f"Failed: {failed} pairs failed." if failed else "Passed (no test verdict recorded)."
+    counts = ", ".join(
+        f"{n} {'did not finish' if outcome == 'unfinished' else outcome}"
+        for outcome, n in v.tests.items()
+        if n
+    )
+    total = sum(v.tests.values())
+    if v.status == "incomplete":
+        return one_line(f"Incomplete ({v.reason}): {total} tests, {counts}.")
+    if v.status == "failed":
+        return one_line(f"Failed: {v.tests.get('failed', 0)} of {total} tests failed, {counts}.")
+    return one_line(f"Passed: {total} tests, {counts or 'none run'}.")
+
+
+def verdict_table(doc: SuiteDocument) -> Table | None:
+    """Each failed and unfinished test: what went wrong, linked to the section or pair that shows it."""
+    v = doc.verdict
+    if v is None or not (v.failures or v.unfinished):
+        return None
+    anchors = {(p.checkpoint, p.approach.id): f"pair-{i}" for i, p in enumerate(doc.evaluated(), start=1)}
+
+    def where(section: str, pair) -> Cell:
+        key = (pair.checkpoint, pair.approach) if pair else None
+        anchor = anchors.get(key) if section == "pair" else SECTION_ANCHORS.get(section)
+        shown = title(*key) if key else section
+        return Cell(shown, link=anchor) if anchor else plain(shown if key or section != "other" else None)
+
+    rows = [[plain(f.test), plain("failed"), plain(f.message), where(f.section, f.pair)] for f in v.failures]
+    rows += [
+        [plain(u.test), plain(f"not finished: {u.reason}"), plain(MISSING), where("pair", u.pair)]
+        for u in v.unfinished
+    ]
+    return Table(["test", "outcome", "message", "shown in"], rows[:ROW_LIMIT], "verdict",
+                 f"{len(rows) - ROW_LIMIT} more in the results file" if len(rows) > ROW_LIMIT else None)
 
 
 # --- run ---
@@ -494,6 +593,7 @@ def dataset_views(doc: SuiteDocument) -> list[DatasetView]:
                 n_conflicting=duplicates.n_conflicting,
                 duplicates=duplicates_table(duplicates, ROW_LIMIT),
                 duplicates_brief=duplicates_table(duplicates, DUPLICATES_IN_MARKDOWN),
+                warnings=data_warnings(overview),
             )
         )
     return views
@@ -513,6 +613,7 @@ def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
         ("Evaluated on", f"{pair.split or MISSING} ({fmt(pair.n_examples, 'd')} texts)"),
         ("Texts truncated", fmt(pair.n_truncated, "d") if pair.n_truncated is not None else None),
         ("Checkpoint source", f"{source.kind}: {source.location}" if source else None),
+        ("Stored weights", stored_weights(source.stored_dtype) if source and source.stored_dtype else None),
         ("Mean loss", fmt(pair.metrics.loss_mean, ".3f")),
         (
             "Timings",
@@ -521,6 +622,10 @@ def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
         ("Approach parameters", ", ".join(f"{k}={v}" for k, v in pair.approach.params.items()) or None),
     ]
     return [(name, one_line(value)) for name, value in facts if value is not None]
+
+
+def stored_weights(dtype: str) -> str:
+    return dtype if dtype == "fp32" else f"{dtype} (loaded as fp32)"
 
 
 def fmt_seconds(value) -> str:
@@ -784,6 +889,51 @@ def performance_table(doc: SuiteDocument) -> Table | None:
     return Table(headers, rows, "performance")
 
 
+def gpu_vs_cpu_table(doc: SuiteDocument) -> Table | None:
+    """Each GPU record beside the CPU fp32 record of the same checkpoint, task and batch size: texts/s,
+    per-text latency at batch 1 (p50) and the speedups; None unless both devices were timed."""
+    cpu = {
+        (r.checkpoint, r.task, r.batch_size): r
+        for r in doc.performance
+        if r.device == "cpu" and r.dtype == "fp32"
+    }
+    rows = []
+    for r in doc.performance:
+        base = cpu.get((r.checkpoint, r.task, r.batch_size))
+        if r.device == "cpu" or base is None:
+            continue
+        gpu_p50, cpu_p50 = (
+            ((x.model_extra or {}).get("latency_per_text_ms") or {}).get("p50") for x in (r, base)
+        )
+        rows.append(
+            [
+                plain(r.checkpoint),
+                plain(r.task),
+                num(r.batch_size, "d"),
+                plain(f"{r.device} {r.dtype}"),
+                num(base.texts_per_s, ",.1f"),
+                num(r.texts_per_s, ",.1f"),
+                num(r.texts_per_s / base.texts_per_s, ".2f"),
+                num(cpu_p50, ".2f"),
+                num(gpu_p50, ".2f"),
+                num(cpu_p50 / gpu_p50 if cpu_p50 and gpu_p50 else None, ".2f"),
+            ]
+        )
+    headers = [
+        "checkpoint",
+        "task",
+        "batch",
+        "GPU setting",
+        "CPU fp32 texts/s",
+        "GPU texts/s",
+        "texts/s speedup",
+        "CPU p50 ms/text (batch 1)",
+        "GPU p50 ms/text (batch 1)",
+        "batch-1 speedup",
+    ]
+    return Table(headers, rows, "gpu-vs-cpu") if rows else None
+
+
 def timing_gate(result: dict | None) -> str:
     """``ok (0.93× baseline ratio)``, ``regressed (0.51×, measured twice)``, ``new``, ``not gated: <why>``."""
     if not result:
@@ -808,7 +958,8 @@ def busy(contention: dict | None) -> str:
 
 def build_report(doc: SuiteDocument) -> Report:
     """Everything the report shows, from a suite document."""
-    from .curves import learning_curve_view  # these build on this module's cells and tables
+    from .budget import budget_view  # these build on this module's cells and tables
+    from .curves import learning_curve_view
     from .runtimes import runtime_views
 
     return Report(
@@ -821,6 +972,8 @@ def build_report(doc: SuiteDocument) -> Report:
         pairs=[pair_view(i, p) for i, p in enumerate(doc.evaluated(), start=1)],
         comparisons=comparisons_table(doc),
         performance=performance_table(doc),
+        gpu_vs_cpu=gpu_vs_cpu_table(doc),
         runtimes=runtime_views(doc),
         learning_curve=learning_curve_view(doc),
+        budget=budget_view(doc.phases),
     )

@@ -165,6 +165,7 @@ def curve_figure(points: list[CurvePoint]) -> bytes:
 class LearningCurveView:
     table: Table
     points: list[CurvePoint]  # for the figure (HTML)
+    answer: list[str]  # the summary's first lines: labels per class each approach needs (curve_answer)
 
 
 def learning_curve_view(doc) -> LearningCurveView | None:
@@ -176,4 +177,50 @@ def learning_curve_view(doc) -> LearningCurveView | None:
         [Cell(c, numeric=True) if i in NUMERIC else text_cell(c) for i, c in enumerate(row)]
         for row in curve_rows(points)
     ]
-    return LearningCurveView(Table(HEADERS, rows, "learning-curve", ABOUT), points)
+    return LearningCurveView(Table(HEADERS, rows, "learning-curve", ABOUT), points, curve_answer(points))
+
+
+def _size(point: CurvePoint) -> str:
+    return "the whole train split" if point.shots == ALL else f"{point.shots} labels per class"
+
+
+def curve_answer(points: list[CurvePoint]) -> list[str]:
+    """The learning curve's answer, one line per approach that learns from labels: how many labels per
+    class it needs to match the best zero-shot reference and to reach its best mean accuracy; then the
+    best point of the suite. Empty without a learned point."""
+    learned = [p for p in points if p.shots is not None]
+    if not learned:
+        return []
+    zero_shot = [p for p in points if p.shots is None and p.approach_name.startswith("zero-shot")]
+    reference = max(zero_shot, key=lambda p: p.mean["accuracy"], default=None)
+    several = len({p.checkpoint for p in points}) > 1
+    lines: dict[str, list[CurvePoint]] = {}
+    for p in learned:
+        name = f"{p.approach} · {p.checkpoint.rstrip('/').split('/')[-1]}" if several else p.approach
+        lines.setdefault(name, []).append(p)
+    answer = []
+    for name, line in lines.items():
+        line = sorted(line, key=_x)
+        best = max(line, key=lambda p: p.mean["accuracy"])
+        first_best = next(p for p in line if p.mean["accuracy"] >= best.mean["accuracy"])
+        text = f"{name}: "
+        if reference is not None:
+            target = reference.mean["accuracy"]
+            match = next((p for p in line if p.mean["accuracy"] >= target), None)
+            tried = ", ".join(size_text(p) for p in line)
+            text += (
+                f"matches zero-shot ({target:.3f}) with {_size(match)} ({match.mean['accuracy']:.3f}); "
+                if match is not None
+                else f"does not match zero-shot ({target:.3f}) at any size tried ({tried} per class); "
+            )
+        text += f"reaches its best accuracy, {best.mean['accuracy']:.3f}, with {_size(first_best)}."
+        answer.append(text)
+    top = max(learned, key=lambda p: p.mean["accuracy"])
+    references = ""
+    if reference is not None:
+        references = f" (best zero-shot: {reference.approach}, {reference.mean['accuracy']:.3f})"
+    answer.append(
+        f"Best: {top.approach} with {_size(top)}, accuracy {top.mean['accuracy']:.3f} "
+        f"(mean of {len(top.seeds)} seed{'s' if len(top.seeds) > 1 else ''}){references}."
+    )
+    return answer

@@ -135,3 +135,19 @@ def reliability_diagram(bins: list) -> bytes:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize="small", frameon=False)
     fig.tight_layout()
     return png(fig)
+
+
+def phase_bars(per_phase: dict[str, tuple[float, float]]) -> bytes:
+    """Seconds per kind of phase, most expensive at the top: computed, and read from the cache."""
+    ordered = sorted(per_phase.items(), key=lambda item: sum(item[1]))
+    fig = new_figure(7.5, max(2.5, 0.35 * len(ordered) + 1.2))
+    ax = fig.subplots()
+    names = [label(name) for name, _ in ordered]
+    computed = [seconds[0] for _, seconds in ordered]
+    cached = [seconds[1] for _, seconds in ordered]
+    ax.barh(names, computed, color="#1f77b4", label="computed")
+    ax.barh(names, cached, left=computed, color="#aec7e8", label="from the cache")
+    ax.set(xlabel="seconds", title="Where the time went")
+    ax.legend(loc="lower right", fontsize="small", frameon=False)
+    fig.tight_layout()
+    return png(fig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import figures
+from .budget import ABOUT as BUDGET_ABOUT
 from .content import ROW_LIMIT, DatasetView, PairView, Report
 from .curves import curve_figure
 from .runtimes import ABOUT, RuntimeView, scatter
@@ -64,4 +65,8 @@ def render_html(report: Report, rendered: str) -> str:
         runtimes_about=ABOUT,
         runtime_figures={v.anchor: runtime_figure(v) for v in report.runtimes},
         curve_figure=figures.data_uri(curve_figure(curve.points)) if (curve := report.learning_curve) else None,
+        budget_about=BUDGET_ABOUT,
+        budget_figure=(
+            figures.data_uri(figures.phase_bars(report.budget.per_phase)) if report.budget else None
+        ),
     )

@@ -8,8 +8,10 @@ from urllib.parse import quote
 from tabulate import tabulate
 
 from ..results import SuiteDocument
+from .budget import ABOUT as BUDGET_ABOUT
+from .budget import TITLE as BUDGET_TITLE
 from .cells import Cell, Table, one_line
-from .content import Report, leaderboard, problems
+from .content import Report, leaderboard, no_pairs_text, problems, verdict_line
 from .runtimes import ABOUT
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
@@ -34,7 +36,13 @@ def escape(text) -> str:
 
 def cell(c: Cell) -> str:
     text = escape(c.text)
+    text = f"[{text}](#{quote(c.link)})" if c.link else text
     return f"**{text}**" if c.best else text
+
+
+def anchor(name: str) -> str:
+    """An explicit anchor a link of the summary can reach (Markdown headings' own ids vary by renderer)."""
+    return f'<a id="{quote(name)}"></a>'
 
 
 def table(t: Table | None, empty: str = "None.") -> str:
@@ -51,7 +59,7 @@ def table(t: Table | None, empty: str = "None.") -> str:
 
 def leaderboard_markdown(doc: SuiteDocument) -> str:
     """The leaderboard table, then the skipped and failed pairs with their reasons."""
-    parts = [table(leaderboard(doc), "No pair was evaluated.")]
+    parts = [f"**{escape(verdict_line(doc))}**", table(leaderboard(doc), no_pairs_text(bool(doc.learning_curves)))]
     skipped = problems(doc)
     if skipped is not None:
         parts += ["Skipped and failed pairs:", table(skipped)]
@@ -62,12 +70,28 @@ def _facts(facts: list[tuple[str, str]]) -> str:
     return "\n".join(f"- **{escape(name)}:** {escape(value)}" for name, value in facts)
 
 
+def _answer(report: Report) -> list[str]:
+    """A learning-curve suite's summary opens with its answer and the curve's table."""
+    curve = report.learning_curve
+    if curve is None or not curve.answer:
+        return []
+    answer = "\n".join(f"- {escape(line)}" for line in curve.answer)
+    return ["How many labels per class:", answer, "Learning curve (the figure is in the HTML report):",
+            table(curve.table)]
+
+
 def _summary(report: Report) -> list[str]:
     s = report.summary
-    parts = [
+    best = ["Best pair per metric:", table(s.best, report.no_pairs)]
+    if s.best is None and report.learning_curve is not None:
+        best = []  # the learning curve above is the answer
+    parts = [f"**{escape(s.verdict)}**"] if s.verdict else []
+    if s.verdict_tests is not None:
+        parts += ["Failed and unfinished tests:", table(s.verdict_tests)]
+    parts += [
+        *_answer(report),
         escape(s.counts),
-        "Best pair per metric:",
-        table(s.best, "No pair was evaluated."),
+        *best,
         "Fastest checkpoint per device and task (from the performance records):",
         table(s.fastest, "No performance records in this run."),
     ]
@@ -83,7 +107,10 @@ def _datasets(report: Report) -> list[str]:
         return ["_No dataset overview in this run._"]
     parts = []
     for d in report.datasets:
-        parts += [f"### Dataset {escape(d.name)}", "Split sizes and texts per class:", table(d.splits)]
+        parts.append(f"### Dataset {escape(d.name)}")
+        if d.warnings:
+            parts += ["**Data warnings:**", "\n".join(f"- **{escape(line)}**" for line in d.warnings)]
+        parts += ["Split sizes and texts per class:", table(d.splits)]
         if d.class_counts is not None:
             parts.append(table(d.class_counts))
         for lengths in d.token_lengths:
@@ -98,7 +125,7 @@ def _datasets(report: Report) -> list[str]:
 
 
 def _pair(pair) -> list[str]:
-    parts = [f"### {escape(pair.title)}", _facts(pair.facts)]
+    parts = [f"{anchor(pair.anchor)}\n\n### {escape(pair.title)}", _facts(pair.facts)]
     if pair.gates is not None:
         parts += ["Gates:", table(pair.gates)]
     if pair.baseline_status is not None:
@@ -130,13 +157,21 @@ def _runtimes(report: Report) -> list[str]:
     """The deployment-runtime section, or nothing when the run measured no runtime."""
     if not report.runtimes:
         return []
-    parts = ["## Deployment runtimes", escape(ABOUT)]
+    parts = [anchor("runtimes"), "## Deployment runtimes", escape(ABOUT)]
     for view in report.runtimes:
         parts += [f"### Runtimes of {escape(view.title)}", escape(view.context)]
         parts.append(table(view.table, "No runtime measured."))
         if view.not_measured:
             parts.append("\n".join(f"- {escape(line)}" for line in view.not_measured))
     return parts
+
+
+def _budget(report: Report) -> list[str]:
+    """Where the time went (the figure is in the HTML report), or nothing when no phase was recorded."""
+    if report.budget is None:
+        return []
+    total = f"{report.budget.total_s:.1f} s in all"
+    return [f"## {BUDGET_TITLE}", f"{escape(BUDGET_ABOUT)} {total}.", table(report.budget.table)]
 
 
 def render_markdown(report: Report, rendered: str, html_name: str) -> str:
@@ -149,7 +184,7 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
         "## Summary",
         *_summary(report),
         "## Leaderboard",
-        table(report.leaderboard, "No pair was evaluated."),
+        table(report.leaderboard, report.no_pairs),
         "## Run",
         _facts(report.facts),
         f"Versions: {escape(report.versions)}",
@@ -160,14 +195,19 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
     for pair in report.pairs:
         parts += _pair(pair)
     if not report.pairs:
-        parts.append("_No pair was evaluated._")
+        parts.append(f"_{escape(report.no_pairs)}_")
     if report.learning_curve is not None:
-        parts += ["## Learning curve", table(report.learning_curve.table)]
+        parts.append(anchor("learning-curve"))  # failed curve tests link here
+        if not report.learning_curve.answer:
+            parts += ["## Learning curve", table(report.learning_curve.table)]
     parts += [
         "## Comparisons",
         table(report.comparisons, "No comparisons in this run."),
+        anchor("performance"),
         "## Performance",
         table(report.performance, "No performance records in this run."),
+        *(["### GPU vs CPU", table(report.gpu_vs_cpu)] if report.gpu_vs_cpu else []),
         *_runtimes(report),
+        *_budget(report),
     ]
     return "\n\n".join(parts) + "\n"

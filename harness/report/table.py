@@ -40,3 +40,21 @@ def leaderboard(records: list[PairRecord]) -> str:
         )
     headers = ["suite", "checkpoint", "approach", "status", "acc", "f1_w", "f1_m", "fit s", "reason"]
     return tabulate(rows, headers=headers, tablefmt="simple")
+
+
+def costliest_phases(phases: list, n: int = 5) -> str:
+    """The ``n`` most expensive phases of the run (per suite, pair, phase and split), for the terminal."""
+    from .budget import phase_totals, seconds_text
+
+    totals = phase_totals(phases)
+    if not totals:
+        return "where the time went: no phase recorded"
+    total = sum(t.seconds for t in totals)
+    rows = [
+        [t.suite, t.what, t.label, seconds_text(t.seconds), f"{t.seconds / total:.0%}", t.runs,
+         f"{t.cached}/{t.runs}" if t.cached else ""]
+        for t in totals[:n]
+    ]
+    headers = ["suite", "pair", "phase", "time", "share", "runs", "cached"]
+    head = f"where the time went: the {len(rows)} most expensive of {seconds_text(total)} in phases"
+    return head + "\n" + tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)

@@ -225,12 +225,22 @@ def dumps(data) -> str:
     return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False, default=str) + "\n"
 
 
+def usual_mode(directory: bool = False) -> int:
+    """The permissions the user's umask gives a new file (or directory); temporary files and
+    directories are created owner-only, and what the harness keeps gets these instead."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 def write_text(path: str | Path, text: str) -> Path:
-    """Write atomically: a temporary file in the same folder, flushed, then renamed over ``path``."""
+    """Write atomically: a temporary file in the same folder, flushed, then renamed over ``path``, with
+    the permissions the umask gives (not the temporary file's owner-only ones)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, usual_mode())
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
         os.replace(tmp, path)

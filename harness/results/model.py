@@ -75,6 +75,7 @@ class Timings(Model):
 class CheckpointSource(Model):
     kind: str
     location: str
+    stored_dtype: str | None = None  # what the weight files hold (fp16: upcast to fp32 when loaded)
 
 
 class Example(Model):
@@ -258,12 +259,39 @@ class TokenLengths(Model):
     n_exceeding: dict[str, Count] = {}
 
 
+class LabelChecks(Model):
+    """Classes of a split with no training examples; labels that differ only by case or whitespace."""
+
+    train_split: str = "train"
+    unseen_in_train: dict[str, list[str]] = {}  # split -> its classes with no train_split example
+    similar_labels: list[list[str]] = []
+
+
+class Leakage(Model):
+    """Texts of an evaluation split found verbatim in the training split."""
+
+    split: str
+    n_leaked: Count
+    share: Share
+    examples: list[str] = []
+
+
 class DatasetOverview(Model):
     name: str
     labels: list[str]
     splits: dict[str, Split]
     duplicates: Duplicates | None = None
+    label_checks: LabelChecks | None = None
+    leakage: list[Leakage] = []
     token_lengths: dict[str, TokenLengths] = {}
+
+
+class TimingCap(Model):
+    """A measurement its time limit cut short: the limit, the time it took, which parts stopped early."""
+
+    limit_s: Number
+    elapsed_s: Number
+    reason: str
 
 
 class TimingRecord(Model):
@@ -281,6 +309,7 @@ class TimingRecord(Model):
     normalized_throughput: Number | None = None
     ratio: Annotated[float, Field(gt=0, le=1e300)] | None = None  # the timing protocol's, the gated figure
     remeasured: bool = False
+    capped: TimingCap | None = None  # the time limit was reached: the record says which parts it cut
     speedup_vs_cpu: Number | None = None
     note: str | None = None
     baseline: dict | None = None
@@ -305,11 +334,51 @@ class Comparison(Model):
     per_seed: list[SeedComparison] = []  # both pairs seeded alike: one paired test per seed
 
 
+class FailedTest(Model):
+    """One failed test of the run: its node id, its one-line message and where the report shows it."""
+
+    test: str
+    message: str
+    section: Literal["pair", "performance", "runtimes", "learning-curve", "other"] = "other"
+    pair: PairKey | None = None
+
+
+class UnfinishedTest(Model):
+    """A test that did not finish: its node id, why, and its pair when it tests one."""
+
+    test: str
+    reason: Literal["interrupted", "terminated", "worker crashed", "timed out", "not run"]
+    pair: PairKey | None = None
+
+
+class Verdict(Model):
+    """The run's verdict on the suite: every test counted, every failure and unfinished test listed."""
+
+    status: Literal["passed", "failed", "incomplete"]
+    reason: str | None = None  # why the run is incomplete
+    tests: dict[str, Count] = {}  # outcome (passed, failed, skipped, unfinished) -> tests
+    failures: list[FailedTest] = []
+    unfinished: list[UnfinishedTest] = []
+
+
 class CacheSummary(Model):
     root: str | None = None
     mode: Literal["use", "refresh", "off"] = "use"
     hits: Count = 0
     stores: Count = 0
+
+
+class PhaseRecord(Model):
+    """One timed phase of a run (``harness.engine.budget``): its own seconds, phases inside it left out."""
+
+    phase: str
+    seconds: Annotated[float, Field(ge=0, le=1e300)]
+    cached: bool | None = None  # its result came from the cache (None: nothing cached in it)
+    suite: str | None = None
+    checkpoint: str | None = None
+    approach: str | None = None  # approach id; None for a phase of no pair (dataset load, speed, report)
+    split: str | None = None
+    detail: str | None = None  # e.g. ``32/class · seed 1``, ``onnx-int8``, ``extraction cpu fp32``
 
 
 class SuiteDocument(Model):
@@ -327,6 +396,8 @@ class SuiteDocument(Model):
     learning_curves: list[CurvePoint] = []  # a suite that declares SHOTS (harness/results/curves.py)
     comparisons: list[Comparison] = []
     runtimes: list[RuntimeRecord] = []  # deployment runtimes of pairs (harness/results/runtimes.py)
+    phases: list[PhaseRecord] = []  # where the time went, every phase of every process
+    verdict: Verdict | None = None  # None in files written before verdicts were recorded
 
     def evaluated(self) -> list[PairRecord]:
         return [p for p in self.pairs if p.metrics is not None]

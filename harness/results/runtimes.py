@@ -60,6 +60,7 @@ class RuntimeRecord(Model):
     rounds: Count | None = None
     gates: list[RuntimeGate] = []
     contention: dict | None = None  # over the timing rounds: {seen, runqueue_wait_share, threshold}
+    capped: str | None = None  # why fewer timing rounds ran than asked (the time limit was reached)
     note: str | None = None
 
     @property

@@ -9,8 +9,16 @@ from pathlib import Path
 
 from .curves import CurvePoint
 from .io import validate, write_json
-from .model import STATUS_ORDER, CacheSummary, Comparison, DatasetOverview, PairRecord, SuiteDocument
-from .model import TimingRecord
+from .model import (
+    STATUS_ORDER,
+    CacheSummary,
+    Comparison,
+    DatasetOverview,
+    PairRecord,
+    PhaseRecord,
+    SuiteDocument,
+    TimingRecord,
+)
 from .runtimes import RuntimeRecord
 
 _PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
@@ -66,7 +74,7 @@ def suite_documents(
             doc = parts.setdefault(
                 suite,
                 {"environment": fragment["environment"], "cache": {**fragment["cache"], "hits": 0, "stores": 0},
-                 "datasets": {}, "pairs": {}, "performance": [], "runtimes": {}},
+                 "datasets": {}, "pairs": {}, "performance": [], "runtimes": {}, "phases": []},
             )
             for name, overview in part["datasets"].items():
                 overview = validate(overview, DatasetOverview, f"process {number}: datasets.{name}")
@@ -86,6 +94,10 @@ def suite_documents(
             for i, data in enumerate(part.get("runtimes", [])):  # per runtime, the first record
                 record = validate(data, RuntimeRecord, f"process {number}: {suite}.runtimes[{i}]")
                 doc["runtimes"].setdefault(record.key, record)
+            doc["phases"] += [
+                validate(r, PhaseRecord, f"process {number}: {suite}.phases[{i}]")
+                for i, r in enumerate(part.get("phases", []))
+            ]
             for count in ("hits", "stores"):
                 doc["cache"][count] += fragment["cache"][count]
     documents = []
@@ -104,6 +116,7 @@ def suite_documents(
                 learning_curves=sorted_points(doc.get("curves", {}).values()),
                 comparisons=compare(pairs),
                 runtimes=list(doc["runtimes"].values()),
+                phases=doc["phases"],
             )
         )
     return documents

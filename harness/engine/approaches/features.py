@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from ..budget import phase
 from ..cache import examples_digest
 from ...errors import NonFiniteOutput
 from ..inference import collect, encode, forward_batches, model_max_length, pad_token_id
@@ -59,7 +60,9 @@ class HiddenStateExtractor:
         key = examples_digest(texts)
         if key not in self._features:
             parts = {"checkpoint": self.checkpoint.fingerprint(), "max_length": self.max_length, "texts": key}
-            self._features[key] = self.runtime.cached_arrays("features", parts, lambda: self._compute(texts))[0]
+            with phase("feature extraction"):
+                found = self.runtime.cached_arrays("features", parts, lambda: self._compute(texts))
+            self._features[key] = found[0]
         features = self._features[key][pooling]
         bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
         if len(bad):

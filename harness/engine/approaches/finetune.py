@@ -4,7 +4,8 @@ Defaults are the book's recipe: 2 epochs, lr 2e-5, batch 64, weight decay 0.01, 
 epoch on ``eval_set`` and keep the best epoch (by accuracy). Batches are padded dynamically.
 A runtime dtype ``bf16``/``fp16`` trains with mixed precision (``TrainingArguments(bf16=True)`` /
 ``fp16=True``: autocast, fp32 master weights) and predicts under the same autocast; the runtime's
-batch size is the prediction batch size. The trained model is cached (safetensors).
+batch size is the prediction batch size. The trained model is cached (safetensors) and kept as a plain
+fp32 model whatever the training dtype: the dtype is a run setting, never part of the fitted model.
 
 Under ``torchrun`` / ``accelerate launch`` every process trains the one model (``batch_size`` per
 process) and keeps the same epoch: the best epoch's weights are kept in memory, not in a Trainer
@@ -13,14 +14,12 @@ checkpoint that only process 0 would write, in its own temporary directory.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import numpy as np
 
 from ..cache import examples_digest
 from ..inference import bounded_texts, class_probabilities, model_max_length
 from ..runtime import Runtime
+from ..scratch import scratch_dir
 from .base import Approach
 from .registry import register_approach
 
@@ -87,6 +86,7 @@ class FineTune(Approach):
         )
 
     def fit(self, X, y, *, runtime=None, labels=(), eval_set=None):
+        import torch
         from transformers import AutoModelForSequenceClassification
 
         runtime = runtime or Runtime()
@@ -114,8 +114,9 @@ class FineTune(Approach):
             train,
             save=lambda model, directory: model.save_pretrained(directory),
             load=lambda directory: AutoModelForSequenceClassification.from_pretrained(
-                directory, trust_remote_code=False
+                directory, trust_remote_code=False, dtype=torch.float32
             ),
+            meta_keys=("history",),
         )
         self.history_ = meta["history"]
         self.model_ = model.to(self.device_).eval()
@@ -141,8 +142,7 @@ class FineTune(Approach):
             label2id={name: i for i, name in enumerate(labels)},
         )
         best = _best_epoch_keeper()
-        output_dir = tempfile.mkdtemp(prefix="harness-finetune-")
-        try:
+        with scratch_dir("finetune") as output_dir:  # removed on every exit path, even a kill
             args = TrainingArguments(
                 output_dir=output_dir,
                 num_train_epochs=self.num_train_epochs,
@@ -177,9 +177,10 @@ class FineTune(Approach):
             trainer.train()
             if best.weights is not None:
                 trainer.model.load_state_dict(best.weights)
-        finally:
-            shutil.rmtree(output_dir, ignore_errors=True)
-        return trainer.model, [entry for entry in trainer.state.log_history if "epoch" in entry]
+            # mixed precision wraps the model's forward in autocast for good: unwrapped, the model is
+            # plain fp32 again, and how it runs later is the caller's runtime's business
+            model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float()
+        return model, [entry for entry in trainer.state.log_history if "epoch" in entry]
 
     def predict_proba(self, X, *, runtime=None) -> np.ndarray:
         runtime = runtime or Runtime()

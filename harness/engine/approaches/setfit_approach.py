@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from ..cache import examples_digest
 from ..checkpoints import CheckpointError
 from ...errors import NotApplicable
 from ..runtime import Runtime
+from ..scratch import scratch_dir
 from .base import Approach
 from .registry import ApproachError, register_approach
 
@@ -150,7 +149,7 @@ class SetFit(Approach):
             )
             return body, load_head(directory / "head.safetensors")
 
-        (body, head), meta, _ = runtime.cached("setfit", parts, train, save, load)
+        (body, head), meta, _ = runtime.cached("setfit", parts, train, save, load, ("history",))
         self.history_ = meta["history"]
         from setfit import SetFitModel
 
@@ -168,8 +167,7 @@ class SetFit(Approach):
             model_body=sentence_body(self.checkpoint, self.device_),
             model_head=LogisticRegression(**(self.head_params or {})),
         )
-        output_dir = tempfile.mkdtemp(prefix="harness-setfit-")
-        try:
+        with scratch_dir("setfit") as output_dir:  # removed on every exit path, even a kill
             try:
                 args = TrainingArguments(
                     output_dir=output_dir,
@@ -193,8 +191,6 @@ class SetFit(Approach):
                 {k: v for k, v in entry.items() if isinstance(v, (int, float))}
                 for entry in trainer.st_trainer.state.log_history
             ]
-        finally:
-            shutil.rmtree(output_dir, ignore_errors=True)
         return model.model_body, model.model_head, json.loads(json.dumps(history))
 
     def predict_proba(self, X, *, runtime=None) -> np.ndarray:

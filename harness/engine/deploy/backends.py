@@ -13,7 +13,9 @@ onnx-int8      onnxruntime     ``onnxruntime.quantization.quantize_dynamic`` of 
 
 Each runtime is built from an artefact on disk, and the time that takes is its load time: the
 fitted model saved with ``save_pretrained`` (safetensors) for the torch runtimes (torch-int8
-quantizes it on load; its size is its quantized ``state_dict``), the ONNX file for ONNX Runtime. ONNX
+quantizes it on load; its size is its quantized ``state_dict``), the ONNX file for ONNX Runtime. The
+ONNX export traces the fp32 artefact read back, never the fitted object: a pair fitted or run in
+bf16/fp16 still exports an fp32 graph, and torch-fp32 runs fp32 weights without autocast. ONNX
 files are cached like fine-tuned models, keyed by the fitted weights and the export settings.
 ONNX Runtime gets as many intra-op threads as torch has, so both use the same cores.
 """
@@ -122,6 +124,7 @@ class Built:
     artefact_cached: bool | None = None
     provider: str | None = None
     note: str | None = None
+    module: torch.nn.Module | None = None  # what a torch runtime executes (None for ONNX Runtime)
 
 
 def torch_predictor(module: torch.nn.Module, device: torch.device) -> Predictor:
@@ -186,28 +189,33 @@ class Builder:
     def _saved_dir(self, dtype: str) -> Path:
         """The fitted model saved (safetensors) in ``dtype``: the artefact torch runtimes load."""
         if dtype not in self._saved:
-            directory = self.workdir / f"torch-{dtype}"
-            model = self.graph.model
-            if dtype != "fp32":
-                from ..inference import DTYPES
+            from ..inference import DTYPES
 
-                model = _cpu_copy(model).to(DTYPES[dtype])
+            directory = self.workdir / f"torch-{dtype}"
+            model = _cpu_copy(self.graph.model).to(DTYPES[dtype])
             with _quiet():
                 model.save_pretrained(directory)
             self._saved[dtype] = directory
         return self._saved[dtype]
 
-    def _build_torch(self, spec: RuntimeSpec) -> Built:
+    def _load(self, dtype: str):
+        """The fitted model read back from its artefact in ``dtype``: a fresh object, so nothing the
+        fitting process attached to the model (an autocast wrapper of mixed-precision training, a
+        device) comes along."""
         from ..inference import DTYPES
 
+        model = self.graph.auto_class.from_pretrained(
+            self._saved_dir(dtype), trust_remote_code=False, dtype=DTYPES[dtype]
+        )
+        _check_dtype(model, DTYPES[dtype], self.graph)
+        return model
+
+    def _build_torch(self, spec: RuntimeSpec) -> Built:
         stored = "fp32" if spec.dtype == "int8" else spec.dtype
         directory = self._saved_dir(stored)
         with _quiet():
             started = time.perf_counter()
-            model = self.graph.auto_class.from_pretrained(
-                directory, trust_remote_code=False, dtype=DTYPES[stored]
-            )
-            module = self.graph.wrap(model).eval()
+            module = self.graph.wrap(self._load(stored)).eval()
             if spec.dtype == "int8":
                 module = quantize_linear(module)
             module = module.to(self.device)
@@ -227,6 +235,7 @@ class Builder:
             n_parameters(module),
             load_s,
             note=note,
+            module=module,
         )
 
     # ONNX Runtime
@@ -261,12 +270,14 @@ class Builder:
 
         if self.runtime is None:
             return *compute(), False
-        return self.runtime.cached(kind, parts, compute, save, lambda directory: directory)
+        return self.runtime.cached(kind, parts, compute, save, lambda directory: directory, ("export_s",))
 
     def onnx_fp32(self) -> tuple[Path, dict, bool]:
         def build(directory: Path) -> dict:
             started = time.perf_counter()
-            export_onnx(self.graph, directory / "model.onnx")
+            with _quiet():
+                model = self._load("fp32")
+            export_onnx(self.graph, model, directory / "model.onnx")
             return {"export_s": time.perf_counter() - started, "exporter": EXPORTER, "opset": OPSET}
 
         return self._artefact("onnx-export", self._export_parts(), build)
@@ -328,9 +339,17 @@ def example_inputs(graph: Graph) -> tuple[torch.Tensor, torch.Tensor]:
     return pad(encoded.input_ids, pad_token_id(graph.tokenizer))
 
 
-def export_onnx(graph: Graph, path: Path) -> None:
-    """``torch.onnx.export`` of the graph's module (fp32, CPU) with dynamic batch and sequence axes."""
-    module = graph.wrap(_cpu_copy(graph.model)).eval()
+def _check_dtype(model, dtype: torch.dtype, graph: Graph) -> None:
+    """A loaded model whose floating-point weights are not all ``dtype`` is a harness bug: say so."""
+    found = {p.dtype for p in model.parameters() if p.is_floating_point()} - {dtype}
+    if found:
+        raise RuntimeError(f"{graph.output} model loaded as {dtype} has {sorted(map(str, found))} weights")
+
+
+def export_onnx(graph: Graph, model, path: Path) -> None:
+    """``torch.onnx.export`` of the graph's module around ``model`` (the fitted model read back in fp32,
+    on CPU: the export is fp32 whatever dtype the pair ran in) with dynamic batch and sequence axes."""
+    module = graph.wrap(model.to("cpu")).eval()
     input_ids, attention_mask = example_inputs(graph)
     dynamic = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), _quiet():

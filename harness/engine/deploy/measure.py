@@ -3,8 +3,9 @@
 1. Each runtime is built from its artefact (load time) and predicts the whole evaluation split at
    the batch size (accuracy, weighted F1, agreement with the reference's predictions, max |Δp|);
    the resident memory it adds while loading and predicting is sampled (peak memory).
-2. Speed, in ``rounds`` interleaved rounds (every runtime once per round, the order reversed every
-   other round, so a busy neighbour slows all of them alike): a pass over ``speed_texts`` texts at
+2. Speed, in ``rounds`` interleaved rounds after an untimed one (every runtime once per round, the
+   order reversed every other round, so a busy neighbour slows all of them alike; none starts past
+   the time limit but the first): a pass over ``speed_texts`` texts at
    the batch size (texts/s, the best round counts) and ``latency_texts`` texts one at a time
    (per-text latency, percentiles over all rounds). Both time the whole path: tokenization,
    padding, the model and the probabilities.
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..budget import phase, timed
 from ..inference import encode, length_sorted_batches, pad, pad_token_id
 from ...results.runtimes import REFERENCE, RuntimeRecord
 from .backends import RUNTIMES, Builder, Built, temporary_workdir
@@ -33,18 +35,21 @@ SPEED_TEXTS = 256
 LATENCY_TEXTS = 64
 ROUNDS = 3
 BATCH_SIZE = 32
+TIME_LIMIT_S = 120.0  # timing rounds of one pair's runtimes start no later than this (RUNTIME_TIME_LIMIT)
 
 
 @dataclass(frozen=True)
 class MeasureSettings:
     """How runtimes are measured; a suite's ``RUNTIME_BATCH_SIZE``, ``RUNTIME_SPEED_TEXTS``,
-    ``RUNTIME_LATENCY_TEXTS`` and ``RUNTIME_ROUNDS`` (read by :class:`harness.engine.suite.Suite`)
+    ``RUNTIME_LATENCY_TEXTS``, ``RUNTIME_ROUNDS`` and ``RUNTIME_TIME_LIMIT`` (seconds; None: no cap; all
+    read by :class:`harness.engine.suite.Suite`)
     override the defaults."""
 
     batch_size: int = BATCH_SIZE
     speed_texts: int = SPEED_TEXTS
     latency_texts: int = LATENCY_TEXTS
     rounds: int = ROUNDS
+    time_limit: float | None = TIME_LIMIT_S
 
 
 class PeakMemory:
@@ -114,6 +119,7 @@ class Timing:
         return float(np.percentile(self.latency_ms, 50))
 
 
+@timed("runtime speed rounds")
 def time_rounds(
     runtimes: dict[str, Built],
     graph: Graph,
@@ -121,12 +127,20 @@ def time_rounds(
     settings: MeasureSettings,
     timings: dict[str, Timing],
     rounds: int,
+    deadline=None,
 ) -> None:
-    """``rounds`` interleaved rounds of throughput and batch-1 latency for every runtime."""
+    """``rounds`` interleaved rounds of throughput and batch-1 latency for every runtime, after an
+    untimed one (every shape the timed rounds run is warm); past ``deadline`` (a
+    :class:`~harness.engine.timing.protocol.Deadline`) no round starts after the first."""
     speed_texts = list(texts[: settings.speed_texts])
     latency_texts = list(texts[: settings.latency_texts])
     names = list(runtimes)
+    for name in names:
+        predict(runtimes[name], graph, speed_texts, settings.batch_size)
+        latencies_ms(runtimes[name], graph, latency_texts)
     for number in range(rounds):
+        if number and deadline is not None and deadline.reached("timing rounds"):
+            break
         order = names if number % 2 == 0 else names[::-1]
         for name in order:
             started = time.perf_counter()
@@ -156,7 +170,7 @@ def measure_runtimes(
     maps head outputs to label columns (``columns(proba) -> proba``)."""
     import torch
 
-    from ..timing.protocol import ContentionMeter
+    from ..timing.protocol import ContentionMeter, Deadline
 
     device = torch.device(device)
     gates = gates or {}
@@ -181,9 +195,11 @@ def measure_runtimes(
                 continue
             try:
                 with PeakMemory() as memory:
-                    built = builder.build(spec)
-                    predict(built, graph, texts[: settings.batch_size], settings.batch_size)  # warm-up
-                    proba = predict(built, graph, texts, settings.batch_size)
+                    with phase("runtime export", detail=name):
+                        built = builder.build(spec)
+                    with phase("runtime predict", split=describe.get("split"), detail=name):
+                        predict(built, graph, texts[: settings.batch_size], settings.batch_size)  # warm-up
+                        proba = predict(built, graph, texts, settings.batch_size)
             except Exception as e:  # noqa: BLE001 - an export that fails is this runtime's result, not the table's
                 if name == REFERENCE:
                     raise
@@ -203,19 +219,18 @@ def measure_runtimes(
             return _gated(record, gates.get(name, {}))
 
         timings = {name: Timing() for name in runtimes}
+        deadline = Deadline(settings.time_limit)
         with ContentionMeter() as contention:
-            time_rounds(runtimes, graph, texts, settings, timings, settings.rounds)
+            time_rounds(runtimes, graph, texts, settings, timings, settings.rounds, deadline)
             records.update({name: scored(name) for name in runtimes})
             slow = [name for name in runtimes if name != REFERENCE and _failed_speed(records[name])]
             if slow:  # a busy neighbour is not a regression: measure again before failing
                 again = {name: runtimes[name] for name in (REFERENCE, *slow)}
-                time_rounds(again, graph, texts, settings, timings, settings.rounds)
+                time_rounds(again, graph, texts, settings, timings, settings.rounds, deadline)
                 records.update({name: scored(name) for name in again})
-    busy = contention.to_dict()
-    return [
-        records[name].model_copy(update={"contention": busy}) if name in runtimes else records[name]
-        for name in names
-    ]
+    capped = deadline.capped()
+    update = {"contention": contention.to_dict(), "capped": capped["reason"] if capped else None}
+    return [records[name].model_copy(update=update) if name in runtimes else records[name] for name in names]
 
 
 def _gated(record: RuntimeRecord, thresholds: dict) -> RuntimeRecord:

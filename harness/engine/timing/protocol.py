@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from . import TIME_LIMIT_S
 from . import timer as timing
 
 RATIO_ROUNDS = 5  # workload rounds at least; the reference runs one round more
@@ -43,6 +44,37 @@ CONTENTION_THRESHOLD = 0.1  # share of runnable time spent waiting for a CPU
 LATENCY_PASSES = 1  # timed batch-1 passes over the texts
 LATENCY_WARMUP_TEXTS = 2  # texts run at batch 1 before them: lazy initialization
 REFERENCE_SIZE = {"cpu": 512, "cuda": 4096}  # square fp32 matrices of the reference product
+LATENCY_CHUNK = 16  # batch-1 texts timed between two looks at the time limit
+
+
+class Deadline:
+    """A measurement's time limit (None: none). Each part that was cut short for it is noted, and
+    :meth:`capped` says so in the record; every part keeps at least one timed round."""
+
+    def __init__(self, seconds: float | None):
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"time limit: expected a positive number of seconds, got {seconds}")
+        self.seconds = None if seconds is None else float(seconds)
+        self.started = time.perf_counter()
+        self.cut: list[str] = []
+
+    def reached(self, part: str) -> bool:
+        """Whether ``part`` must stop now; the first stop of each part is noted."""
+        if self.seconds is None or time.perf_counter() - self.started < self.seconds:
+            return False
+        if part not in self.cut:
+            self.cut.append(part)
+        return True
+
+    def capped(self) -> dict | None:
+        """``{limit_s, elapsed_s, reason}`` when the limit cut a part short, else None."""
+        if not self.cut:
+            return None
+        return {
+            "limit_s": self.seconds,
+            "elapsed_s": time.perf_counter() - self.started,
+            "reason": f"time limit of {self.seconds:g} s reached: {', '.join(self.cut)} cut short",
+        }
 
 
 class ReferenceGemm:
@@ -68,6 +100,7 @@ class ReferenceGemm:
         return 2 * self.size**3 * self.repeats / 1e9
 
     def calibrate(self, seconds: float, clock: Callable[[], float]) -> None:
+        """Repeats so that a call takes ``seconds`` (a warm workload round's duration)."""
         self.repeats = 1
         self()  # warm-up: kernel selection, lazy initialization
         start = clock()
@@ -134,14 +167,17 @@ def measure_ratio(
     texts: Sequence[str],
     rounds: int = RATIO_ROUNDS,
     seconds: float = RATIO_SECONDS,
+    deadline: Deadline | None = None,
 ) -> RatioMeasurement:
     """Alternate passes of ``timer``'s model over ``texts`` with reference GEMM rounds: at least
     ``rounds`` passes and ``seconds`` of them (a small model's passes are short), at most
-    :data:`MAX_RATIO_ROUNDS`.
+    :data:`MAX_RATIO_ROUNDS`, and no new pass once ``deadline`` is reached (one pass at least).
 
-    The passes run on a copy of ``timer`` (its own passes are left alone), after one untimed pass
-    that also sizes the reference rounds to the same duration.
+    The passes run on a copy of ``timer`` (its own passes are left alone), after an untimed pass
+    (every shape of the pass warm: a first call's kernel selection or compilation is not the model's
+    speed) and a second one that sizes the reference rounds to a warm pass's duration.
     """
+    deadline = deadline or Deadline(None)
     if rounds < 1:
         raise ValueError(f"ratio rounds: expected at least 1, got {rounds}")
     texts = list(texts)
@@ -160,12 +196,15 @@ def measure_ratio(
         return len(texts)
 
     with intra_op_threads(1) if on_cpu else contextlib.nullcontext():
+        workload_pass()
         start = clock()
         workload_pass()
         reference = ReferenceGemm(workload.device)
         reference.calibrate(clock() - start, clock)
         references, passes, elapsed = [rate(reference)[0]], [], 0.0
         while len(passes) < MAX_RATIO_ROUNDS and (len(passes) < rounds or elapsed < seconds):
+            if passes and deadline.reached("ratio rounds"):
+                break
             texts_per_s, seconds_taken = rate(workload_pass)
             passes.append(texts_per_s)
             elapsed += seconds_taken
@@ -222,14 +261,41 @@ class ContentionMeter:
         return {"seen": self.seen, "runqueue_wait_share": self.wait_share, "threshold": self.threshold}
 
 
-def per_text_latency(timer: timing.BatchTimer, texts: Sequence[str], passes: int = LATENCY_PASSES) -> dict:
+def one_per_shape(timer: timing.BatchTimer, texts: Sequence[str]) -> list[str]:
+    """The first text of each token length in ``texts``: at batch 1 the shapes a pass over ``texts``
+    runs, each once (at least :data:`LATENCY_WARMUP_TEXTS` texts)."""
+    from ..inference import encode
+
+    texts = list(texts)
+    seen: set[int] = set()
+    chosen = []
+    for i, n in enumerate(encode(timer.tokenizer, texts, timer._max_length).lengths):
+        if int(n) not in seen:
+            seen.add(int(n))
+            chosen.append(i)
+    chosen += [i for i in range(len(texts)) if i not in chosen][: max(0, LATENCY_WARMUP_TEXTS - len(chosen))]
+    return [texts[i] for i in sorted(chosen)]
+
+
+def per_text_latency(
+    timer: timing.BatchTimer,
+    texts: Sequence[str],
+    passes: int = LATENCY_PASSES,
+    deadline: Deadline | None = None,
+) -> dict:
     """Percentiles (ms) of the forward pass of one text at batch 1 over ``passes`` timed passes, after
-    an untimed one over the first :data:`LATENCY_WARMUP_TEXTS` texts; tokenization apart, like
-    ``latency_ms``."""
+    an untimed one over a text of every length among them (:func:`one_per_shape`: no first-call kernel
+    selection in the timed passes); tokenization apart, like ``latency_ms``. Past ``deadline`` no new
+    chunk of :data:`LATENCY_CHUNK` texts starts (one at least)."""
+    deadline = deadline or Deadline(None)
+    texts = list(texts)
     single = replace(timer, batch_size=1, passes=[])
-    single(list(texts)[:LATENCY_WARMUP_TEXTS])
-    for _ in range(passes):
-        single(texts)
+    single(one_per_shape(timer, texts))
+    chunks = [texts[i : i + LATENCY_CHUNK] for i in range(0, len(texts), LATENCY_CHUNK)] * passes
+    for chunk in chunks:
+        if len(single.passes) > 1 and deadline.reached("per-text latency"):
+            break
+        single(chunk)
     return timing.percentiles([1000 * s for p in single.passes[1:] for s in p.batch_s])
 
 
@@ -243,6 +309,7 @@ def measure(
     ratio_seconds: float = RATIO_SECONDS,
     note: str | None = None,
     benchmark=None,
+    time_limit: float | None = TIME_LIMIT_S,
 ) -> dict:
     """The timing record of ``timer`` on ``texts`` with the protocol's fields.
 
@@ -251,21 +318,24 @@ def measure(
     per test) plus ``latency_per_text_ms`` (:func:`per_text_latency`), ``ratio``,
     ``ratio_dispersion``, ``ratio_clock``, ``ratio_rounds`` (:func:`measure_ratio` with
     ``ratio_rounds`` and ``ratio_seconds``), ``contention`` (:class:`ContentionMeter` around all of
-    it) and ``remeasured`` (False; True on the gate's re-measurement).
+    it), ``remeasured`` (False; True on the gate's re-measurement) and ``capped`` (:class:`Deadline`:
+    None, or why ``time_limit`` seconds cut parts short; None: no limit).
     """
     texts = list(texts)
+    deadline = Deadline(time_limit)
     with ContentionMeter() as contention:
         if benchmark is None:
-            record = timing.measure(timer, texts, checkpoint, rounds, warmup_rounds, note)
+            record = timing.measure(timer, texts, checkpoint, rounds, warmup_rounds, note, deadline)
         else:
             record = timing.benchmark_speed(benchmark, timer, texts, checkpoint, rounds, warmup_rounds, note)
-        latency = per_text_latency(timer, texts)
-        ratio = measure_ratio(timer, texts, ratio_rounds, ratio_seconds)
+        latency = per_text_latency(timer, texts, deadline=deadline)
+        ratio = measure_ratio(timer, texts, ratio_rounds, ratio_seconds, deadline)
     added = {
         "latency_per_text_ms": latency,
         **ratio.fields(),
         "contention": contention.to_dict(),
         "remeasured": False,
+        "capped": deadline.capped(),
     }
     record.update(added)
     if benchmark is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import TIME_LIMIT_S
+
 SETTINGS = [("cpu", "fp32"), ("cpu", "bf16"), ("cuda", "fp32"), ("cuda", "fp16"), ("cuda", "bf16")]
 TASKS = ("extraction", "inference")
 TEXTS = 32  # evaluation texts timed: a few seconds for every setting
@@ -20,13 +22,15 @@ ROUNDS = 2
 
 @dataclass(frozen=True)
 class SpeedSettings:
-    """A suite's speed settings: its ``SPEED_TEXTS``, ``SPEED_BATCH_SIZE``, ``SPEED_TASKS`` and
-    ``SPEED_SETTINGS`` (read by :class:`harness.engine.suite.Suite`) override the defaults."""
+    """A suite's speed settings: its ``SPEED_TEXTS``, ``SPEED_BATCH_SIZE``, ``SPEED_TASKS``,
+    ``SPEED_SETTINGS`` and ``SPEED_TIME_LIMIT`` (seconds per measurement, None: no cap; all read by
+    :class:`harness.engine.suite.Suite`) override the defaults."""
 
     texts: int = TEXTS
     batch_size: int = BATCH_SIZE
     tasks: tuple[str, ...] = TASKS
     settings: tuple[tuple[str, str], ...] = tuple(SETTINGS)
+    time_limit: float | None = TIME_LIMIT_S
 
     def cases(self) -> list[tuple[str, str, str]]:
         """(task, device, dtype) for every test."""
@@ -47,11 +51,12 @@ def unsupported(device: str, dtype: str) -> str | None:
 
 
 def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, batch_size: int,
-            models: dict, num_labels: int, for_baseline: bool = False) -> dict:
+            models: dict, num_labels: int, for_baseline: bool = False,
+            time_limit: float | None = TIME_LIMIT_S) -> dict:
     """The timing record at ``batch_size`` (through pytest-benchmark unless ``benchmark`` is None)
     with the timing protocol's fields: per-text latency at batch 1, the ratio to a reference timed
-    in alternating rounds (longer ``for_baseline``), contention. Inference runs a head of
-    ``num_labels`` classes (the dataset's)."""
+    in alternating rounds (longer ``for_baseline``), contention, and ``capped`` when ``time_limit``
+    seconds cut it short. Inference runs a head of ``num_labels`` classes (the dataset's)."""
     from . import timer as timing
     from . import protocol as timing_protocol
 
@@ -63,5 +68,6 @@ def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, ba
     timer = timing.BatchTimer(model, tokenizer, task, device, dtype, batch_size)
     seconds = timing_protocol.BASELINE_RATIO_SECONDS if for_baseline else timing_protocol.RATIO_SECONDS
     return timing_protocol.measure(
-        timer, texts, checkpoint.id, rounds=ROUNDS, ratio_seconds=seconds, note=note, benchmark=benchmark
+        timer, texts, checkpoint.id, rounds=ROUNDS, ratio_seconds=seconds, note=note, benchmark=benchmark,
+        time_limit=time_limit,
     )

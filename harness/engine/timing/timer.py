@@ -229,11 +229,19 @@ def measure(
     rounds: int = 3,
     warmup_rounds: int = 1,
     note: str | None = None,
+    deadline=None,
 ) -> dict:
-    """Run ``warmup_rounds`` untimed and ``rounds`` timed passes; return the timing record."""
-    for _ in range(warmup_rounds + rounds):
+    """Run ``warmup_rounds`` untimed and ``rounds`` timed passes over the same texts (the warm-up runs
+    every shape the timed passes run); return the timing record. Past ``deadline`` (a
+    :class:`~harness.engine.timing.protocol.Deadline`) no timed pass starts after the first."""
+    for _ in range(warmup_rounds):
         timer(texts)
-    return timer.record(checkpoint, skip=len(timer.passes) - rounds, note=note)
+    start = len(timer.passes)
+    for _ in range(rounds):
+        if len(timer.passes) > start and deadline is not None and deadline.reached("timed passes"):
+            break
+        timer(texts)
+    return timer.record(checkpoint, skip=start, note=note)
 
 
 def sweep(
