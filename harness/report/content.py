@@ -142,6 +142,7 @@ class Report:
     learning_curve: LearningCurveView | None = None  # for a suite that declares SHOTS
     gpu_vs_cpu: Table | None = None  # GPU records beside the CPU's; None without both
     budget: BudgetView | None = None  # where the time went; None when no phase was recorded
+    checkpoints: CheckpointView | None = None  # when an approach was evaluated on two or more checkpoints
 
     @property
     def no_pairs(self) -> str:
@@ -153,7 +154,6 @@ def no_pairs_text(has_curves: bool) -> str:
     if has_curves:
         return "No pair outside the learning curve was run; the learning curve holds the results."
     return "No pair was evaluated."
-    checkpoints: CheckpointView | None = None  # when an approach was evaluated on two or more checkpoints
 
 
 # --- cells ---
