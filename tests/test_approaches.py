@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,8 @@ from harness.engine.approaches.pretrained import LabelMismatch, Pretrained
 from harness.engine.checkpoints import resolve_checkpoint
 from harness.engine.data import load_local
 from harness.engine.inference import class_probabilities
+from harness.engine.timing.timer import forward_flops
+from harness.results.model import TrainingThroughput
 
 from .conftest import LABELS
 
@@ -101,6 +105,21 @@ def test_finetune_trains_with_trainer_and_keeps_its_history(tiny, data):
     best = max(h["eval_accuracy"] for h in evals)
     assert (proba.argmax(1) == y_val).mean() == pytest.approx(best)  # the best epoch is kept
     assert best > 0.5  # chance is 1/6: a random tiny BERT learns the keyword task in 8 epochs
+
+
+def test_finetune_meters_the_useful_flops_of_its_training_epochs(tiny, data):
+    (X, y), (X_val, y_val) = data["train"], data["validation"]
+    model = FineTune(tiny, num_train_epochs=2, batch_size=8)
+    model.fit(X, y, runtime=CPU, labels=LABELS, eval_set=(X_val, y_val))
+    record = TrainingThroughput.model_validate(model.training_throughput_)
+    lengths = [len(ids) for ids in model.tokenizer_(list(X), truncation=True, max_length=model.max_length_).input_ids]
+    assert (record.texts, record.tokens) == (2 * len(X), 2 * sum(lengths))  # evaluation batches are not counted
+    assert record.steps == 2 * math.ceil(len(X) / 8) and record.padded_tokens > record.tokens
+    assert record.useful_gflop == pytest.approx(3 * forward_flops(model.model_, 2 * lengths) / 1e9)
+    assert record.executed_gflop > record.useful_gflop
+    assert record.gflops == pytest.approx(record.useful_gflop / record.train_s)
+    assert record.peak_fraction == pytest.approx(record.gflops / record.gemm_peak_gflops)
+    assert record.cpu_s > 0 and (record.device, record.dtype) == ("cpu", "fp32")
 
 
 def test_finetune_with_length_grouped_batches_is_deterministic_for_a_seed(tiny, data):

@@ -31,7 +31,8 @@ from .report_fixture import (
 )
 
 SECTIONS = [
-    "Summary", "Leaderboard", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance", "Where the time went"
+    "Summary", "Leaderboard", "Checkpoints", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance",
+    "Where the time went",
 ]
 FORWARD_PASS = ("finetune", "pretrained")
 
@@ -163,6 +164,7 @@ def test_every_section_is_present(full):
     assert [a["id"] for tag, a in tree.tags if tag == "section"] == [
         "summary",
         "leaderboard",
+        "checkpoints",
         "run",
         "dataset-overview",
         "pairs",
@@ -599,7 +601,7 @@ def test_step_summary_does_nothing_outside_github(tmp_path, monkeypatch):
 def test_the_report_answers_first(full):
     doc, md, html = full
     headings = re.findall(r"^## (.*)$", md, flags=re.M)
-    assert headings[:3] == ["Summary", "Leaderboard", "Run"]
+    assert headings[:4] == ["Summary", "Leaderboard", "Checkpoints", "Run"]  # two checkpoints here
     assert (
         "6 pairs: 4 passed, 1 failed, 1 skipped." in md and "6 pairs: 4 passed, 1 failed, 1 skipped." in html
     )
@@ -635,6 +637,7 @@ def test_the_report_answers_first(full):
     ) in md
     summary_end = md.index("## Leaderboard")
     assert md.index("Skipped and failed pairs:") < summary_end < md.index("## Dataset overview")
+    assert md.index("Which checkpoint: sentence-transformers/all-MiniLM-L6-v2, significantly better.") < summary_end
     assert md.index("conflicting gold labels") > md.index("## Dataset overview")
 
 

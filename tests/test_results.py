@@ -34,6 +34,7 @@ from harness.results.model import (
     Metrics,
     PairKey,
     PhaseRecord,
+    TrainingThroughput,
     UnfinishedTest,
     Verdict,
 )
@@ -389,7 +390,7 @@ STABLE_PAIR_KEYS = [
 ]  # fmt: skip
 STABLE_METRICS = ["accuracy", "f1_weighted", "f1_macro"]
 SECTIONS = {
-    "Pair record": [PairRecord, Metrics],
+    "Pair record": [PairRecord, Metrics, TrainingThroughput],
     "Suite results file": [
         SuiteDocument,
         CacheSummary,

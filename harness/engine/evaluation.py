@@ -51,6 +51,7 @@ class Evaluation:
     timings: dict[str, float]
     n_truncated: int | None = None
     history: list | None = None  # fine-tuning's per-epoch log
+    training: dict | None = None  # fine-tuning's training throughput (timing/training.py)
     seed_runs: object | None = None  # fitted once per seed: results.curves.SeedRuns (this is the first seed)
     cached: bool = False  # predictions (and the timings measured with them) came from the cache
     dataset_source: dict | None = None  # {kind: local|hub|dataset, location}: where the data was read
@@ -178,7 +179,8 @@ def evaluate(
         done = time.perf_counter()
         check_finite(proba, what)
         meta = {"timings": {"fit": fitted - started, "predict": done - fitted}}
-        return {"proba": proba}, {**meta, "history": getattr(estimator, "history_", None)}
+        training = getattr(estimator, "training_throughput_", None)
+        return {"proba": proba}, {**meta, "history": getattr(estimator, "history_", None), "training": training}
 
     if estimator.expensive:
         parts = {
@@ -216,6 +218,7 @@ def evaluate(
         scored=scored,
         timings=timings,
         history=meta["history"],
+        training=meta.get("training"),
         cached=cached,
         n_truncated=truncated(checkpoint, texts, runtime) if getattr(estimator, "checkpoint", None) else None,
     )
@@ -251,8 +254,14 @@ def record_fields(ev: Evaluation) -> dict:
         "dataset": ev.dataset,
         "dataset_source": ev.dataset_source,
         "checkpoint_source": (
-            {"kind": ev.checkpoint.source, "location": ev.checkpoint.location, "revision": ev.checkpoint.revision,
-             "stored_dtype": ev.checkpoint.stored_dtype()}
+            {
+                "kind": ev.checkpoint.source,
+                "location": ev.checkpoint.location,
+                "revision": ev.checkpoint.revision,
+                "stored_dtype": ev.checkpoint.stored_dtype(),
+                "weights": ev.checkpoint.fingerprint(),
+                **ev.checkpoint.weights_size(),
+            }
             if ev.checkpoint
             else None
         ),
@@ -268,6 +277,7 @@ def record_fields(ev: Evaluation) -> dict:
         "timings": {k: round(v, 4) for k, v in ev.timings.items()},
         "examples": {"worst_loss": ev.scored["worst"], "best_loss": ev.scored["best"]},
         "training_history": ev.history,
+        "training_throughput": ev.training,
         "seeds": ev.seed_runs.to_json() if ev.seed_runs is not None else None,
         "cached": ev.cached,
         "predictions": {

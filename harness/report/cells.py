@@ -80,6 +80,11 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def interval(bounds, spec: str = ".3f") -> str:
+    """``[low, high]`` of a confidence interval; a dash without one."""
+    return MISSING if not bounds else f"[{format(bounds[0], spec)}, {format(bounds[1], spec)}]"
+
+
 def num(value, spec: str, best: bool = False) -> Cell:
     """A number right-aligned; a value that is no number (a free-form field) is shown as text."""
     if value is None:

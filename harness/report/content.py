@@ -25,12 +25,14 @@ from ..results.model import (
 )
 
 from .cells import (
-    LISTED_CLASSES, MISSING, ROW_LIMIT, Cell, Table, fmt, is_number, num, one_line, plain, shortened,
-    text_cell, title,
+    LISTED_CLASSES, MISSING, ROW_LIMIT, Cell, Table, fmt, interval, is_number, num, one_line, plain,
+    shortened, text_cell, title,
 )
+from .comparisons import comparison_table
 
 if TYPE_CHECKING:
     from .budget import BudgetView
+    from .checkpoints import CheckpointView
     from .curves import LearningCurveView
     from .runtimes import RuntimeView
 
@@ -119,6 +121,7 @@ class Report:
     learning_curve: LearningCurveView | None = None  # for a suite that declares SHOTS
     gpu_vs_cpu: Table | None = None  # GPU records beside the CPU's; None without both
     budget: BudgetView | None = None  # where the time went; None when no phase was recorded
+    checkpoints: CheckpointView | None = None  # when an approach was evaluated on two or more checkpoints
 
     @property
     def no_pairs(self) -> str:
@@ -140,10 +143,6 @@ def column(values: list, spec: str, better: str | None = None) -> list[Cell]:
     present = [v for v in values if is_number(v)]
     target = (max if better == "max" else min)(present) if better and present else None
     return [num(v, spec, best=target is not None and v == target) for v in values]
-
-
-def interval(bounds, spec: str = ".3f") -> str:
-    return MISSING if not bounds else f"[{format(bounds[0], spec)}, {format(bounds[1], spec)}]"
 
 
 def capped(items: list, limit: int, what: str) -> tuple[list, str | None]:
@@ -802,41 +801,7 @@ def pair_view(index: int, pair: PairRecord) -> PairView:
 
 
 def comparisons_table(doc: SuiteDocument) -> Table | None:
-    if not doc.comparisons:
-        return None
-    rows = []
-    for c in doc.comparisons:
-        a, b = title(c.a.checkpoint, c.a.approach), title(c.b.checkpoint, c.b.approach)
-        discordant = c.n_discordant
-        rows.append(
-            [
-                plain(a),
-                plain(b),
-                plain(c.metric),
-                num(c.a_value, ".3f"),
-                num(c.b_value, ".3f"),
-                num(c.difference, "+.3f"),
-                Cell(interval(c.ci, "+.3f"), numeric=True),
-                num(c.mcnemar_p, ".3g"),
-                Cell(f"{discordant[0]} / {discordant[1]}" if len(discordant) == 2 else MISSING, numeric=True),
-                num(c.n_examples, "d"),
-                plain({"a": a, "b": b}.get(c.winner, "no significant difference")),
-            ]
-        )
-    headers = [
-        "A",
-        "B",
-        "metric",
-        "A value",
-        "B value",
-        "A − B",
-        "CI of A − B",
-        "McNemar p",
-        "discordant (A only / B only)",
-        "texts",
-        "winner",
-    ]
-    return Table(headers, rows, "comparisons")
+    return comparison_table(doc.comparisons)
 
 
 def performance_table(doc: SuiteDocument) -> Table | None:
@@ -959,6 +924,7 @@ def busy(contention: dict | None) -> str:
 def build_report(doc: SuiteDocument) -> Report:
     """Everything the report shows, from a suite document."""
     from .budget import budget_view  # these build on this module's cells and tables
+    from .checkpoints import checkpoint_view  # these build on this module's cells and tables
     from .curves import learning_curve_view
     from .runtimes import runtime_views
 
@@ -976,4 +942,5 @@ def build_report(doc: SuiteDocument) -> Report:
         runtimes=runtime_views(doc),
         learning_curve=learning_curve_view(doc),
         budget=budget_view(doc.phases),
+        checkpoints=checkpoint_view(doc),
     )

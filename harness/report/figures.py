@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+from dataclasses import dataclass
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -149,5 +151,41 @@ def phase_bars(per_phase: dict[str, tuple[float, float]]) -> bytes:
     ax.barh(names, cached, left=computed, color="#aec7e8", label="from the cache")
     ax.set(xlabel="seconds", title="Where the time went")
     ax.legend(loc="lower right", fontsize="small", frameon=False)
+    fig.tight_layout()
+    return png(fig)
+
+
+@dataclass(frozen=True)
+class Bubble:
+    x: float
+    accuracy: float  # 0-1, drawn in %
+    size: float  # bubble area is proportional to it
+    label: str  # one legend entry (and colour) per label
+
+
+def bubble_plot(bubbles: list[Bubble], xlabel: str, title: str) -> bytes:
+    """The book's chapter-8 plot: accuracy (%) against ``x``, bubble area proportional to ``size``,
+    one colour per label (matplotlib's colour cycle)."""
+    fig = new_figure(6.5, 4.2)
+    ax = fig.subplots()
+    largest = max((b.size for b in bubbles), default=1) or 1
+    for bubble in bubbles:
+        area = 40 + 1200 * bubble.size / largest
+        name = label(bubble.label, 2 * LABEL_LIMIT)
+        ax.scatter(bubble.x, 100 * bubble.accuracy, s=area, alpha=0.5, label=name)
+    if bubbles:
+        legend = ax.legend(loc="lower right", fontsize="small", title="size ∝ bubble area")
+        legend.get_title().set_fontsize("small")
+        for handle in legend.legend_handles:
+            handle.set_sizes([40])
+        accuracies = [100 * b.accuracy for b in bubbles]
+        low, high = min(accuracies), max(accuracies)
+        margin = max(1.0, (high - low) * 0.5)
+        ax.set_ylim(max(0.0, low - margin), min(100.0, high + margin))
+        xs = [b.x for b in bubbles]
+        ax.set_xlim(0, max(xs) * 1.25 if all(map(math.isfinite, xs)) else None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Accuracy (%)")
+    ax.set_title(label(title), fontsize="medium")
     fig.tight_layout()
     return png(fig)

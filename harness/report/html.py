@@ -6,6 +6,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import figures
 from .budget import ABOUT as BUDGET_ABOUT
+from .checkpoints import CheckpointView
 from .content import ROW_LIMIT, DatasetView, PairView, Report
 from .curves import curve_figure
 from .runtimes import ABOUT, RuntimeView, scatter
@@ -54,6 +55,14 @@ def runtime_figure(view: RuntimeView) -> str | None:
     return figures.data_uri(scatter(view.measured, view.title)) if view.measured else None
 
 
+def checkpoint_figure(view: CheckpointView | None) -> str | None:
+    """Data URI of the accuracy-vs-throughput-vs-size plot across checkpoints and approaches."""
+    if view is None or not view.bubbles:
+        return None
+    plot = figures.bubble_plot(view.bubbles, view.xlabel, "Accuracy vs speed vs size")
+    return figures.data_uri(plot)
+
+
 def render_html(report: Report, rendered: str) -> str:
     """The whole report as one HTML page; ``rendered`` is the render time line."""
     template = template_environment().get_template("suite.html.j2")
@@ -64,6 +73,7 @@ def render_html(report: Report, rendered: str) -> str:
         pair_figures={p.anchor: pair_figures(p) for p in report.pairs},
         runtimes_about=ABOUT,
         runtime_figures={v.anchor: runtime_figure(v) for v in report.runtimes},
+        checkpoint_figure=checkpoint_figure(report.checkpoints),
         curve_figure=figures.data_uri(curve_figure(curve.points)) if (curve := report.learning_curve) else None,
         budget_about=BUDGET_ABOUT,
         budget_figure=(

@@ -99,7 +99,23 @@ def _summary(report: Report) -> list[str]:
         parts += ["Skipped and failed pairs:", table(s.problems)]
     if s.baseline is not None:
         parts.append(escape(s.baseline))
+    if report.checkpoints is not None:
+        parts.append(escape(report.checkpoints.answer))
     return parts
+
+
+def _checkpoints(report: Report) -> list[str]:
+    """The checkpoint comparison, or nothing when no approach ran on two checkpoints."""
+    view = report.checkpoints
+    if view is None:
+        return []
+    return [
+        "## Checkpoints",
+        escape(view.answer),
+        table(view.table),
+        "Paired comparisons between checkpoints with the same approach (McNemar, paired bootstrap):",
+        table(view.comparisons, "No two checkpoints scored the same examples."),
+    ]
 
 
 def _datasets(report: Report) -> list[str]:
@@ -179,12 +195,14 @@ def render_markdown(report: Report, rendered: str, html_name: str) -> str:
     parts = [
         f"# harness report: {escape(report.suite)}",
         f"Rendered: {escape(rendered)}",
-        f"Figures (class distribution, token lengths, confusion matrices, reliability diagrams): "
+        f"Figures (class distribution, token lengths, confusion matrices, reliability diagrams, "
+        f"accuracy vs speed vs size): "
         f"[{escape(html_name)}]({quote(html_name)})",
         "## Summary",
         *_summary(report),
         "## Leaderboard",
         table(report.leaderboard, report.no_pairs),
+        *_checkpoints(report),
         "## Run",
         _facts(report.facts),
         f"Versions: {escape(report.versions)}",

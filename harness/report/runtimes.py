@@ -8,13 +8,12 @@ accuracy against batch-1 latency, one colour per runtime, bubble area proportion
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..results import SuiteDocument
 from ..results.runtimes import RuntimeRecord
 from .cells import MISSING, Cell, Table, num, one_line, plain
-from .figures import label, new_figure, png
+from .figures import Bubble, bubble_plot
 
 HEADERS = [
     "runtime",
@@ -120,30 +119,9 @@ def _count(value) -> str:
 def scatter(records: list[RuntimeRecord], title: str) -> bytes:
     """Accuracy (%) against batch-1 p50 latency (ms) of the measured ``records``, bubble area proportional
     to the size on disk."""
-    fig = new_figure(6.5, 4.2)
-    ax = fig.subplots()
     measured = [r for r in records if r.measured and None not in (r.accuracy, r.latency_ms.get("p50"))]
-    largest = max((r.size_mb or 0 for r in measured), default=1) or 1
-    for record in measured:  # matplotlib's colour cycle: one colour per runtime
-        area = 40 + 1200 * (record.size_mb or 0) / largest
-        latency, accuracy = record.latency_ms["p50"], 100 * record.accuracy
-        ax.scatter(latency, accuracy, s=area, alpha=0.5, label=label(record.runtime))
-    if measured:
-        legend = ax.legend(loc="lower right", fontsize="small", title="size ∝ bubble area")
-        legend.get_title().set_fontsize("small")
-        for handle in legend.legend_handles:
-            handle.set_sizes([40])
-        accuracies = [100 * r.accuracy for r in measured]
-        low, high = min(accuracies), max(accuracies)
-        margin = max(1.0, (high - low) * 0.5)
-        ax.set_ylim(low - margin, high + margin)
-        latencies = [r.latency_ms["p50"] for r in measured]
-        ax.set_xlim(0, max(latencies) * 1.25 if all(map(math.isfinite, latencies)) else None)
-    ax.set_xlabel("p50 latency at batch 1 (ms)")
-    ax.set_ylabel("Accuracy (%)")
-    ax.set_title(label(title), fontsize="medium")
-    fig.tight_layout()
-    return png(fig)
+    bubbles = [Bubble(r.latency_ms["p50"], r.accuracy, r.size_mb or 0, r.runtime) for r in measured]
+    return bubble_plot(bubbles, "p50 latency at batch 1 (ms)", title)
 
 
 @dataclass

@@ -72,9 +72,32 @@ class Timings(Model):
     score: Number
 
 
+class TrainingThroughput(Model):
+    """How fast a fine-tune trained: useful FLOP/s of its training epochs against the GEMM peak."""
+
+    device: str
+    dtype: str
+    threads: Count
+    steps: Count
+    texts: Count
+    tokens: Count  # unpadded tokens of the training batches
+    padded_tokens: Count  # tokens the padded batches held
+    train_s: Number  # wall time of the training epochs (evaluation excluded)
+    cpu_s: Number  # process CPU time over the same epochs
+    useful_gflop: Number  # 3x the forward FLOPs of the unpadded tokens
+    executed_gflop: Number  # the same over the padded batches
+    gflops: Number  # useful_gflop / train_s
+    gemm_peak_gflops: Number
+    peak_fraction: Number | None
+
+
 class CheckpointSource(Model):
     kind: str
     location: str
+    revision: str | None = None
+    weights: str | None = None  # what keys its cached results: hub revision or sha256 of the files
+    weights_mb: Number | None = None
+    n_parameters: Count | None = None
     stored_dtype: str | None = None  # what the weight files hold (fp16: upcast to fp32 when loaded)
 
 
@@ -173,6 +196,7 @@ class PairRecord(Model):
     label_suspects: LabelSuspects | None = None
     examples: Examples | None = None
     training_history: list[dict] | None = None
+    training_throughput: TrainingThroughput | None = None
     seeds: SeedRuns | None = None  # fitted once per seed: every seed's scores (the rest is the first seed's)
     cached: bool | None = None
     predictions: Predictions | None = None

@@ -105,8 +105,8 @@ class FineTune(Approach):
         }
 
         def train():
-            model, history = self._train(X, y, eval_set, runtime)
-            return model, {"history": history}
+            model, history, throughput = self._train(X, y, eval_set, runtime)
+            return model, {"history": history, "training": throughput}
 
         model, meta, _ = runtime.cached(
             "finetune",
@@ -119,11 +119,13 @@ class FineTune(Approach):
             meta_keys=("history",),
         )
         self.history_ = meta["history"]
+        self.training_throughput_ = meta.get("training")
         self.model_ = model.to(self.device_).eval()
         return self
 
     def _train(self, X, y, eval_set, runtime: Runtime):
-        """Fine-tune a fresh head on (X, y); return the (best) model and the per-epoch log."""
+        """Fine-tune a fresh head on (X, y); return the (best) model, the per-epoch log and the
+        training-throughput record (:class:`~harness.engine.timing.training.TrainingMeter`)."""
         from transformers import (
             AutoModelForSequenceClassification,
             DataCollatorWithPadding,
@@ -131,6 +133,8 @@ class FineTune(Approach):
             TrainingArguments,
             set_seed,
         )
+
+        from ..timing.training import TrainingMeter
 
         set_seed(self.seed)
         labels = self.labels_
@@ -142,6 +146,7 @@ class FineTune(Approach):
             label2id={name: i for i, name in enumerate(labels)},
         )
         best = _best_epoch_keeper()
+        meter = TrainingMeter(DataCollatorWithPadding(self.tokenizer_))
         with scratch_dir("finetune") as output_dir:  # removed on every exit path, even a kill
             args = TrainingArguments(
                 output_dir=output_dir,
@@ -170,17 +175,19 @@ class FineTune(Approach):
                 train_dataset=self._tokenized(X, y),
                 eval_dataset=self._tokenized(*eval_set) if eval_set is not None else None,
                 processing_class=self.tokenizer_,
-                data_collator=DataCollatorWithPadding(self.tokenizer_),
+                data_collator=meter,
                 compute_metrics=_accuracy,
-                callbacks=[best],
+                callbacks=[best, meter.callback()],
             )
             trainer.train()
+            throughput = meter.throughput(trainer.model, self.device_, runtime.dtype, trainer.state.global_step)
             if best.weights is not None:
                 trainer.model.load_state_dict(best.weights)
             # mixed precision wraps the model's forward in autocast for good: unwrapped, the model is
             # plain fp32 again, and how it runs later is the caller's runtime's business
             model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).float()
-        return model, [entry for entry in trainer.state.log_history if "epoch" in entry]
+        history = [entry for entry in trainer.state.log_history if "epoch" in entry]
+        return model, history, throughput
 
     def predict_proba(self, X, *, runtime=None) -> np.ndarray:
         runtime = runtime or Runtime()

@@ -23,6 +23,7 @@ ONNX Runtime gets as many intra-op threads as torch has, so both use the same co
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import io
 import logging
@@ -42,7 +43,9 @@ from .graphs import Graph
 
 OPSET = 18
 EXPORTER = "dynamo"  # torch.onnx.export(dynamo=True): torch.export-based, torch's default since 2.9
-QUANTIZATION = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False}
+# int8 weights (one scale per tensor, or per output channel), activations quantized per batch at run
+# time; ``Linear`` layers whose module path matches an ``fp32_layers`` pattern (``*.classifier``) stay fp32
+QUANTIZATION = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False, "fp32_layers": []}
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 ONNX_EXTRA = "pip install 'harness[onnx]'"
 MB = 2**20
@@ -162,12 +165,26 @@ def _files_size(directory: Path) -> int:
     return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file() and p.suffix != ".json")
 
 
-def quantize_linear(module: torch.nn.Module) -> torch.nn.Module:
-    """``quantize_dynamic`` of every ``Linear`` to int8 (its deprecation notice is not the user's)."""
+def kept_fp32(path: str, quantization: dict = QUANTIZATION) -> bool:
+    """Whether the layer at module path ``path`` (``model.bert.pooler.dense``) stays fp32."""
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in quantization["fp32_layers"])
+
+
+def quantize_linear(module: torch.nn.Module, quantization: dict = QUANTIZATION) -> torch.nn.Module:
+    """``quantize_dynamic`` of the ``Linear`` layers to int8 as ``quantization`` says (per-channel or
+    per-tensor weight scales, some layers kept fp32); its deprecation notice is not the user's."""
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
+
+    qconfig = per_channel_dynamic_qconfig if quantization["per_channel"] else default_dynamic_qconfig
+    layers = {
+        path: qconfig
+        for path, layer in module.named_modules()
+        if isinstance(layer, torch.nn.Linear) and not kept_fp32(path, quantization)
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(module, layers, dtype=torch.qint8)
 
 
 class Builder:
@@ -368,18 +385,38 @@ def export_onnx(graph: Graph, model, path: Path) -> None:
         )
 
 
-def quantize_onnx(source: Path, target: Path) -> None:
-    """Dynamic int8 quantization of the weights of an ONNX model (activations quantized at run time)."""
+def quantize_onnx(source: Path, target: Path, quantization: dict = QUANTIZATION) -> None:
+    """Dynamic int8 quantization of the weights of an ONNX model (activations quantized at run time),
+    the nodes of ``fp32_layers`` left out."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with _quiet():
         quantize_dynamic(
             str(source),
             str(target),
-            weight_type=getattr(QuantType, QUANTIZATION["weight_type"]),
-            per_channel=QUANTIZATION["per_channel"],
-            reduce_range=QUANTIZATION["reduce_range"],
+            weight_type=getattr(QuantType, quantization["weight_type"]),
+            per_channel=quantization["per_channel"],
+            reduce_range=quantization["reduce_range"],
+            nodes_to_exclude=fp32_nodes(source, quantization),
         )
+
+
+def fp32_nodes(path: Path, quantization: dict = QUANTIZATION) -> list[str]:
+    """Names of the nodes of an exported graph that ``fp32_layers`` keeps in fp32: the exporter records
+    the module path of each node (``pkg.torch.onnx.name_scopes``) and the graph's module paths are the
+    ones :func:`quantize_linear` sees."""
+    import ast
+
+    import onnx
+
+    if not quantization["fp32_layers"]:
+        return []
+    nodes = []
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "[]")
+        if any(kept_fp32(scope, quantization) for scope in ast.literal_eval(scopes)):
+            nodes.append(node.name)
+    return nodes
 
 
 @contextlib.contextmanager

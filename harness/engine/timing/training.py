@@ -1,0 +1,90 @@
+"""How fast a fine-tune trains: useful FLOP/s of its training epochs against the device's GEMM peak.
+
+:class:`TrainingMeter` wraps the Trainer's data collator and rides along as a callback: it keeps the
+unpadded length of every text of every training batch and the padded shape of the batch, and times
+the training epochs (wall and process CPU time) apart from the evaluation that follows each epoch.
+Useful work is 3× the forward FLOPs of the unpadded tokens (:func:`~.timer.forward_flops`; the
+backward pass costs about twice the forward): padding, evaluation and data loading do not count,
+so a faster fine-tune is one that spends its time on the tokens that matter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+BACKWARD_FACTOR = 3  # forward + backward (gradients of activations and of weights) ≈ 3 forward passes
+
+
+class TrainingMeter:
+    """A data collator (wrapping ``collator``) and a ``TrainerCallback`` (:meth:`callback`) in one."""
+
+    def __init__(self, collator: Callable):
+        self.collator = collator
+        self.training = False
+        self.lengths: list[int] = []  # unpadded tokens of every text of every training batch
+        self.padded: list[tuple[int, int]] = []  # (texts, padded length) of every training batch
+        self.train_s = self.cpu_s = 0.0
+        self._started: tuple[float, float] | None = None
+
+    def __call__(self, features):
+        batch = self.collator(features)
+        if self.training:
+            mask = batch["attention_mask"]
+            self.lengths += mask.sum(dim=1).tolist()
+            self.padded.append(tuple(mask.shape))
+        return batch
+
+    def start(self) -> None:
+        self.training = True
+        self._started = (time.perf_counter(), time.process_time())
+
+    def stop(self) -> None:
+        if self._started is not None:
+            wall, cpu = self._started
+            self.train_s += time.perf_counter() - wall
+            self.cpu_s += time.process_time() - cpu
+        self.training, self._started = False, None
+
+    def callback(self):
+        """The ``TrainerCallback`` that times the training epochs (made here: transformers loads lazily)."""
+        from transformers import TrainerCallback
+
+        meter = self
+
+        class TimeEpochs(TrainerCallback):
+            def on_epoch_begin(self, args, state, control, **kwargs):
+                meter.start()
+
+            def on_epoch_end(self, args, state, control, **kwargs):
+                meter.stop()
+
+        return TimeEpochs()
+
+    def throughput(self, model, device: torch.device, dtype: str, steps: int) -> dict:
+        """The training-throughput record (docs/results.md) of what was metered; the GEMM peak is
+        measured now, in this process, in the dtype the matrix products ran in."""
+        from .timer import forward_flops, gemm_peak_gflops
+
+        useful = BACKWARD_FACTOR * forward_flops(model, self.lengths)
+        executed = BACKWARD_FACTOR * sum(forward_flops(model, [length] * n) for n, length in self.padded)
+        achieved = useful / self.train_s / 1e9 if self.train_s else 0.0
+        peak = gemm_peak_gflops(device, dtype)
+        return {
+            "device": str(device),
+            "dtype": dtype,
+            "threads": torch.get_num_threads(),
+            "steps": steps,
+            "texts": len(self.lengths),
+            "tokens": int(sum(self.lengths)),
+            "padded_tokens": int(sum(n * length for n, length in self.padded)),
+            "train_s": self.train_s,
+            "cpu_s": self.cpu_s,
+            "useful_gflop": useful / 1e9,
+            "executed_gflop": executed / 1e9,
+            "gflops": achieved,
+            "gemm_peak_gflops": peak,
+            "peak_fraction": achieved / peak if peak else None,
+        }
