@@ -51,8 +51,9 @@ GATES = {
     (MPNET, "features-logreg-cls"): {"accuracy": 0.36},
     (MPNET, "features-logreg-mean"): {"accuracy": 0.36},
     (MPNET, "zero-shot"): {"accuracy": 0.36},
-    "finetune": {"accuracy": 0.91, "f1_weighted": 0.91},
 }
+if torch.cuda.is_available():  # a GATES key must name a declared approach
+    GATES["finetune"] = {"accuracy": 0.91, "f1_weighted": 0.91}
 BASELINE_TOLERANCE = {"accuracy": 0.02, "f1_weighted": 0.02, "f1_macro": 0.03}
 TIMING_TOLERANCE = 0.4  # as the emotion suite: a VM's CPU reads just "AMD EPYC"
 

@@ -5,6 +5,7 @@ import json
 import datasets  # noqa: F401  imported once here: in-process pytester runs must not re-import it
 import pytest
 
+from harness.engine import gates
 from harness.results import METRICS, Metrics, SuiteDocument, TimingRecord, baseline, validate
 from harness.results.baseline import BaselineError
 from harness.results.model import BaselinePair, BaselineTiming, Machine
@@ -166,17 +167,17 @@ def test_invalid_json_names_the_line(tmp_path):
 
 
 def test_default_tolerance_is_one_point_or_the_ci_half_width_whichever_is_larger():
-    allowed = baseline.tolerances(None, current_metrics(ci_half_width=0.005))
+    allowed = gates.tolerances(None, current_metrics(ci_half_width=0.005))
     assert allowed == {"accuracy": 0.01, "f1_weighted": pytest.approx(0.01), "f1_macro": pytest.approx(0.05)}
     without_ci = Metrics(accuracy=0.9, f1_weighted=0.9, f1_macro=0.9)
-    assert baseline.tolerances(None, without_ci) == dict.fromkeys(METRICS, 0.01)
+    assert gates.tolerances(None, without_ci) == dict.fromkeys(METRICS, 0.01)
 
 
 def test_configured_tolerance_replaces_the_default_per_metric_or_for_all():
     metrics = current_metrics()
-    assert baseline.tolerances({"accuracy": 0.02}, metrics)["accuracy"] == 0.02
-    assert baseline.tolerances({"accuracy": 0.02}, metrics)["f1_macro"] == pytest.approx(0.05)
-    assert baseline.tolerances(0.0, metrics) == dict.fromkeys(METRICS, 0.0)
+    assert gates.tolerances({"accuracy": 0.02}, metrics)["accuracy"] == 0.02
+    assert gates.tolerances({"accuracy": 0.02}, metrics)["f1_macro"] == pytest.approx(0.05)
+    assert gates.tolerances(0.0, metrics) == dict.fromkeys(METRICS, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -191,25 +192,25 @@ def test_configured_tolerance_replaces_the_default_per_metric_or_for_all():
 )
 def test_a_bad_tolerance_is_a_clear_error(configured, message):
     with pytest.raises(BaselineError, match=message):
-        baseline.tolerances(configured, current_metrics())
+        gates.tolerances(configured, current_metrics())
     with pytest.raises(BaselineError, match=message):  # even for a pair the baseline does not have yet
-        baseline.check_pair(None, 2000, current_metrics(), configured)
+        gates.check_pair(None, 2000, current_metrics(), configured)
 
 
 def test_a_pair_without_baseline_is_new_and_passes():
-    check = baseline.check_pair(None, 2000, current_metrics())
+    check = gates.check_pair(None, 2000, current_metrics())
     assert check.status == "new" and check.to_json() == {"status": "new", "checks": []}
-    assert baseline.failure_message(check, "finetune · model", "b.json") is None
+    assert gates.baseline_failure_message(check, "finetune · model", "b.json") is None
 
 
 def test_a_drop_within_tolerance_passes_and_a_rise_always_does():
     exactly_one_point = current_metrics(accuracy=0.92)
-    assert baseline.check_pair(entry(), 2000, exactly_one_point).status == "ok"
-    assert baseline.check_pair(entry(), 2000, current_metrics(accuracy=0.99)).status == "ok"
+    assert gates.check_pair(entry(), 2000, exactly_one_point).status == "ok"
+    assert gates.check_pair(entry(), 2000, current_metrics(accuracy=0.99)).status == "ok"
 
 
 def test_a_drop_beyond_tolerance_regresses_with_a_readable_message():
-    check = baseline.check_pair(entry(), 2000, current_metrics(accuracy=0.915, ci_half_width=0.012))
+    check = gates.check_pair(entry(), 2000, current_metrics(accuracy=0.915, ci_half_width=0.012))
     assert check.status == "regressed"
     assert check.to_json()["checks"][0] == {
         "metric": "accuracy",
@@ -219,7 +220,7 @@ def test_a_drop_beyond_tolerance_regresses_with_a_readable_message():
         "passed": False,
     }
     assert [c.passed for c in check.checks] == [False, True, True]
-    assert baseline.failure_message(check, "finetune · model", "suites/baselines/emotion.json") == (
+    assert gates.baseline_failure_message(check, "finetune · model", "suites/baselines/emotion.json") == (
         "finetune · model · accuracy 0.9150 < baseline 0.9300 − tolerance 0.0120 "
         "(suites/baselines/emotion.json)"
     )
@@ -227,19 +228,19 @@ def test_a_drop_beyond_tolerance_regresses_with_a_readable_message():
 
 def test_a_configured_tolerance_decides():
     metrics = current_metrics(accuracy=0.915)
-    assert baseline.check_pair(entry(), 2000, metrics, {"accuracy": 0.02}).status == "ok"
-    assert baseline.check_pair(entry(), 2000, metrics, {"accuracy": 0.01}).status == "regressed"
+    assert gates.check_pair(entry(), 2000, metrics, {"accuracy": 0.02}).status == "ok"
+    assert gates.check_pair(entry(), 2000, metrics, {"accuracy": 0.01}).status == "regressed"
 
 
 def test_a_baseline_with_some_metrics_checks_only_those():
-    check = baseline.check_pair(entry(metrics={"f1_macro": 0.9}), 2000, current_metrics(accuracy=0.5))
+    check = gates.check_pair(entry(metrics={"f1_macro": 0.9}), 2000, current_metrics(accuracy=0.5))
     assert check.status == "ok" and [c.metric for c in check.checks] == ["f1_macro"]
 
 
 def test_other_evaluation_examples_fail_the_baseline_check():
-    check = baseline.check_pair(entry(), 1000, current_metrics())
+    check = gates.check_pair(entry(), 1000, current_metrics())
     assert check.status == "regressed"
-    assert baseline.failure_message(check, "p", "b.json") == (
+    assert gates.baseline_failure_message(check, "p", "b.json") == (
         "p · n_examples 1000 ≠ baseline 2000 "
         "(the evaluation examples changed; run with --update-baseline) (b.json)"
     )
@@ -272,7 +273,7 @@ def test_the_ratio_is_gated_on_the_baseline_machine_and_a_drop_needs_a_remeasure
 
         return fresh
 
-    kept, result = baseline.gate_timing(entry, first, machine(), remeasure(0.65))
+    kept, result = gates.gate_timing(entry, first, machine(), remeasure(0.65))
     assert kept.remeasured and calls == [0.65]
     assert result == {
         "status": "regressed",
@@ -285,22 +286,22 @@ def test_the_ratio_is_gated_on_the_baseline_machine_and_a_drop_needs_a_remeasure
         "passed": False,
         "texts_per_s": {"baseline": 100.0, "value": 25.0},
     }
-    assert baseline.timing_failure_message(kept, result, "b.json") == (
+    assert gates.timing_failure_message(kept, result, "b.json") == (
         "timing org/model inference cpu fp32 batch 32 · ratio 0.6 and 0.65 < 70% of baseline 1 "
         "(measured twice; raw texts/s 25, baseline 100; b.json)"
     )
-    kept, result = baseline.gate_timing(entry, first, machine(), remeasure(0.9))
+    kept, result = gates.gate_timing(entry, first, machine(), remeasure(0.9))
     assert result["status"] == "ok" and result["values"] == [0.6, 0.9] and kept.ratio == 0.9
     # a busy neighbour cuts the raw throughput: not gated; a ratio at the floor passes unmeasured
     calls.clear()
-    kept, result = baseline.gate_timing(entry, timing_record(texts_per_s=1.0, ratio=0.7), machine(), remeasure(0))
+    kept, result = gates.gate_timing(entry, timing_record(texts_per_s=1.0, ratio=0.7), machine(), remeasure(0))
     assert result["passed"] and result["status"] == "ok" and calls == [] and kept.ratio == 0.7
 
 
 def test_one_measurement_decides_when_it_cannot_be_remeasured():
-    kept, result = baseline.gate_timing(timing_entry(), timing_record(ratio=0.5), machine())
+    kept, result = gates.gate_timing(timing_entry(), timing_record(ratio=0.5), machine())
     assert result["status"] == "regressed" and result["values"] == [0.5]
-    assert "(measured once;" in baseline.timing_failure_message(kept, result, "b.json")
+    assert "(measured once;" in gates.timing_failure_message(kept, result, "b.json")
 
 
 @pytest.mark.parametrize(
@@ -308,7 +309,7 @@ def test_one_measurement_decides_when_it_cannot_be_remeasured():
     [([0.7], "ok"), ([0.6999], "unconfirmed"), ([0.5, 0.8], "ok"), ([0.5, 0.69], "regressed")],
 )
 def test_decide_fails_only_a_confirmed_drop(ratios, status):
-    verdict = baseline.decide(ratios, baseline_ratio=1.0, tolerance=0.3)
+    verdict = gates.decide(ratios, baseline_ratio=1.0, tolerance=0.3)
     assert verdict["status"] == status
     assert verdict["passed"] == (status != "regressed")
     assert verdict["value"] == max(ratios) and verdict["baseline"] == 1.0
@@ -323,7 +324,7 @@ def test_decide_fails_only_a_confirmed_drop(ratios, status):
 )
 def test_unusable_tolerance_or_baseline_ratio_is_one_line(tolerance, baseline_ratio, message):
     with pytest.raises(BaselineError) as error:
-        baseline.decide([1.0], baseline_ratio, tolerance)
+        gates.decide([1.0], baseline_ratio, tolerance)
     assert str(error.value) == message
 
 
@@ -336,7 +337,7 @@ def test_unusable_tolerance_or_baseline_ratio_is_one_line(tolerance, baseline_ra
     ],
 )
 def test_timing_is_reported_not_gated_elsewhere_or_without_ratios(entry, record, where, reason):
-    result = baseline.check_timing(timing_entry(**entry), timing_record(texts_per_s=1.0, **record), machine(**where))
+    result = gates.check_timing(timing_entry(**entry), timing_record(texts_per_s=1.0, **record), machine(**where))
     assert result == {
         "status": "not-gated",
         "mode": None,
@@ -344,7 +345,7 @@ def test_timing_is_reported_not_gated_elsewhere_or_without_ratios(entry, record,
         "reason": reason,
         "texts_per_s": {"baseline": 100.0, "value": 1.0},
     }
-    assert baseline.check_timing(None, timing_record(), machine())["status"] == "new"
+    assert gates.check_timing(None, timing_record(), machine())["status"] == "new"
 
 
 def pair_result(checkpoint, approach, accuracy, n=2000):

@@ -43,7 +43,33 @@ def test_sweep_and_accuracy_are_reported(report):
     cpu_fp32 = [r["batch_size"] for r in sweep if (r["device"], r["dtype"]) == ("cpu", "fp32")]
     assert cpu_fp32 == [1, 8, 32, 64, 128]
     assert all(r["n_texts"] == 4 and r["task"] == "extraction" for r in sweep)
-    assert "fp32" in report["accuracy"] and 0 <= report["accuracy"]["fp32"] <= 1
+    assert set(report["accuracy"]) <= {"fp32", "fp16", "bf16"} and "fp32" in report["accuracy"]
+
+
+def test_accuracy_is_logistic_regression_on_mean_pooled_features(report, tiny_checkpoint, dataset_dir):
+    """Recomputed here without the harness: transformers' hidden states, masked mean, scikit-learn."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoModel, AutoTokenizer
+
+    from harness.engine.data import load_dataset
+
+    dataset = load_dataset(str(dataset_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoint))
+    model = AutoModel.from_pretrained(str(tiny_checkpoint)).eval()
+
+    def features(split):
+        part = dataset[split].select(range(24))
+        batch = tokenizer(list(part["text"]), padding=True, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return ((hidden * mask).sum(1) / mask.sum(1)).numpy(), np.asarray(part["label"])
+
+    (train, train_y), (held_out, held_out_y) = features("train"), features("validation")
+    expected = (LogisticRegression(max_iter=3000).fit(train, train_y).predict(held_out) == held_out_y).mean()
+    assert report["accuracy"]["fp32"] == pytest.approx(expected, abs=1 / 24)  # one flip at most
 
 
 def test_table_is_printed(tiny_checkpoint, dataset_dir, capsys):

@@ -12,7 +12,7 @@ from harness.engine.cache import Cache
 from harness.engine.runtime import Runtime
 from harness.report import render_suite
 from harness.report.budget import phase_totals
-from harness.report.content import title
+from harness.report.cells import title
 from harness.report.table import costliest_phases
 from harness.results import SuiteDocument
 from harness.results.model import PhaseRecord

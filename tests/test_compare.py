@@ -11,7 +11,7 @@ from harness.engine import stats
 from harness.commands.compare import main
 from harness.engine.metrics import score
 from harness.results import PairRecord, validate
-from harness.results.compare import compare_pair, compare_records
+from harness.engine.compare import compare_pair, compare_records
 
 LABELS = ["sadness", "joy", "love"]
 N = 400

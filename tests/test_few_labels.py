@@ -11,13 +11,15 @@ import pytest
 from harness import Approach, approach_spec, register_approach
 from harness.engine.approaches.registry import ApproachError
 from harness.engine.checkpoints import resolve_checkpoint
-from harness.engine.curves import CurveError, check_seeds, check_shots, curve_points, stratified_sample
+from harness.engine.curves import (
+    CurveError, check_seeds, check_shots, curve_points, stratified_sample, summarize,
+)
 from harness.engine.data import DatasetError, load_dataset
 from harness.errors import NotApplicable
 from harness.report import render_suite
 from harness.report.curves import curve_table_text, metric_with_spread
 from harness.results import SuiteDocument
-from harness.results.curves import CurvePoint, SeedComparison, SeedRuns, SeedScore, SeedSummary, summarize
+from harness.results.curves import CurvePoint, SeedComparison, SeedRuns, SeedScore, SeedSummary
 from harness.engine.runtime import Runtime
 
 from .conftest import LABELS
@@ -382,7 +384,9 @@ def test_learning_curve_section_of_the_report(curve_run):
     _, doc, reports = curve_run
     markdown = (reports / "curves_suite.md").read_text(encoding="utf-8")
     summary = markdown.split("## Summary\n\n", 1)[1].split("\n## ", 1)[0]
-    assert summary.startswith("How many labels per class:\n\n- seeded-test-a: ")  # the answer first
+    assert summary.startswith("**Failed: 1 of 4 tests failed")  # the run's verdict (the 0.99 gate fails)
+    answer = summary.index("How many labels per class:\n\n- seeded-test-a: ")  # then the answer
+    assert answer < summary.index("pairs: ") < summary.index("Fastest checkpoint")
     assert "| seeded-test-a " in summary and " reference |" in summary  # then the curve's table
     assert "## Learning curve" not in markdown  # its table is in the summary
     page = (reports / "curves_suite.html").read_text(encoding="utf-8")

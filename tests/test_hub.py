@@ -22,7 +22,7 @@ from .hub_server import LocalHub, directory_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = Path(__file__).with_name("hub_scenario.py")
-CHECKPOINT = "distilbert-base-uncased"  # the suite's id; the local hub serves a tiny random BERT under it
+MODEL_ID = "distilbert-base-uncased"  # the suite's id; the local hub serves a tiny random BERT under it
 DATASET = "dair-ai/emotion"
 # dair-ai/emotion's layout: Parquet files per split and a README whose YAML declares the label names.
 EMOTION_README = """---
@@ -82,7 +82,7 @@ def _run_scenario(hf_home: Path, cache_dirs: list[Path], endpoint: str | None) -
     env |= {"HF_HOME": str(hf_home), "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONPATH": str(ROOT)}
     env |= {"HF_ENDPOINT": endpoint} if endpoint else {"HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, str(SCENARIO), CHECKPOINT, *map(str, cache_dirs)],
+        [sys.executable, str(SCENARIO), MODEL_ID, *map(str, cache_dirs)],
         cwd=hf_home.parent,
         env=env,
         capture_output=True,
@@ -107,15 +107,15 @@ def revisions(tmp_path_factory):
 def test_hub_online_then_a_new_revision_then_offline(tmp_path, revisions):
     hf_home, cache = tmp_path / "hf-home", tmp_path / "harness-cache"
     hub = LocalHub()
-    first_sha = hub.publish("models", CHECKPOINT, revisions[0])
+    first_sha = hub.publish("models", MODEL_ID, revisions[0])
     data_sha = hub.publish("datasets", DATASET, _emotion_files())
     # the hub publishes a revision with other weights while the first run downloads the first one's weights
-    first_weights = f"GET /{CHECKPOINT}/resolve/{first_sha}/model.safetensors"
-    hub.publish_on(first_weights, "models", CHECKPOINT, revisions[1])
+    first_weights = f"GET /{MODEL_ID}/resolve/{first_sha}/model.safetensors"
+    hub.publish_on(first_weights, "models", MODEL_ID, revisions[1])
     with hub:
         # 1. online: resolved from the hub, loaded and evaluated at the commit it resolved to, all along
         online = _run_scenario(hf_home, [cache], hub.url)
-        second_sha = hub.repos["models", CHECKPOINT][-1].sha
+        second_sha = hub.repos["models", MODEL_ID][-1].sha
         assert second_sha != first_sha and not any(second_sha in request for request in hub.requests)
         assert online["source"] == "hub" and online["fingerprint"] == f"hub:{first_sha}"
         assert online["labels"] == LABELS and online["rows"] == {"train": 120, "validation": 60}
@@ -134,7 +134,7 @@ def test_hub_online_then_a_new_revision_then_offline(tmp_path, revisions):
         # answers (none of it was computed with these weights)
         updated = _run_scenario(hf_home, [cache], hub.url)
         assert updated["fingerprint"] == f"hub:{second_sha}"
-        assert f"GET /{CHECKPOINT}/resolve/{second_sha}/model.safetensors" in hub.requests
+        assert f"GET /{MODEL_ID}/resolve/{second_sha}/model.safetensors" in hub.requests
         (run,) = updated["runs"]
         assert run["hits"] == 0 and run["stores"] == 3
         features = run["pairs"]["features-logreg-mean"]

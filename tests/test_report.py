@@ -13,7 +13,7 @@ from matplotlib.text import Text
 from harness.commands import main as harness_main
 from harness.report import append_step_summary, figures, leaderboard_markdown, render_suite
 from harness.commands.report import main as report_main
-from harness.report.content import FULL_TEXT_LIMIT, TEXT_LIMIT
+from harness.report.cells import FULL_TEXT_LIMIT, TEXT_LIMIT
 from harness.report.figures import confusion_matrix, data_uri
 from harness.report.markdown import escape
 from harness.results import SuiteDocument, validate, write_json

@@ -13,7 +13,7 @@ import pytest
 from harness.engine import stats
 from harness.report.checkpoints import answer, checkpoint_view, common_speed, compared_pairs, paired
 from harness.results import SuiteDocument
-from harness.results.compare import compare_pair
+from harness.engine.compare import compare_pair
 
 SUITE = '''
 from harness import approach_spec

@@ -15,14 +15,7 @@ from harness.engine.checkpoints import resolve_checkpoint
 from harness.engine.data import load_local
 from harness.engine.deploy import backends
 from harness.engine.deploy.backends import Builder
-from harness.engine.deploy.gates import (
-    RuntimeDeclarationError,
-    check,
-    declared_gates,
-    declared_runtimes,
-    failure_message,
-    runtimes_for,
-)
+from harness.engine.gates import RuntimeDeclarationError, check_runtime, runtime_failure_message
 from harness.engine.deploy.graphs import GraphError, Pooled, graph_of
 from harness.engine.deploy.measure import MeasureSettings, measure_runtimes
 from harness.engine.deploy.pair import measure_pair
@@ -191,7 +184,7 @@ def test_a_failing_speed_gate_is_measured_again_before_it_fails(evaluation):
     int8 = out[1]
     assert int8.rounds == 2 * SMALL.rounds and out[0].rounds == 2 * SMALL.rounds
     assert int8.status == "failed"
-    assert failure_message("pretrained · tiny", int8).startswith("pretrained · tiny · torch-int8 · speedup ")
+    assert runtime_failure_message("pretrained · tiny", int8).startswith("pretrained · tiny · torch-int8 · speedup ")
 
 
 def _record(**values) -> RuntimeRecord:
@@ -212,18 +205,18 @@ def _record(**values) -> RuntimeRecord:
 
 
 def test_gates_default_to_one_point_of_accuracy_and_97_percent_agreement():
-    assert [(g.metric, g.passed) for g in check(_record(), {})] == [
+    assert [(g.metric, g.passed) for g in check_runtime(_record(), {})] == [
         ("accuracy_drop", True),
         ("agreement", True),
     ]
     dropped = _record(accuracy_drop=0.011, agreement=0.969)
-    assert [g.passed for g in check(dropped, {})] == [False, False]
-    dropped.gates = check(dropped, {})
-    assert failure_message("finetune · m", dropped) == (
+    assert [g.passed for g in check_runtime(dropped, {})] == [False, False]
+    dropped.gates = check_runtime(dropped, {})
+    assert runtime_failure_message("finetune · m", dropped) == (
         "finetune · m · onnx-int8 · accuracy_drop 0.011 > 0.01; agreement 0.969 < 0.97"
     )
-    assert [g.passed for g in check(_record(accuracy_drop=0.011), {"accuracy_drop": 0.02})] == [True, True]
-    speed = check(_record(), {"speedup": 2.5, "latency_speedup": 1.5, "max_proba_diff": 1e-4})
+    assert [g.passed for g in check_runtime(_record(accuracy_drop=0.011), {"accuracy_drop": 0.02})] == [True, True]
+    speed = check_runtime(_record(), {"speedup": 2.5, "latency_speedup": 1.5, "max_proba_diff": 1e-4})
     assert {g.metric: g.passed for g in speed} == {
         "accuracy_drop": True,
         "agreement": True,
@@ -232,56 +225,56 @@ def test_gates_default_to_one_point_of_accuracy_and_97_percent_agreement():
         "max_proba_diff": True,
     }
     assert (
-        check(_record(runtime="torch-fp32"), {"speedup": 2.0}) == []
+        check_runtime(_record(runtime="torch-fp32"), {"speedup": 2.0}) == []
     )  # the reference is not gated on itself
 
 
-def _module(**declarations):
-    return types.SimpleNamespace(__name__="test_suite", **declarations)
+def _suite(**declarations):
+    from harness.engine.suite import Suite
+
+    module = types.ModuleType("test_suite")
+    module.__dict__.update(declarations)
+    return Suite(module)
 
 
 def test_runtime_declarations_list_dict_and_one_line_errors():
+    from harness.engine.suite import SuiteError
+
     specs = [
         approach_spec("most-frequent"),
         approach_spec("finetune"),
         approach_spec("features-logreg", pooling="cls"),
     ]
-    as_list = _module(RUNTIMES=["torch-fp32", "onnx-int8"])
-    assert declared_runtimes(as_list, specs) == {
-        "finetune": ["torch-fp32", "onnx-int8"],
-        "features-logreg-cls": ["torch-fp32", "onnx-int8"],
-    }
-    assert runtimes_for(as_list, specs[0]) == [] and runtimes_for(as_list, specs[1]) == [
-        "torch-fp32",
-        "onnx-int8",
+    as_list = _suite(APPROACHES=specs, RUNTIMES=["torch-fp32", "onnx-int8"])
+    assert [(spec.id, name) for spec, name in as_list.runtime_cases()] == [
+        ("finetune", "torch-fp32"), ("finetune", "onnx-int8"),
+        ("features-logreg-cls", "torch-fp32"), ("features-logreg-cls", "onnx-int8"),
     ]
-    as_dict = _module(RUNTIMES={"finetune": ["torch-int8"]})
-    assert declared_runtimes(as_dict, specs) == {"finetune": ["torch-int8"]}
-    assert runtimes_for(as_dict, specs[2]) == []
-    assert declared_runtimes(_module(), specs) == {}
+    assert as_list.runtimes_for(None, specs[0]) == []
+    assert as_list.runtimes_for(None, specs[1]) == ["torch-fp32", "onnx-int8"]
+    as_dict = _suite(APPROACHES=specs, RUNTIMES={"finetune": ["torch-int8"]})
+    assert [(spec.id, name) for spec, name in as_dict.runtime_cases()] == [("finetune", "torch-int8")]
+    assert as_dict.runtimes_for(None, specs[2]) == []
+    assert _suite(APPROACHES=specs).runtime_cases() == []
     for declarations, message in (
-        ({"RUNTIMES": ["onnx-int4"]}, "test_suite.RUNTIMES: unknown runtime 'onnx-int4'; expected some of "),
+        ({"RUNTIMES": ["onnx-int4"]}, "test_suite: RUNTIMES: unknown runtime 'onnx-int4'; expected some of "),
         (
             {"RUNTIMES": {"finetune-3": ["onnx-fp32"]}},
-            "test_suite.RUNTIMES: approach 'finetune-3' is not declared",
+            "test_suite: RUNTIMES: key 'finetune-3' matches no declared pair",
         ),
         (
             {"RUNTIMES": {"most-frequent": ["onnx-fp32"]}},
-            "test_suite.RUNTIMES: approach 'most-frequent' runs no transformer; runtimes need one",
+            "test_suite: RUNTIMES: approach 'most-frequent' runs no transformer; runtimes need one",
         ),
+        ({"RUNTIMES": "onnx-fp32"}, "test_suite: RUNTIMES: str; expected a list of runtime names"),
         (
-            {"RUNTIMES": "onnx-fp32"},
-            "test_suite.RUNTIMES: expected a list of runtime names or a dict per approach id",
+            {"RUNTIME_GATES": {"onnx-int8": {"accuracy": 0.9}}},
+            "test_suite: RUNTIME_GATES['onnx-int8']: unknown gate 'accuracy'",
         ),
     ):
-        with pytest.raises(
-            RuntimeDeclarationError, match="^" + message.replace("(", r"\(").replace("[", r"\[")
-        ):
-            declared_runtimes(_module(**declarations), specs)
-    with pytest.raises(
-        RuntimeDeclarationError, match=r"^test_suite.RUNTIME_GATES\['onnx-int8'\]: unknown gate 'accuracy'"
-    ):
-        declared_gates(_module(RUNTIME_GATES={"onnx-int8": {"accuracy": 0.9}}))
+        with pytest.raises((SuiteError, RuntimeDeclarationError)) as error:
+            _suite(APPROACHES=specs, **declarations).check_runtimes()
+        assert str(error.value).startswith(message)
 
 
 def test_an_approach_without_a_transformer_has_no_graph():
@@ -338,7 +331,7 @@ def test_records_go_into_the_suite_document_and_the_report(records, tmp_path):
         "suites": {"tiny": {"pairs": [], "datasets": {}, "performance": [], "runtimes": data}},
         "baseline_files": {},
     }
-    doc = suite_documents([fragment, fragment], run_id="r")[0]  # two processes, one record per runtime
+    doc = suite_documents([fragment, fragment], run_id="r", compare=lambda pairs: [])[0]  # two processes, one record per runtime
     assert [r.runtime for r in doc.runtimes] == list(records)
     again = validate(json.loads(json.dumps(doc.to_json())), SuiteDocument)
     assert again.runtimes == doc.runtimes
@@ -620,7 +613,7 @@ def test_int8_weights_get_a_scale_per_channel_and_listed_layers_stay_fp32(evalua
     assert layers[0].output.dense.weight().qscheme() == torch.per_channel_affine
     assert isinstance(module.model.classifier, dynamic.Linear) and isinstance(graph.model.classifier, torch.nn.Linear)
 
-    backends.export_onnx(graph, tmp_path / "fp32.onnx")
+    backends.export_onnx(graph, graph.model, tmp_path / "fp32.onnx")
     kept = backends.fp32_nodes(tmp_path / "fp32.onnx", quantization)
     backends.quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", quantization)
     nodes = onnx.load(str(tmp_path / "int8.onnx")).graph.node

@@ -7,7 +7,8 @@ import pytest
 from harness.engine.timing import protocol as timing_protocol
 from harness.engine.timing import timer as timing
 from harness.engine.checkpoints import resolve_checkpoint
-from harness.results import TimingRecord, baseline
+from harness.engine import gates
+from harness.results import TimingRecord
 from harness.results.model import BaselineTiming, Machine
 
 from .conftest import make_examples
@@ -79,7 +80,7 @@ def test_gate_fails_a_real_slowdown_but_not_a_busy_neighbour(tiny_checkpoint):
         return TimingRecord.model_validate(data | changes)
 
     def gate(entry):
-        return baseline.gate_timing(entry, measure(), machine, lambda: measure(remeasured=True))
+        return gates.gate_timing(entry, measure(), machine, lambda: measure(remeasured=True))
 
     # One intra-op thread throughout, as the ratio rounds always are: on a small shared machine a
     # two-thread model spends its wall time in OpenMP barriers, which only makes this test slow.
@@ -103,7 +104,7 @@ def test_gate_fails_a_real_slowdown_but_not_a_busy_neighbour(tiny_checkpoint):
     )
     print(seen, crowded.contention)
     assert slowed_verdict["status"] == "regressed" and slowed.remeasured, seen
-    assert "measured twice" in baseline.timing_failure_message(slowed, slowed_verdict, "b.json"), seen
+    assert "measured twice" in gates.timing_failure_message(slowed, slowed_verdict, "b.json"), seen
     assert crowded_verdict["passed"], seen
     assert crowded.contention["seen"], crowded.contention
 

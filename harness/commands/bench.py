@@ -1,4 +1,4 @@
-"""``python -m harness.bench``: feature-extraction throughput of the harness against the usual ways.
+"""``harness bench``: feature-extraction throughput of the harness against the usual ways.
 
 On the same texts and the same model, in one process, each after an untimed warm-up pass over them:
 

@@ -33,7 +33,6 @@ def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]
     ``args`` asks for."""
     from ..engine.approaches import approach_spec
     from ..engine.deploy.backends import RUNTIMES
-    from ..engine.deploy.gates import declared_runtimes
 
     chosen = args.runtime or None
     if args.suite is None:
@@ -44,12 +43,11 @@ def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]
         suite = load_suite(args.suite)
     except SuiteError as e:
         raise UsageError(f"--suite {e}") from None
-    module, specs = suite.module, list(suite.approaches)
-    declared = declared_runtimes(module, specs)
+    declared = {spec.id: suite.runtimes_for(args.checkpoint, spec) for spec in suite.approaches}
     pairs = [
         (spec, chosen or declared[spec.id])
-        for spec in specs
-        if spec.id in declared and (args.approach is None or spec.id == args.approach)
+        for spec in suite.approaches
+        if declared[spec.id] and (args.approach is None or spec.id == args.approach)
     ]
     if not pairs:
         raise UsageError(f"{args.suite} declares no runtimes for {args.approach or 'any approach'}")
@@ -81,17 +79,15 @@ def run(args) -> dict:
     from ..engine.cache import Cache
     from ..engine.checkpoints import resolve_checkpoint, select_device
     from ..engine.data import load_dataset
-    from ..engine.deploy.gates import declared_gates
     from ..engine.deploy.measure import MeasureSettings
-    from ..engine.deploy.pair import ensure_fitted, measure_pair
-    from ..engine.evaluation import evaluate
+    from ..engine.deploy.pair import measure_pair
+    from ..engine.evaluation import ensure_fitted, evaluate
     from ..engine.runtime import Runtime
 
     if args.threads:
         torch.set_num_threads(args.threads)
     suite, pairs = pairs_to_measure(args)
-    module = suite.module if suite is not None else None
-    settings = MeasureSettings.of(module) if module is not None else MeasureSettings()
+    settings = suite.measure_settings() if suite is not None else MeasureSettings()
     if args.batch_size:
         settings = MeasureSettings(
             args.batch_size, settings.speed_texts, settings.latency_texts, settings.rounds
@@ -101,7 +97,6 @@ def run(args) -> dict:
     dataset = load_dataset(dataset_name, args.data_dir)
     device = select_device(args.device)
     runtime = Runtime(device=str(device), cache=Cache(args.cache_dir))
-    gates = declared_gates(module) if module is not None else {}
     suite_name = suite.name if suite is not None else "bench"
     train_texts, train_y = list(dataset["train"]["text"]), np.asarray(dataset["train"]["label"])
     doc = {
@@ -124,6 +119,7 @@ def run(args) -> dict:
             measured = dataclasses.replace(
                 evaluation, texts=evaluation.texts[: args.limit], y_true=evaluation.y_true[: args.limit]
             )
+        gates = suite.runtime_gates_for(args.checkpoint, spec) if suite is not None else {}
         records = measure_pair(measured, names, train_texts, train_y, gates, settings)
         reference = next(r for r in records if r.runtime == REFERENCE)
         doc["pairs"].append(

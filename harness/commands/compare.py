@@ -7,7 +7,7 @@ import sys
 
 from ..engine import stats
 from ..results import ResultsError, SuiteDocument, read_json
-from ..results.compare import ALPHA, DEFAULT_METRICS, compare_pair, not_comparable
+from ..engine.compare import ALPHA, DEFAULT_METRICS, compare_pair, not_comparable
 from ..results.model import Comparison, PairRecord
 from . import one_error_path
 

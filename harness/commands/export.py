@@ -12,7 +12,7 @@ What the directory holds, for the users of other libraries:
   ``model-index`` format, and ``harness_pair.json`` (:class:`ExportManifest`): what was fitted on what.
 
 ``--push-to-hub REPO`` uploads the directory; where the hub cannot be reached it says so in one line.
-This module also reads exported directories back (:func:`load_exported`, for ``harness predict``).
+Reading an exported directory back is :mod:`harness.engine.exported` (``harness predict``).
 """
 
 from __future__ import annotations
@@ -24,104 +24,30 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
 
-from ..errors import HarnessError
+from ..engine.exported import (
+    CLASSIFIER_ARRAYS,
+    CLASSIFIER_JOBLIB,
+    ENCODER,
+    EXPORTABLE,
+    MANIFEST,
+    ExportError,
+    ExportManifest,
+    first_line,
+)
 from ..results.io import usual_mode
-from ..results.model import ApproachInfo, Count, Model, Share
+from ..results.model import ApproachInfo
 from . import one_error_path
+from .pair_options import add_pair_options, open_pair
 
-MANIFEST = "harness_pair.json"
 CARD = "README.md"
-ENCODER = "encoder"
-CLASSIFIER_JOBLIB = "classifier.joblib"
-CLASSIFIER_ARRAYS = "classifier.safetensors"
-EXPORTABLE = ("finetune", "features-logreg")  # and approaches that subclass theirs
 CARD_METRICS = (  # (key in Metrics, model-index metric type, name, args)
     ("accuracy", "accuracy", "Accuracy", None),
     ("f1_weighted", "f1", "F1 (weighted)", {"average": "weighted"}),
     ("f1_macro", "f1", "F1 (macro)", {"average": "macro"}),
 )
-
-
-class ExportError(HarnessError, ValueError):
-    """A pair that cannot be exported, or a directory that is not an exported pair."""
-
-
-class ExportManifest(Model):
-    """``harness_pair.json``: the exported pair, what it was trained and scored on, and its scores."""
-
-    kind: Literal["harness.export"] = "harness.export"
-    schema_version: Literal[1] = 1
-    suite: str
-    checkpoint: str
-    approach: ApproachInfo
-    dataset: str
-    train_split: str
-    split: str
-    labels: Annotated[list[str], Field(min_length=1)]
-    max_length: Count  # texts are truncated to this many tokens, as the harness truncated them
-    pooling: Literal["cls", "mean"] | None = None  # features-logreg only
-    classifier: dict | None = None  # features-logreg only: LogisticRegression.get_params()
-    n_examples: Count
-    metrics: dict[str, Share]
-    runtime: dict  # the settings the metrics were measured under
-
-
-# -- the options a pair is named with (shared with ``harness predict``) --
-
-
-def add_pair_options(parser: argparse.ArgumentParser) -> None:
-    pair = parser.add_argument_group("the pair (a suite file's declarations)")
-    pair.add_argument("--checkpoint", help="one of the suite's CHECKPOINTS (default: the only one)")
-    pair.add_argument(
-        "--approach",
-        help="an approach id of the suite's APPROACHES (e.g. features-logreg-mean), or a name only one of "
-        "them has (default: the only one)",
-    )
-    pair.add_argument(
-        "--data-dir",
-        default=os.environ.get("HARNESS_DATA_DIR") or None,
-        help="local dataset mirrors (default: $HARNESS_DATA_DIR)",
-    )
-    pair.add_argument(
-        "--model-dir",
-        default=os.environ.get("HARNESS_MODEL_DIR") or None,
-        help="local checkpoints (default: $HARNESS_MODEL_DIR)",
-    )
-    pair.add_argument(
-        "--cache-dir",
-        default=None,
-        help="the harness cache (default: $HARNESS_CACHE_DIR, else ~/.cache/harness)",
-    )
-    pair.add_argument("--train-split", default=None, help="default: train")
-    pair.add_argument("--eval-split", default=None, help="default: validation")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    parser.add_argument(
-        "--dtype",
-        default="fp32",
-        choices=("fp32", "bf16", "fp16"),
-        help="compute dtype (the suite's approach may override it, as in a pytest run)",
-    )
-
-
-def open_pair(args, suite: Path):
-    """The :class:`~harness.engine.suite.Pair` of the suite file ``suite`` that the options name."""
-    from ..engine.suite import Pair, PairSettings, load_suite
-
-    settings = PairSettings(
-        data_dir=args.data_dir,
-        model_dir=args.model_dir,
-        cache_dir=args.cache_dir,
-        device=args.device,
-        dtype=args.dtype,
-        train_split=args.train_split,
-        eval_split=args.eval_split,
-    )
-    return Pair(load_suite(suite), args.checkpoint, args.approach, settings)
 
 
 # -- writing --
@@ -363,138 +289,13 @@ def push_to_hub(directory: Path, repo: str) -> str | None:
     except LocalTokenNotFoundError:
         return f"no Hugging Face token (hf auth login, or HF_TOKEN); the export is in {directory}"
     except HfHubHTTPError as e:
-        reason = _first_line(e)
+        reason = first_line(e)
         return f"the Hugging Face Hub refused the upload to {repo} ({reason}); the export is in {directory}"
     except Exception as e:  # noqa: BLE001 - a network failure (OSError, httpx's TransportError)
         if not isinstance(e, OSError) and "TransportError" not in {c.__name__ for c in type(e).__mro__}:
             raise
-        return unreachable.format(_first_line(e))
+        return unreachable.format(first_line(e))
     return None
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-# -- reading --
-
-
-class ExportedPair:
-    """An exported directory, ready to classify: ``labels`` and ``predict_proba(texts, runtime)``."""
-
-    labels: list[str]
-
-    def predict_proba(self, texts: list[str], runtime) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class ExportedClassifier(ExportedPair):
-    """A ``transformers`` sequence classifier (an exported finetune pair, or any classifier directory)."""
-
-    def __init__(self, directory: Path, manifest: ExportManifest | None):
-        from transformers import AutoModelForSequenceClassification
-
-        from ..engine.checkpoints import ResolvedCheckpoint
-
-        checkpoint = ResolvedCheckpoint(str(directory), str(directory), "local")  # refuses remote code
-        self.model = checkpoint.load_model(AutoModelForSequenceClassification)
-        self.tokenizer = checkpoint.load_tokenizer()
-        id2label = self.model.config.id2label
-        self.labels = [str(id2label[i]) for i in range(len(id2label))]
-        if manifest is not None and self.labels != manifest.labels:
-            raise ExportError(
-                f"{directory / 'config.json'}: id2label {self.labels} differs from the labels "
-                f"{manifest.labels} of {directory / MANIFEST}"
-            )
-
-    def predict_proba(self, texts, runtime) -> np.ndarray:
-        from ..engine.inference import class_probabilities
-
-        device = runtime.torch_device()
-        return class_probabilities(
-            self.model.to(device), self.tokenizer, texts, runtime.batch_size, device, dtype=runtime.dtype
-        )
-
-
-class ExportedFeatures(ExportedPair):
-    """An exported features-logreg pair; the classifier is rebuilt from its arrays, nothing is unpickled."""
-
-    def __init__(self, directory: Path, manifest: ExportManifest):
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-        from sklearn.linear_model import LogisticRegression
-
-        from ..engine.checkpoints import ResolvedCheckpoint
-
-        self.labels, self.pooling, self.max_length = manifest.labels, manifest.pooling, manifest.max_length
-        if self.pooling is None or manifest.classifier is None:
-            raise ExportError(
-                f"{directory / MANIFEST}: a features-logreg export needs 'pooling' and 'classifier'"
-            )
-        if not (directory / ENCODER / "config.json").is_file():
-            raise ExportError(f"{directory / ENCODER}: no config.json; expected the exported encoder")
-        self.encoder = ResolvedCheckpoint(manifest.checkpoint, str(directory / ENCODER), "local")
-        path = directory / CLASSIFIER_ARRAYS
-        try:
-            arrays = load_file(str(path))
-            coef, intercept, classes = arrays["coef"], arrays["intercept"], arrays["classes"]
-        except (OSError, SafetensorError, KeyError) as e:
-            raise ExportError(
-                f"{path}: expected the arrays coef, intercept and classes ({_first_line(e)})"
-            ) from None
-        n_rows = 1 if len(classes) == 2 else len(classes)
-        if (
-            coef.ndim != 2
-            or coef.shape[0] != n_rows
-            or intercept.shape != (n_rows,)
-            or classes.dtype.kind not in "iu"
-            or not all(0 <= c < len(self.labels) for c in classes)
-        ):
-            raise ExportError(
-                f"{path}: coef {coef.shape}, intercept {intercept.shape}, classes {classes.tolist()}; "
-                "expected "
-                f"{n_rows} rows and class ids below {len(self.labels)} (labels)"
-            )
-        try:
-            self.classifier = LogisticRegression(**manifest.classifier)
-        except TypeError as e:
-            raise ExportError(f"{directory / MANIFEST}: classifier: {e}") from None
-        self.classifier.coef_, self.classifier.intercept_, self.classifier.classes_ = coef, intercept, classes
-
-    def predict_proba(self, texts, runtime) -> np.ndarray:
-        from ..engine.approaches.base import expand_columns
-        from ..engine.approaches.features import HiddenStateExtractor
-
-        features = HiddenStateExtractor(self.encoder, runtime, self.max_length).transform(texts, self.pooling)
-        if features.shape[1] != self.classifier.coef_.shape[1]:
-            raise ExportError(
-                f"{self.encoder.location}: {features.shape[1]} features per text; the classifier expects "
-                f"{self.classifier.coef_.shape[1]}"
-            )
-        proba = self.classifier.predict_proba(features)
-        return expand_columns(proba, self.classifier.classes_, len(self.labels))
-
-
-def load_exported(directory: str | Path) -> ExportedPair:
-    """The exported pair in ``directory`` (or any ``transformers`` classifier directory)."""
-    from ..results import read_json
-
-    directory = Path(directory)
-    manifest = read_json(directory / MANIFEST, ExportManifest) if (directory / MANIFEST).exists() else None
-    if manifest is None and not (directory / "config.json").is_file():
-        raise ExportError(
-            f"{directory}: not an exported pair; expected {MANIFEST} (harness export) or a transformers "
-            "classifier's config.json"
-        )
-    if manifest is None or manifest.approach.name == "finetune":
-        return ExportedClassifier(directory, manifest)
-    if manifest.approach.name == "features-logreg":
-        return ExportedFeatures(directory, manifest)
-    raise ExportError(
-        f"{directory / MANIFEST}: approach.name: expected one of {list(EXPORTABLE)}, "
-        f"got {manifest.approach.name!r}"
-    )
 
 
 # -- the command --

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HarnessError
+from ..engine.exported import load_exported
 from . import one_error_path
-from .export import add_pair_options, load_exported, open_pair
+from .pair_options import add_pair_options, open_pair
 
 
 class PredictError(HarnessError, ValueError):

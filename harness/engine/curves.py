@@ -18,7 +18,7 @@ from .budget import for_pair
 from .data import DatasetError
 from ..errors import HarnessError
 from .evaluation import Evaluation, evaluate, get_split
-from ..results.curves import ALL, CurvePoint, SeedRuns, SeedScore, summarize
+from ..results.curves import ALL, HEADLINE, CurvePoint, SeedRuns, SeedScore, SeedSummary
 
 DEFAULT_SEEDS = (0,)
 
@@ -188,3 +188,26 @@ def curve_points(
             )
         )
     return points
+
+
+def summarize(scores: list[SeedScore]) -> SeedSummary:
+    """Mean, sample std, seed range and CI width of the seeds' headline metrics."""
+    if not scores:
+        raise ValueError("summarize: no seed scores")
+    mean, std = {}, {}
+    for metric in HEADLINE:
+        values = np.array([s.metrics[metric] for s in scores if metric in s.metrics], dtype=float)
+        if len(values):
+            mean[metric] = float(values.mean())
+            std[metric] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    accuracy = [s.metrics["accuracy"] for s in scores]
+    widths = [s.ci["accuracy"][1] - s.ci["accuracy"][0] for s in scores if "accuracy" in s.ci]
+    seed_range = float(max(accuracy) - min(accuracy))
+    ci_width = float(np.mean(widths)) if widths else None
+    return SeedSummary(
+        mean=mean,
+        std=std,
+        seed_range=seed_range,
+        ci_width=ci_width,
+        spread_exceeds_ci=ci_width is not None and len(scores) > 1 and seed_range > ci_width,
+    )

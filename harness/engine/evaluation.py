@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,6 +222,27 @@ def evaluate(
         cached=cached,
         n_truncated=truncated(checkpoint, texts, runtime) if getattr(estimator, "checkpoint", None) else None,
     )
+
+
+def ensure_fitted(evaluation: Evaluation, train_texts: Sequence[str], train_y: np.ndarray) -> Approach:
+    """The pair's estimator, fitted: when the predictions came from the cache nothing was fitted in this
+    process, so it is fitted again (a fine-tuned model and extracted features come from the cache)."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    estimator = evaluation.estimator
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        with phase("fit", split=evaluation.train_split, detail="again, after a cache hit"):
+            estimator.fit(
+                list(train_texts),
+                np.asarray(train_y),
+                runtime=evaluation.runtime,
+                labels=evaluation.labels,
+                eval_set=(evaluation.texts, evaluation.y_true),
+            )
+    return estimator
 
 
 def record_fields(ev: Evaluation) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .approaches import ApproachSpec
+from . import gates
 from .budget import Budget, for_pair, phase
 from .cache import Cache
 from .checkpoints import CheckpointUnavailable, ResolvedCheckpoint, resolve_checkpoint
@@ -231,7 +232,7 @@ class HarnessSession:
         self, suite: str, record: dict, suite_file=None, remeasure=None, tolerance: float | None = None
     ) -> tuple[TimingRecord, str | None]:
         """Add a timing record to the suite's results; with ``suite_file`` it is gated first against
-        the suite's baseline (:func:`harness.results.baseline.gate_timing`; ``remeasure()`` returns
+        the suite's baseline (:func:`harness.engine.gates.gate_timing`; ``remeasure()`` returns
         a fresh record as data). Returns the record kept and the gate's failure message, or None."""
         record, message = TimingRecord.model_validate(record), None
         if suite_file is not None:
@@ -262,9 +263,9 @@ class HarnessSession:
             return None
         checkpoint, spec = evaluation.checkpoint.id, evaluation.approach
         entry = found.pairs.get((checkpoint, spec.id))
-        result = baseline.check_pair(entry, len(evaluation.texts), evaluation.metrics, tolerance)
+        result = gates.check_pair(entry, len(evaluation.texts), evaluation.metrics, tolerance)
         self.outcome(evaluation.suite, checkpoint, spec).baseline = result
-        return baseline.failure_message(result, evaluation.label, self._shown(found.path))
+        return gates.baseline_failure_message(result, evaluation.label, self._shown(found.path))
 
     def machine(self):
         if self._machine is None:
@@ -280,8 +281,8 @@ class HarnessSession:
         if found is None:
             return record, None
         entry = found.performance.get(record.key)
-        record, record.baseline = baseline.gate_timing(entry, record, self.machine(), remeasure, tolerance)
-        return record, baseline.timing_failure_message(record, record.baseline, self._shown(found.path))
+        record, record.baseline = gates.gate_timing(entry, record, self.machine(), remeasure, tolerance)
+        return record, gates.timing_failure_message(record, record.baseline, self._shown(found.path))
 
     def fragment(self) -> dict:
         """What this process produced, as JSON-ready data (an xdist worker sends it to the controller)."""

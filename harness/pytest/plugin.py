@@ -151,6 +151,17 @@ def suite_name(module) -> str:
     return module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
 
 
+def suite_of(module):
+    """The module's :class:`~harness.engine.suite.Suite` (its declarations, read and checked once); a
+    declaration that cannot be used is a one-line usage error."""
+    from ..engine.suite import Suite
+
+    try:
+        return Suite.of(module)
+    except HarnessError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
 @contextlib.contextmanager
 def _one_line_errors():
     """Bad data, checkpoints or files fail the test with their one-line message, not a traceback."""
@@ -210,7 +221,7 @@ def harness(request) -> Harness:
 @pytest.fixture(scope="module")
 def dataset(request, harness):
     """The suite's ``DATASET`` (loaded once per run: the session keeps it by name)."""
-    name = getattr(request.module, "DATASET", None)
+    name = suite_of(request.module).dataset
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__}: declare DATASET = ... or a dataset fixture")
     from ..engine.budget import for_pair
@@ -222,8 +233,7 @@ def dataset(request, harness):
 @pytest.fixture
 def checkpoint(request, harness):
     """One of the suite's ``CHECKPOINTS``, resolved (a skip whose reason says how to provide it)."""
-    allow_missing = getattr(request.module, "ALLOW_MISSING_CHECKPOINTS", False) is True
-    return harness.checkpoint(request.param, allow_missing)
+    return harness.checkpoint(request.param, suite_of(request.module).allow_missing_checkpoints)
 
 
 @pytest.fixture
@@ -232,23 +242,30 @@ def approach(request):
     return request.param
 
 
+def collected_suite(collector):
+    """The suite a collected test module declares (its declarations checked: a misspelt or unusable one
+    stops collection with one line); None for what is not a test module."""
+    if not (isinstance(collector, pytest.Module) and collector.path.name.startswith("test_")):
+        return None
+    try:
+        module = collector.obj
+    except Exception:  # noqa: BLE001 - pytest reports the import error itself
+        return None
+    return suite_of(module)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collectstart(collector):
     """A suite that declares ``CHECKPOINTS`` gets the harness's speed test (``test_harness_speed``), and
     with ``RUNTIMES`` its deployment-runtime test (``test_harness_runtime``)."""
-    if isinstance(collector, pytest.Module) and collector.path.name.startswith("test_"):
-        try:
-            module = collector.obj
-        except Exception:  # noqa: BLE001 - pytest reports the import error itself
-            return
-        if hasattr(module, "CHECKPOINTS") and not hasattr(module, "test_harness_speed"):
-            from ..engine.timing.speed import SpeedSettings
-
-            if SpeedSettings.of(module).cases():  # SPEED_SETTINGS = [] opts out
-                module.test_harness_speed = test_harness_speed
-        declares = hasattr(module, "RUNTIMES") and hasattr(module, "CHECKPOINTS")
-        if declares and not hasattr(module, "test_harness_runtime"):
-            module.test_harness_runtime = test_harness_runtime
+    suite = collected_suite(collector)
+    if suite is None or suite.checkpoints is None:
+        return
+    # SPEED_SETTINGS = [] opts out of the speed test
+    if not suite.defines("test_harness_speed") and suite.speed_settings().cases():
+        suite.module.test_harness_speed = test_harness_speed
+    if "RUNTIMES" in suite.declared and not suite.defines("test_harness_runtime"):
+        suite.module.test_harness_runtime = test_harness_runtime
 
 
 @pytest.mark.expensive
@@ -269,45 +286,35 @@ def pytest_generate_tests(metafunc):
     defines those fixtures itself or the test parametrizes them explicitly; ``deploy_runtime`` (with
     ``approach``, one case per declared runtime of each approach) from ``RUNTIMES``."""
     module = metafunc.module
+    suite = suite_of(module)
     explicit = {
         name.strip()
         for marker in metafunc.definition.iter_markers("parametrize")
         for name in (marker.args[0].split(",") if isinstance(marker.args[0], str) else marker.args[0])
     }
-    joint = "deploy_runtime" in metafunc.fixturenames and _parametrize_runtimes(metafunc, explicit)
-    for fixture, declared in (("checkpoint", "CHECKPOINTS"), ("approach", "APPROACHES")):
-        values = getattr(module, declared, None)
+    joint = "deploy_runtime" in metafunc.fixturenames and _parametrize_runtimes(metafunc, suite, explicit)
+    for fixture, values in (("checkpoint", suite.checkpoints), ("approach", suite.approaches)):
         if values is None or fixture not in metafunc.fixturenames or fixture in explicit:
             continue
-        if hasattr(module, fixture) or (fixture == "approach" and joint):  # the suite's own fixture wins
+        if suite.defines(fixture) or (fixture == "approach" and joint):  # the suite's own fixture wins
             continue
         metafunc.parametrize(fixture, list(values), indirect=True, ids=str)
     if "speed_case" in metafunc.fixturenames:
-        from ..engine.timing.speed import SpeedSettings
-
-        cases = SpeedSettings.of(module).cases()
+        cases = suite.speed_settings().cases()
         metafunc.parametrize("speed_case", cases, ids=["-".join(case) for case in cases])
 
 
-def _parametrize_runtimes(metafunc, explicit: set) -> bool:
+def _parametrize_runtimes(metafunc, suite, explicit: set) -> bool:
     """Parametrize ``deploy_runtime``: jointly with ``approach`` when the suite declares ``APPROACHES``
     (True), else over a ``RUNTIMES`` list alone."""
-    from ..engine.deploy.gates import declared_runtimes
-
-    module = metafunc.module
-    approaches = getattr(module, "APPROACHES", None)
     try:
-        if approaches is not None and "approach" not in explicit and not hasattr(module, "approach"):
-            declared = declared_runtimes(module, approaches)
-            cases = [(spec, name) for spec in approaches for name in declared.get(spec.id, [])]
+        suite.check_runtimes()
+        if suite.approaches is not None and "approach" not in explicit and not suite.defines("approach"):
+            cases = suite.runtime_cases()
             metafunc.parametrize(["approach", "deploy_runtime"], cases, indirect=["approach"],
                                  ids=[f"{spec.id}-{name}" for spec, name in cases])
             return True
-        names = getattr(module, "RUNTIMES", None) or []
-        if not isinstance(names, (list, tuple)):
-            raise pytest.UsageError(f"{module.__name__}.RUNTIMES: a dict per approach id needs APPROACHES")
-        declared_runtimes(module, [])  # checks the names (a list applies to whatever approach the suite runs)
-        metafunc.parametrize("deploy_runtime", list(names))
+        metafunc.parametrize("deploy_runtime", list(suite.declared.get("RUNTIMES") or []))
         return False
     except HarnessError as e:
         raise pytest.UsageError(str(e)) from None
@@ -324,15 +331,15 @@ def runtime_check(request, dataset, train_split):
     """``runtime_check(evaluation, runtime)``: measure every declared runtime of the pair once (with the
     torch-fp32 reference, in this process), then skip with the reason where ``runtime`` cannot run here,
     or fail on its gates (the suite's ``RUNTIME_GATES`` over the defaults)."""
-    from ..engine.deploy.gates import declared_gates, failure_message, runtimes_for
-    from ..engine.deploy.measure import MeasureSettings
+    from ..engine.gates import runtime_failure_message
 
     session = _session(request.config)
-    module = request.module
+    suite = suite_of(request.module)
 
     def _check(evaluation, name: str):
         with _one_line_errors():
-            names = runtimes_for(module, evaluation.approach)
+            checkpoint_id = evaluation.checkpoint.id if evaluation.checkpoint else None
+            names = suite.runtimes_for(checkpoint_id, evaluation.approach)
             if name not in names:
                 pytest.skip(
                     f"{evaluation.label}: no {name} runtime (RUNTIMES declares none for this approach, or it "
@@ -340,15 +347,15 @@ def runtime_check(request, dataset, train_split):
                 )
             train = dataset[train_split]
             records = session.runtimes(
-                evaluation, names, (list(train["text"]), list(train["label"])), declared_gates(module),
-                MeasureSettings.of(module),
+                evaluation, names, (list(train["text"]), list(train["label"])),
+                suite.runtime_gates_for(checkpoint_id, evaluation.approach), suite.measure_settings(),
             )
         record = next(r for r in records if r.runtime == name)
         if record.status == "skipped":
             pytest.skip(record.reason)
         if record.status == "failed":
-            pytest.fail(failure_message(evaluation.label, record) or f"{evaluation.label} · {record.reason}",
-                        pytrace=False)
+            message = runtime_failure_message(evaluation.label, record)
+            pytest.fail(message or f"{evaluation.label} · {record.reason}", pytrace=False)
 
     return _check
 
@@ -399,23 +406,24 @@ def _fail_on_leakage(overview: dict | None) -> None:
 def gate(request):
     """``gate(evaluation, accuracy=0.9, f1_weighted=0.9)``: fail with a readable reason, record the result.
 
-    Without thresholds the suite's ``GATES`` apply: ``{approach id: {metric: minimum}}``, or keyed by
-    ``(checkpoint id, approach id)`` for one pair (that entry wins).
+    Without thresholds the suite's ``GATES`` apply: keyed by approach name (every spec of it), by
+    approach id, or by ``(checkpoint id, approach id)`` for one pair; the most specific entry wins.
 
     With --benchmark the pair is also checked against the suite's baseline (--update-baseline: its
     results become the baseline instead); ``baseline_tolerance`` (a number or ``{metric: number}``)
-    overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.baseline.tolerances``).
+    overrides the suite's ``BASELINE_TOLERANCE`` and the default (``harness.engine.gates.tolerances``).
     """
     from ..engine.gates import check, failure_message
     from ..results.baseline import BaselineError
 
     session = _session(request.config)
-    module = request.module
-    suite_file, suite_tolerance = module.__file__, getattr(module, "BASELINE_TOLERANCE", None)
+    suite = suite_of(request.module)
+    suite_file, suite_tolerance = str(suite.path), suite.baseline_tolerance
 
     def _gate(evaluation, baseline_tolerance=None, **thresholds):
         if not thresholds:
-            thresholds = declared_gates(getattr(module, "GATES", None), evaluation)
+            checkpoint_id = evaluation.checkpoint.id if evaluation.checkpoint else None
+            thresholds = suite.gates_for(checkpoint_id, evaluation.approach)
         with _one_line_errors():
             results = check(evaluation.gate_metrics, **thresholds)
         session.outcome(evaluation.suite, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
@@ -433,32 +441,24 @@ def gate(request):
     return _gate
 
 
-def declared_gates(gates: dict | None, evaluation) -> dict:
-    """The thresholds ``GATES`` declares for the evaluated pair (``{}`` when none): keyed by approach
-    name (every spec of it), by approach id, or by (checkpoint, approach id); the most specific wins."""
-    gates = gates or {}
-    spec = evaluation.approach
-    pair = (evaluation.checkpoint.id if evaluation.checkpoint else None, spec.id)
-    return {**gates.get(spec.name, {}), **gates.get(spec.id, {}), **gates.get(pair, {})}
-
-
 @pytest.fixture
 def record_performance(request):
     """``record_performance(record, remeasure=None)``: add a timing record (docs/results.md) to the
     suite's results.
 
     With --benchmark its timing-protocol ``ratio`` is gated against the suite's baseline
-    (``harness.results.baseline.gate_timing``): below ``1 - TIMING_TOLERANCE`` (suite module
+    (``harness.engine.gates.gate_timing``): below ``1 - TIMING_TOLERANCE`` (suite module
     attribute, default 0.3) of the baseline's ratio, ``remeasure()`` (a fresh record) must confirm
     the drop for the test to fail; without it one measurement decides. With --update-baseline the
     record becomes the baseline instead.
     """
-    from ..results.baseline import TIMING_TOLERANCE
+    from ..engine.gates import TIMING_TOLERANCE
 
     session = _session(request.config)
     suite = suite_name(request.module)
     gated = session.settings.benchmark or session.settings.update_baseline
-    tolerance = getattr(request.module, "TIMING_TOLERANCE", TIMING_TOLERANCE)
+    declared = suite_of(request.module).timing_tolerance
+    tolerance = TIMING_TOLERANCE if declared is None else declared
 
     def _record(record: dict, remeasure=None):
         suite_file = request.module.__file__ if gated else None
@@ -477,16 +477,17 @@ def speed(request, dataset, eval_split, record_performance):
     batch 1; the timing protocol's ratio) with pytest-benchmark, record it with the suite's results
     and gate the ratio against the baseline (re-measured once before failing)."""
     from ..engine.budget import for_pair, phase
-    from ..engine.timing.speed import SpeedSettings, measure, unsupported
+    from ..engine.timing.speed import measure, unsupported
 
     session = _session(request.config)
-    settings = SpeedSettings.of(request.module)
+    settings = suite_of(request.module).speed_settings()
 
     def _speed(checkpoint, task: str, device: str = "cpu", dtype: str = "fp32"):
         reason = unsupported(device, dtype)
         if reason:
             pytest.skip(reason)
         texts = list(dataset[eval_split]["text"][: settings.texts])
+        num_labels = len(dataset[eval_split].features["label"].names)
         models = session.runtime.shared.setdefault("speed-models", {})
         baseline_run = session.settings.update_baseline
 
@@ -495,7 +496,7 @@ def speed(request, dataset, eval_split, record_performance):
             where = for_pair(suite, checkpoint.id, None, detail=f"{task} {device} {dtype}")
             with _one_line_errors(), where, phase("speed rounds"):
                 return measure(benchmark, checkpoint, texts, task, device, dtype, settings.batch_size,
-                               models, for_baseline=baseline_run, time_limit=settings.time_limit)
+                               models, num_labels, for_baseline=baseline_run, time_limit=settings.time_limit)
 
         record = timed(request.getfixturevalue("benchmark"))
         return record_performance(record, remeasure=lambda: timed() | {"remeasured": True})
@@ -570,12 +571,14 @@ def _write_results(config, fragments: list[dict]) -> tuple[list, list, list[str]
     suites are still written. The documents returned are those whose results and report were written."""
     from ..report import append_step_summary
     from ..results.baseline import update_file
+    from ..engine.compare import compare_records
     from ..results.suite import suite_documents, write_suite
 
     report_dir, problems, baselines, written = _report_dir(config), [], [], []
     log = config.stash[_LOG]
     try:
-        docs = suite_documents(verdict.with_unfinished_suites(fragments, log), run_id=uuid.uuid4().hex[:12])
+        every_suite = verdict.with_unfinished_suites(fragments, log)
+        docs = suite_documents(every_suite, run_id=uuid.uuid4().hex[:12], compare=compare_records)
     except HarnessError as e:
         return [], [], [f"results not written: {e}"]
     docs = [verdict.apply(doc, log) for doc in docs]

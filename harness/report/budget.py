@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..results.model import PhaseRecord
-from .content import MISSING, ROW_LIMIT, Cell, Table, plain, title
+from .cells import MISSING, ROW_LIMIT, Cell, Table, plain, title
 
 TITLE = "Where the time went"
 ABOUT = (

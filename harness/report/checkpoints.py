@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from ..results import SuiteDocument
 from ..results.model import Comparison, PairRecord, TimingRecord
-from .content import MISSING, Cell, Table, comparison_table, interval, num, one_line, plain
+from .cells import MISSING, Cell, Table, interval, num, one_line, plain
+from .comparisons import comparison_table
 from .figures import Bubble
 
 TASKS = ("inference", "extraction")  # the throughput shown: the first task measured for every checkpoint

@@ -10,8 +10,6 @@ The results JSON keeps everything.
 from __future__ import annotations
 
 import heapq
-import math
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,12 +18,17 @@ from ..results.model import (
     BaselineResult,
     Calibration,
     ClassScores,
-    Comparison,
     Duplicates,
     Example,
     GateResult,
     LabelSuspects,
 )
+
+from .cells import (
+    LISTED_CLASSES, MISSING, ROW_LIMIT, Cell, Table, fmt, interval, is_number, num, one_line, plain,
+    shortened, text_cell, title,
+)
+from .comparisons import comparison_table
 
 if TYPE_CHECKING:
     from .budget import BudgetView
@@ -33,36 +36,12 @@ if TYPE_CHECKING:
     from .curves import LearningCurveView
     from .runtimes import RuntimeView
 
-MISSING = "—"
-TEXT_LIMIT = 200  # texts longer than this are shortened (with an ellipsis) in tables
-FULL_TEXT_LIMIT = 1000  # the most of one text a report holds (the HTML title of a shortened cell)
-ANNOTATED_CLASSES = 30  # up to this many classes the confusion-matrix figure writes each cell's value
-LISTED_CLASSES = 50  # past this many classes, tables show CLASS_SAMPLE most and least frequent classes
 CLASS_SAMPLE = 25
 TOP_CONFUSIONS = 20  # past LISTED_CLASSES classes, the largest off-diagonal cells replace the matrix
-ROW_LIMIT = 100  # rows of a list from the document (examples, suspects, bins, duplicates) in a table
 DUPLICATES_IN_MARKDOWN = 10
 FORWARD_PASS_APPROACHES = ("finetune", "pretrained")  # their predict step runs the model
 METRIC_NAMES = {"accuracy": "accuracy", "f1_weighted": "F1 weighted", "f1_macro": "F1 macro"}
 UNAVAILABLE = "cannot be resolved"  # how a skip for a checkpoint the hub cannot give offline reads
-_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # line breaks and other control characters
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    numeric: bool = False
-    best: bool = False
-    full: str | None = None  # the longer text (up to FULL_TEXT_LIMIT), when ``text`` was shortened
-    link: str | None = None  # an anchor of this report (``pair-1``, ``performance``) the cell links to
-
-
-@dataclass(frozen=True)
-class Table:
-    headers: list[str]
-    rows: list[list[Cell]]
-    kind: str = ""  # what the table holds, e.g. "leaderboard" (an HTML class)
-    note: str | None = None  # shown under the table: what was left out, what a dash means
 
 
 @dataclass
@@ -159,63 +138,11 @@ def no_pairs_text(has_curves: bool) -> str:
 # --- cells ---
 
 
-def fmt(value, spec: str) -> str:
-    """``value`` formatted by ``spec``; a whole float takes an integer spec (JSON numbers may be either)."""
-    if value is None:
-        return MISSING
-    if spec.endswith("d") and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return format(value, spec)
-
-
-def one_line(text) -> str:
-    """The text on one line (line breaks and control characters become a space), at most
-    :data:`FULL_TEXT_LIMIT` characters: a longer one ends with an ellipsis."""
-    text = str(text)
-    line = _BREAKS.sub(" ", text[:FULL_TEXT_LIMIT])
-    if len(text) > FULL_TEXT_LIMIT:
-        return line[: FULL_TEXT_LIMIT - 1].rstrip() + "…"
-    return line
-
-
-def shortened(line: str, limit: int) -> str:
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-def text_cell(text) -> Cell:
-    """A text, on one line, shortened with an ellipsis past :data:`TEXT_LIMIT` characters."""
-    line = one_line(text)
-    if len(line) <= TEXT_LIMIT:
-        return Cell(line)
-    return Cell(shortened(line, TEXT_LIMIT), full=line)
-
-
-def plain(value) -> Cell:
-    return Cell(MISSING) if value is None else text_cell(value)
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def num(value, spec: str, best: bool = False) -> Cell:
-    """A number right-aligned; a value that is no number (a free-form field) is shown as text."""
-    if value is None:
-        return Cell(MISSING, numeric=True)
-    if not is_number(value) or spec.endswith("d") and isinstance(value, float) and not value.is_integer():
-        return plain(value)
-    return Cell(fmt(value, spec), numeric=True, best=best)
-
-
 def column(values: list, spec: str, better: str | None = None) -> list[Cell]:
     """Number cells; with ``better`` (``"max"`` or ``"min"``) the best value(s) are marked."""
     present = [v for v in values if is_number(v)]
     target = (max if better == "max" else min)(present) if better and present else None
     return [num(v, spec, best=target is not None and v == target) for v in values]
-
-
-def interval(bounds, spec: str = ".3f") -> str:
-    return MISSING if not bounds else f"[{format(bounds[0], spec)}, {format(bounds[1], spec)}]"
 
 
 def capped(items: list, limit: int, what: str) -> tuple[list, str | None]:
@@ -239,10 +166,6 @@ def class_sample(weights: dict[str, float], what: str) -> tuple[list[str], str |
         "the fewest are shown; every class is in the results JSON."
     )
     return ranked[:CLASS_SAMPLE] + ranked[-CLASS_SAMPLE:], note
-
-
-def title(checkpoint: str, approach: str) -> str:
-    return one_line(f"{checkpoint} · {approach}")
 
 
 # --- summary and leaderboard ---
@@ -879,45 +802,6 @@ def pair_view(index: int, pair: PairRecord) -> PairView:
 
 def comparisons_table(doc: SuiteDocument) -> Table | None:
     return comparison_table(doc.comparisons)
-
-
-def comparison_table(comparisons: list[Comparison]) -> Table | None:
-    """One row per paired comparison (McNemar, paired bootstrap), or None without any."""
-    if not comparisons:
-        return None
-    rows = []
-    for c in comparisons:
-        a, b = title(c.a.checkpoint, c.a.approach), title(c.b.checkpoint, c.b.approach)
-        discordant = c.n_discordant
-        rows.append(
-            [
-                plain(a),
-                plain(b),
-                plain(c.metric),
-                num(c.a_value, ".3f"),
-                num(c.b_value, ".3f"),
-                num(c.difference, "+.3f"),
-                Cell(interval(c.ci, "+.3f"), numeric=True),
-                num(c.mcnemar_p, ".3g"),
-                Cell(f"{discordant[0]} / {discordant[1]}" if len(discordant) == 2 else MISSING, numeric=True),
-                num(c.n_examples, "d"),
-                plain({"a": a, "b": b}.get(c.winner, "no significant difference")),
-            ]
-        )
-    headers = [
-        "A",
-        "B",
-        "metric",
-        "A value",
-        "B value",
-        "A − B",
-        "CI of A − B",
-        "McNemar p",
-        "discordant (A only / B only)",
-        "texts",
-        "winner",
-    ]
-    return Table(headers, rows, "comparisons")
 
 
 def performance_table(doc: SuiteDocument) -> Table | None:

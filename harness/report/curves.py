@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from ..results.curves import ALL, CurvePoint
 from . import figures
-from .content import Cell, Table, text_cell
+from .cells import Cell, Table, text_cell
 
 TITLE = "Learning curve"
 ABOUT = (

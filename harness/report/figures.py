@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .content import ANNOTATED_CLASSES, LISTED_CLASSES, one_line, shortened
+from .cells import ANNOTATED_CLASSES, LISTED_CLASSES, one_line, shortened
 
 DPI = 100
 MAX_INCHES = 12.0

@@ -10,7 +10,8 @@ from tabulate import tabulate
 from ..results import SuiteDocument
 from .budget import ABOUT as BUDGET_ABOUT
 from .budget import TITLE as BUDGET_TITLE
-from .content import Cell, Report, Table, leaderboard, no_pairs_text, one_line, problems, verdict_line
+from .cells import Cell, Table, one_line
+from .content import Report, leaderboard, no_pairs_text, problems, verdict_line
 from .runtimes import ABOUT
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~]")

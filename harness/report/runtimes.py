@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..results import SuiteDocument
 from ..results.runtimes import RuntimeRecord
-from .content import MISSING, Cell, Table, num, one_line, plain
+from .cells import MISSING, Cell, Table, num, one_line, plain
 from .figures import Bubble, bubble_plot
 
 HEADERS = [

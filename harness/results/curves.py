@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-
-from .model import Count, GateResult, Interval, Model, Number, Share, Status
+from .types import Count, GateResult, Interval, Model, Number, Share, Status
 
 HEADLINE = ("accuracy", "f1_weighted", "f1_macro")  # the metrics aggregated over seeds
 ALL = "all"  # a training size: the whole train split
@@ -91,26 +89,3 @@ class SeedComparison(Model):
     ci: Interval | None = None
     mcnemar_p: Share | None = None
     winner: Literal["a", "b"] | None = None
-
-
-def summarize(scores: list[SeedScore]) -> SeedSummary:
-    """Mean, sample std, seed range and CI width of the seeds' headline metrics."""
-    if not scores:
-        raise ValueError("summarize: no seed scores")
-    mean, std = {}, {}
-    for metric in HEADLINE:
-        values = np.array([s.metrics[metric] for s in scores if metric in s.metrics], dtype=float)
-        if len(values):
-            mean[metric] = float(values.mean())
-            std[metric] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    accuracy = [s.metrics["accuracy"] for s in scores]
-    widths = [s.ci["accuracy"][1] - s.ci["accuracy"][0] for s in scores if "accuracy" in s.ci]
-    seed_range = float(max(accuracy) - min(accuracy))
-    ci_width = float(np.mean(widths)) if widths else None
-    return SeedSummary(
-        mean=mean,
-        std=std,
-        seed_range=seed_range,
-        ci_width=ci_width,
-        spread_exceeds_ci=ci_width is not None and len(scores) > 1 and seed_range > ci_width,
-    )

@@ -6,6 +6,7 @@ Errors are one line naming the file and the JSON path:
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -237,7 +238,10 @@ def write_text(path: str | Path, text: str) -> Path:
     """Write atomically: a temporary file in the same folder, flushed, then renamed over ``path``, with
     the permissions the umask gives (not the temporary file's owner-only ones)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the folder should be: say so, not "File exists"
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, usual_mode())

@@ -10,30 +10,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-SCHEMA_VERSION = 1
-SUITE_KIND = "harness.suite"
-BASELINE_KIND = "harness.baseline"
-METRICS = ("accuracy", "f1_weighted", "f1_macro")  # the gated metrics, with CIs and baseline checks
-STATUS_ORDER = {"skipped": 0, "passed": 1, "failed": 2}  # a pair takes its worst test outcome
-MAX_COUNT = 2**53  # larger integers lose precision in JSON readers (and would be meaningless here)
-
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
-Share = Annotated[float, Field(ge=0, le=1)]
-Number = Annotated[float, Field(ge=-1e300, le=1e300)]
-Interval = Annotated[list[Number], Field(min_length=2, max_length=2)]
-Status = Literal["passed", "failed", "skipped"]
-
-
-class Model(BaseModel):
-    """Strict, finite, open to extra keys; attributes are the document's keys."""
-
-    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow", validate_assignment=False)
-
-    def to_json(self) -> dict:
-        return self.model_dump(mode="json", exclude_none=False, by_alias=True)
+from .types import (  # noqa: F401 - the building blocks are part of this module's names
+    BASELINE_KIND,
+    MAX_COUNT,
+    METRICS,
+    SCHEMA_VERSION,
+    STATUS_ORDER,
+    SUITE_KIND,
+    Count,
+    GateResult,
+    Interval,
+    Model,
+    Number,
+    Share,
+    Status,
+)
+from .curves import CurvePoint, SeedComparison, SeedRuns
+from .runtimes import RuntimeRecord
 
 
 class ApproachInfo(Model):
@@ -41,13 +37,6 @@ class ApproachInfo(Model):
     variant: str | None
     id: str
     params: dict
-
-
-class GateResult(Model):
-    metric: str
-    threshold: Number
-    value: Number
-    passed: bool
 
 
 class ConfidenceIntervals(Model):
@@ -172,10 +161,6 @@ class BaselineCheck(Model):
 class BaselineResult(Model):
     status: Literal["new", "ok", "regressed"]
     checks: list[BaselineCheck] = []
-
-
-# Repeated fits (seeds, learning curves) build on the types above: imported here, not at the top.
-from .curves import CurvePoint, SeedComparison, SeedRuns  # noqa: E402
 
 
 class PairKey(Model):
@@ -541,8 +526,3 @@ class BaselineDocument(Model):
                     return [field, i], f"expected one entry per key, got {entry.key} twice"
                 seen.add(entry.key)
         return None
-
-
-from .runtimes import RuntimeRecord  # noqa: E402 - it builds on the types above
-
-SuiteDocument.model_rebuild()

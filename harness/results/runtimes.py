@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .model import Count, Model, Number, Share, Status
+from .types import Count, Model, Number, Share, Status
 
 REFERENCE = "torch-fp32"  # what every runtime of a pair is compared with
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from .compare import compare_records
 from .curves import CurvePoint
 from .io import validate, write_json
 from .model import (
     STATUS_ORDER,
     CacheSummary,
+    Comparison,
     DatasetOverview,
     NodeOutcome,
     PairRecord,
@@ -65,8 +66,11 @@ def sorted_points(points) -> list[CurvePoint]:
     return sorted(points, key=lambda p: (p.checkpoint, p.approach, size(p)))
 
 
-def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
-    """Merge what each process produced (plain JSON data) into one validated document per suite."""
+def suite_documents(
+    fragments: list[dict], run_id: str, compare: Callable[[list[PairRecord]], list[Comparison]]
+) -> list[SuiteDocument]:
+    """Merge what each process produced (plain JSON data) into one validated document per suite;
+    ``compare(pairs)`` gives its comparisons (:func:`harness.engine.compare.compare_records`)."""
     parts: dict[str, dict] = {}
     for number, fragment in enumerate(fragments):
         for suite, part in fragment["suites"].items():
@@ -123,7 +127,7 @@ def suite_documents(fragments: list[dict], run_id: str) -> list[SuiteDocument]:
                 pairs=pairs,
                 performance=add_speedups(doc["performance"]),
                 learning_curves=sorted_points(doc.get("curves", {}).values()),
-                comparisons=compare_records(pairs),
+                comparisons=compare(pairs),
                 runtimes=list(doc["runtimes"].values()),
                 phases=doc["phases"],
                 tests=sorted(doc.get("tests", []), key=lambda t: t.nodeid),

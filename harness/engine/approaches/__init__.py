@@ -16,11 +16,12 @@ class ApproachSpec:
     """An approach name, its hyperparameters, overrides per checkpoint id, and runtime overrides.
 
     ``variant`` names what distinguishes this spec from others of the same approach (e.g. the
-    pooling); it defaults to the values of ``params``. ``runtime`` changes run settings for this
-    approach only (e.g. ``{"dtype": "bf16"}`` for mixed-precision fine-tuning). ``seeds`` fits the pair
-    once per seed (its ``seed`` hyperparameter set to each): the record adds every seed's scores, their
-    mean and std, and gates check the mean. ``shots`` replaces the suite's ``SHOTS`` (training sizes of
-    the learning curve) for this approach.
+    pooling); it defaults to the values of ``params`` and the ``runtime`` dtype, if given (so
+    ``runtime={"dtype": "bf16"}`` gets its own id, ``finetune-bf16``). ``runtime`` changes run
+    settings for this approach only (e.g. ``{"dtype": "bf16"}`` for mixed-precision fine-tuning).
+    ``seeds`` fits the pair once per seed (its ``seed`` hyperparameter set to each): the record adds
+    every seed's scores, their mean and std, and gates check the mean. ``shots`` replaces the suite's
+    ``SHOTS`` (training sizes of the learning curve) for this approach.
     """
 
     name: str
@@ -45,8 +46,13 @@ class ApproachSpec:
         object.__setattr__(self, "seeds", tuple(seeds))
         if isinstance(self.shots, list):
             object.__setattr__(self, "shots", tuple(self.shots))
-        if self.variant is None and self.params:
-            object.__setattr__(self, "variant", "-".join(str(v) for v in self.params.values()))
+        if self.variant is None:
+            object.__setattr__(self, "variant", self._derived_variant())
+
+    def _derived_variant(self) -> str | None:
+        """The values of ``params`` and a ``runtime`` dtype (it changes results): what tells specs apart."""
+        values = [*self.params.values(), *([self.runtime["dtype"]] if "dtype" in self.runtime else [])]
+        return "-".join(str(v) for v in values) or None
 
     @property
     def id(self) -> str:
@@ -73,6 +79,16 @@ class ApproachSpec:
             return cls(**params)
         except TypeError as e:
             raise ApproachError(f"approach {self.id!r}: {e}") from None
+
+    def declaration(self) -> str:
+        """``approach_spec('features-logreg', pooling='cls', variant='mean')``: the spec as written."""
+        given = [repr(self.name)] + [f"{k}={v!r}" for k, v in self.params.items()]
+        extra = {"per_checkpoint": self.per_checkpoint, "variant": self.variant, "runtime": self.runtime,
+                 "seeds": list(self.seeds), "shots": list(self.shots)}
+        if self.variant == self._derived_variant():
+            extra.pop("variant")
+        given += [f"{k}={v!r}" for k, v in extra.items() if v]
+        return f"approach_spec({', '.join(given)})"
 
     def __str__(self) -> str:
         return self.id

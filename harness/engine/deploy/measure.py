@@ -28,7 +28,7 @@ from ..budget import phase, timed
 from ..inference import encode, length_sorted_batches, pad, pad_token_id
 from ...results.runtimes import REFERENCE, RuntimeRecord
 from .backends import RUNTIMES, Builder, Built, temporary_workdir
-from .gates import SPEED_GATES, check
+from ..gates import SPEED_GATES, check_runtime
 from .graphs import Graph
 
 SPEED_TEXTS = 256
@@ -41,7 +41,8 @@ TIME_LIMIT_S = 120.0  # timing rounds of one pair's runtimes start no later than
 @dataclass(frozen=True)
 class MeasureSettings:
     """How runtimes are measured; a suite's ``RUNTIME_BATCH_SIZE``, ``RUNTIME_SPEED_TEXTS``,
-    ``RUNTIME_LATENCY_TEXTS``, ``RUNTIME_ROUNDS`` and ``RUNTIME_TIME_LIMIT`` (seconds; None: no cap)
+    ``RUNTIME_LATENCY_TEXTS``, ``RUNTIME_ROUNDS`` and ``RUNTIME_TIME_LIMIT`` (seconds; None: no cap; all
+    read by :class:`harness.engine.suite.Suite`)
     override the defaults."""
 
     batch_size: int = BATCH_SIZE
@@ -49,16 +50,6 @@ class MeasureSettings:
     latency_texts: int = LATENCY_TEXTS
     rounds: int = ROUNDS
     time_limit: float | None = TIME_LIMIT_S
-
-    @classmethod
-    def of(cls, module) -> MeasureSettings:
-        return cls(
-            batch_size=getattr(module, "RUNTIME_BATCH_SIZE", BATCH_SIZE),
-            speed_texts=getattr(module, "RUNTIME_SPEED_TEXTS", SPEED_TEXTS),
-            latency_texts=getattr(module, "RUNTIME_LATENCY_TEXTS", LATENCY_TEXTS),
-            rounds=getattr(module, "RUNTIME_ROUNDS", ROUNDS),
-            time_limit=getattr(module, "RUNTIME_TIME_LIMIT", TIME_LIMIT_S),
-        )
 
 
 class PeakMemory:
@@ -244,7 +235,7 @@ def measure_runtimes(
 
 def _gated(record: RuntimeRecord, thresholds: dict) -> RuntimeRecord:
     """The record with its gates checked and its status set from them."""
-    record.gates = check(record, thresholds)
+    record.gates = check_runtime(record, thresholds)
     record.status = "passed" if all(gate.passed for gate in record.gates) else "failed"
     return record
 

@@ -7,29 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...results.runtimes import RuntimeRecord
-from ..budget import phase
+from ..evaluation import ensure_fitted
 from .measure import MeasureSettings, measure_runtimes
-
-
-def ensure_fitted(evaluation, train_texts: Sequence[str], train_y: np.ndarray):
-    """The pair's estimator, fitted: when the predictions came from the cache nothing was fitted in this
-    process, so it is fitted again (a fine-tuned model and extracted features come from the cache)."""
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    estimator = evaluation.estimator
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError:
-        with phase("fit", split=evaluation.train_split, detail="again, for the runtimes"):
-            estimator.fit(
-                list(train_texts),
-                np.asarray(train_y),
-                runtime=evaluation.runtime,
-                labels=evaluation.labels,
-                eval_set=(evaluation.texts, evaluation.y_true),
-            )
-    return estimator
 
 
 def measure_pair(

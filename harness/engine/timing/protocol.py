@@ -18,7 +18,7 @@ Contention is reported, not corrected: the share of the time this process's thre
 but waiting for a CPU, over the whole measurement (Linux ``/proc/self/task/*/schedstat``; None
 elsewhere). Above :data:`CONTENTION_THRESHOLD` the wall-clock figures were measured on a busy machine.
 
-The suite's timing gate (:func:`harness.results.baseline.gate_timing`) compares the ratio with the
+The suite's timing gate (:func:`harness.engine.gates.gate_timing`) compares the ratio with the
 baseline's and fails only when a re-measurement confirms a drop.
 """
 
@@ -33,8 +33,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from . import TIME_LIMIT_S
 from . import timer as timing
-from .speed import TIME_LIMIT_S
 
 RATIO_ROUNDS = 5  # workload rounds at least; the reference runs one round more
 RATIO_SECONDS = 1.0  # and at least this much workload time (clock seconds), up to MAX_RATIO_ROUNDS

@@ -11,35 +11,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import TIME_LIMIT_S
+
 SETTINGS = [("cpu", "fp32"), ("cpu", "bf16"), ("cuda", "fp32"), ("cuda", "fp16"), ("cuda", "bf16")]
 TASKS = ("extraction", "inference")
 TEXTS = 32  # evaluation texts timed: a few seconds for every setting
 BATCH_SIZE = 32
 ROUNDS = 2
-TIME_LIMIT_S = 60.0  # one measurement's cap (SPEED_TIME_LIMIT): a GPU's cold start must not hang the suite
 
 
 @dataclass(frozen=True)
 class SpeedSettings:
-    """A suite's speed settings: module attributes ``SPEED_TEXTS``, ``SPEED_BATCH_SIZE``,
-    ``SPEED_TASKS``, ``SPEED_SETTINGS`` and ``SPEED_TIME_LIMIT`` (seconds per measurement, None: no
-    cap) override the defaults."""
+    """A suite's speed settings: its ``SPEED_TEXTS``, ``SPEED_BATCH_SIZE``, ``SPEED_TASKS``,
+    ``SPEED_SETTINGS`` and ``SPEED_TIME_LIMIT`` (seconds per measurement, None: no cap; all read by
+    :class:`harness.engine.suite.Suite`) override the defaults."""
 
     texts: int = TEXTS
     batch_size: int = BATCH_SIZE
     tasks: tuple[str, ...] = TASKS
     settings: tuple[tuple[str, str], ...] = tuple(SETTINGS)
     time_limit: float | None = TIME_LIMIT_S
-
-    @classmethod
-    def of(cls, module) -> SpeedSettings:
-        return cls(
-            texts=getattr(module, "SPEED_TEXTS", TEXTS),
-            batch_size=getattr(module, "SPEED_BATCH_SIZE", BATCH_SIZE),
-            tasks=tuple(getattr(module, "SPEED_TASKS", TASKS)),
-            settings=tuple(tuple(s) for s in getattr(module, "SPEED_SETTINGS", SETTINGS)),
-            time_limit=getattr(module, "SPEED_TIME_LIMIT", TIME_LIMIT_S),
-        )
 
     def cases(self) -> list[tuple[str, str, str]]:
         """(task, device, dtype) for every test."""
@@ -60,17 +51,18 @@ def unsupported(device: str, dtype: str) -> str | None:
 
 
 def measure(benchmark, checkpoint, texts, task: str, device: str, dtype: str, batch_size: int,
-            models: dict, for_baseline: bool = False, time_limit: float | None = TIME_LIMIT_S) -> dict:
+            models: dict, num_labels: int, for_baseline: bool = False,
+            time_limit: float | None = TIME_LIMIT_S) -> dict:
     """The timing record at ``batch_size`` (through pytest-benchmark unless ``benchmark`` is None)
     with the timing protocol's fields: per-text latency at batch 1, the ratio to a reference timed
     in alternating rounds (longer ``for_baseline``), contention, and ``capped`` when ``time_limit``
-    seconds cut it short."""
+    seconds cut it short. Inference runs a head of ``num_labels`` classes (the dataset's)."""
     from . import timer as timing
     from . import protocol as timing_protocol
 
-    key = (checkpoint.id, task, device)
+    key = (checkpoint.id, task, device, num_labels)
     if key not in models:
-        models[key] = (timing.load_model(checkpoint, task, device), checkpoint.load_tokenizer())
+        models[key] = (timing.load_model(checkpoint, task, device, num_labels), checkpoint.load_tokenizer())
     model, tokenizer = models[key]
     note = "randomly initialized classification head" if task == "inference" else None
     timer = timing.BatchTimer(model, tokenizer, task, device, dtype, batch_size)

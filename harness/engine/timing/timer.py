@@ -286,10 +286,12 @@ def add_speedups(records: list[dict]) -> list[dict]:
     return records
 
 
-def load_model(checkpoint, task: str, device: torch.device | str, num_labels: int = 6):
+def load_model(checkpoint, task: str, device: torch.device | str, num_labels: int | None = None):
     """The model ``task`` times, in eval mode on ``device``: the bare encoder for extraction; for
-    inference a sequence-classification model with ``num_labels`` classes, whose head is randomly
-    initialized when the checkpoint has none of that size (the same work per text: fine for timing)."""
+    inference a sequence-classification model with ``num_labels`` classes (the dataset's), whose head
+    is randomly initialized when the checkpoint has none of that size (the same work per text)."""
+    if task != "extraction" and not num_labels:
+        raise ValueError(f"timing {task}: the number of labels is needed for the classification head")
     if task == "extraction":
         model = checkpoint.load_model()
     else:

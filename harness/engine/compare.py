@@ -10,9 +10,9 @@ from itertools import combinations
 
 import numpy as np
 
-from ..engine import stats
-from .curves import SeedComparison
-from .model import Comparison, PairKey, PairRecord
+from . import stats
+from ..results.curves import SeedComparison
+from ..results.model import Comparison, PairKey, PairRecord
 
 ALPHA = 0.05
 DEFAULT_METRICS = ("accuracy",)
