@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.engine.compare import compare_records
 from harness.engine.shard import ShardError, ShardUnit, parse_shard, plan
 from harness.results import SuiteDocument, read_json
 from harness.results.shards import ShardsError, failures, merge_shards
@@ -231,7 +232,7 @@ def test_two_hosts_share_one_cache_folder(pytester, tiny_checkpoint, dataset_dir
 
     warm = both("warm")
     assert sum(doc.cache.stores for doc in warm) == 0 and cache_entries(cache) == entries
-    (merged,) = merge_shards([(Path(f"host{k}.json"), doc) for k, doc in enumerate(warm)])
+    (merged,) = merge_shards([(Path(f"host{k}.json"), doc) for k, doc in enumerate(warm)], compare_records)
     assert {p.key: p.metrics for p in merged.pairs} == {p.key: p.metrics for doc in cold for p in doc.pairs}
 
 
@@ -289,9 +290,9 @@ def test_shards_of_other_data_or_code_do_not_merge(tmp_path):
         )
         return tmp_path / f"shard-{index}.json", doc
 
-    (whole,) = merge_shards([shard(2), shard(1)])
+    (whole,) = merge_shards([shard(2), shard(1)], compare_records)
     assert [s.index for s in whole.shards] == [1, 2] and failures(whole) == []
-    (stopped,) = merge_shards([shard(1), shard(2, assigned=3)])  # a shard killed before its tests ran
+    (stopped,) = merge_shards([shard(1), shard(2, assigned=3)], compare_records)  # killed before its tests ran
     assert failures(stopped) == ["shard 2/2 ran 0 of its 3 tests: it stopped early"]
     cases = [
         ({"data": {"tiny": "d2"}}, "shard-2.json: shard 2/2 read other data than .*shard-1.json: dataset"),
@@ -301,10 +302,10 @@ def test_shards_of_other_data_or_code_do_not_merge(tmp_path):
     ]
     for provenance, message in cases:
         with pytest.raises(ShardsError, match=message):
-            merge_shards([shard(1), shard(2, **provenance)])
+            merge_shards([shard(1), shard(2, **provenance)], compare_records)
     unsharded = shard(1)[1].model_copy(update={"shard": None})
     with pytest.raises(ShardsError, match="not a shard's results"):
-        merge_shards([(tmp_path / "x.json", unsharded)])
+        merge_shards([(tmp_path / "x.json", unsharded)], compare_records)
 
 
 def test_merge_of_unusable_input_is_one_line_exit_2(tmp_path, capsys):

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..engine.compare import compare_records
 from ..errors import HarnessError
 from ..report import append_step_summary, render_suite
 from ..results import SuiteDocument, read_json
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         documents = [(path, read_json(path, SuiteDocument)) for path in _files(args.results)]
-        merged = merge_shards(documents)
+        merged = merge_shards(documents, compare_records)
         written = {}
         for doc in merged:
             written[doc.suite] = write_suite(args.out, doc)[:1] + render_suite(doc, args.out)

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from ..errors import HarnessError
-from .plugin import suite_name
 
 _PLAN = pytest.StashKey[tuple]()  # (index, Plan, suite names of the plan)
 _TESTS = pytest.StashKey[dict]()  # node id → [outcome, seconds] of the tests this process ran
@@ -90,7 +89,7 @@ def pytest_collection_modifyitems(config, items):
     suites = config.stash.setdefault(_SUITES, {})
     for item in items:
         if _is_suite_test(item):
-            suites[suite_name(item.module)] = Path(item.module.__file__)
+            suites[_suite_name(item.module)] = Path(item.module.__file__)
     if config.option.shard is None:
         return
     from ..engine.shard import parse_shard, plan
@@ -154,3 +153,8 @@ def annotate(config, session, fragment: dict) -> None:
             for nodeid, (outcome, duration) in config.stash.get(_TESTS, {}).items()
             if files.get(nodeid.split("::", 1)[0]) == name
         ]
+
+
+def _suite_name(module) -> str:
+    """The suite a test module declares, named as the plugin names it (``test_emotion`` → ``emotion``)."""
+    return module.__name__.rsplit(".", 1)[-1].removeprefix("test_")

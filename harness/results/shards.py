@@ -100,7 +100,7 @@ def _fragment(doc: SuiteDocument) -> dict:
     return {"environment": doc.environment, "cache": data["cache"], "suites": {doc.suite: part}}
 
 
-def merge_shards(documents: list[tuple[Path, SuiteDocument]]) -> list[SuiteDocument]:
+def merge_shards(documents: list[tuple[Path, SuiteDocument]], compare) -> list[SuiteDocument]:
     """One document per suite from its complete shards (checked first), recomputing what spans them:
     comparisons of pairs from different shards, cache totals; each keeps the shards it came from."""
     check_shards(documents)
@@ -108,7 +108,7 @@ def merge_shards(documents: list[tuple[Path, SuiteDocument]]) -> list[SuiteDocum
     merged = []
     for suite in sorted({doc.suite for _, doc in documents}):
         shards = sorted((doc for _, doc in documents if doc.suite == suite), key=lambda d: d.shard.index)
-        (doc,) = suite_documents([_fragment(shard) for shard in shards], run_id)
+        (doc,) = suite_documents([_fragment(shard) for shard in shards], run_id, compare=compare)
         doc.shards = [
             s.shard.model_copy(update={"ran": len(s.tests), "run_id": s.run_id, "environment": s.environment})
             for s in shards
