@@ -114,7 +114,7 @@ def _verdicts(doc: SuiteDocument) -> dict:
 
 def _quality(doc: SuiteDocument) -> dict:
     """Everything a pair scored, without what timed it."""
-    timed = dict.fromkeys(("timings", "environment", "cached", "training_history"))
+    timed = dict.fromkeys(("timings", "environment", "cached", "training_history", "training_throughput"))
     return {pair.key: pair.to_json() | timed for pair in doc.pairs}
 
 
