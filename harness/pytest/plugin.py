@@ -38,6 +38,7 @@ _PROBLEMS = pytest.StashKey[list]()  # one-line reasons why result files could n
 _SHOWN = pytest.StashKey[list]()  # every suite document of the run, written or not (the terminal shows them)
 _LOG = pytest.StashKey[verdict.RunLog]()  # every test's outcome, for the run's verdict
 _SIGTERM = pytest.StashKey[object]()  # the SIGTERM handler before this run's
+_USAGE_ERROR = "harness-usage-error"  # an xdist worker's workeroutput: the lines of its collection's usage error
 
 
 def pytest_addoption(parser):
@@ -535,10 +536,25 @@ def pytest_runtest_makereport(item, call):
         _suite_run(item.config).outcome(*pair).update(status, _reason(report))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """An xdist worker hands a usage error of its collection (a misspelt declaration) to the controller,
+    which stops the run with it (:func:`pytest_testnodedown`): one line, as without workers."""
+    try:
+        return (yield)
+    except pytest.UsageError as e:
+        if hasattr(session.config, "workerinput"):
+            session.config.workeroutput[_USAGE_ERROR] = [str(arg) for arg in e.args]
+        raise
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
-    """xdist controller: keep what a finished worker produced."""
-    fragment = getattr(node, "workeroutput", {}).get("harness")
+    """xdist controller: keep what a finished worker produced; stop on a usage error of its collection."""
+    output = getattr(node, "workeroutput", {})
+    if output.get(_USAGE_ERROR):
+        raise pytest.UsageError(*output[_USAGE_ERROR])
+    fragment = output.get("harness")
     if fragment is not None:
         node.config.stash.setdefault(_FRAGMENTS, []).append(fragment)
 
