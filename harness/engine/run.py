@@ -94,9 +94,8 @@ class SuiteRun:
     def __init__(self, settings: Settings):
         # --device auto becomes the device it selects (cuda or cpu), for the runtime and the environment
         self.settings = dataclasses.replace(settings, device=str(select_device(settings.device)))
-        self.runtime = Runtime(
-            device=settings.device, dtype=settings.dtype, cache=Cache(settings.cache_dir, settings.cache_mode)
-        )
+        cache = Cache(settings.cache_dir, settings.cache_mode)
+        self.runtime = Runtime(device=self.settings.device, dtype=settings.dtype, cache=cache)
         self._datasets: dict[str, object] = {}
         self._sources: dict[int, DataSource] = {}
         self._checkpoints: dict[str, ResolvedCheckpoint | CheckpointUnavailable] = {}
