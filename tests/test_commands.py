@@ -334,3 +334,50 @@ def test_a_suite_that_fails_to_import_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"harness predict: {suite}: importing it failed (RuntimeError: no GPU here)\n"
     )
+
+
+def test_a_command_pair_is_evaluated_and_predicts_as_the_suite_run_scored_it(suite_file, cache_dir):
+    from harness.engine.run import Settings, SuiteRun
+    from harness.engine.suite import load_suite
+
+    suite = load_suite(suite_file)
+    run = SuiteRun(Settings(cache_dir=cache_dir))
+    pair = run.pair(suite, None, "features-logreg")  # a name only one spec has: features-logreg-mean
+    evaluation = pair.evaluate()
+    dataset, checkpoint = run.dataset(suite.dataset), run.resolve(suite.checkpoints[0])
+    assert run.evaluate(suite.name, dataset, checkpoint, pair.spec, "train", "validation") is evaluation
+
+    later = SuiteRun(Settings(cache_dir=cache_dir)).pair(suite, None, "features-logreg-mean")
+    labels, proba = later.predict_proba(evaluation.texts)  # predictions cached: the estimator is fitted again
+    assert later.evaluate().cached and labels == evaluation.labels
+    np.testing.assert_allclose(proba, evaluation.proba, atol=1e-6)
+
+
+def test_a_dtype_the_cpu_cannot_run_is_one_line_naming_the_pair(suite_file, cache_dir, monkeypatch, capsys):
+    from .cpu_profiles import PROFILES
+
+    PROFILES["avx2"].apply(monkeypatch)  # no native bf16 or fp16
+    argv = [*pair_args(suite_file, cache_dir, "most-frequent"), "--device", "cpu", "--dtype", "bf16", "x"]
+    assert predict.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness predict: most-frequent · ") and err.count("\n") == 1
+    assert err.endswith(": dtype 'bf16' is not supported on cpu here; use fp32\n")
+
+
+def test_a_seeded_pair_is_evaluated_per_seed_and_the_command_uses_the_first_seed(
+    tmp_path, tiny_checkpoint, dataset_dir, cache_dir
+):
+    from harness.engine.run import Settings, SuiteRun
+    from harness.engine.suite import load_suite
+
+    seeded = 'approach_spec("finetune", learning_rate=3e-3, num_train_epochs=1, batch_size=32, seeds=[3, 4])'
+    source = SUITE.format(dataset=str(dataset_dir), checkpoint=str(tiny_checkpoint))
+    path = tmp_path / "test_seeded.py"
+    path.write_text(source.replace("approach_spec(\"finetune\", learning_rate=3e-3, num_train_epochs=3, "
+                                   "batch_size=32)", seeded), encoding="utf-8")
+    pair = SuiteRun(Settings(cache_dir=cache_dir)).pair(load_suite(path), None, "finetune")
+    evaluation = pair.evaluate()
+    assert [run.seed for run in evaluation.seed_runs.seeds] == [3, 4]  # as the suite evaluates it
+    assert evaluation.estimator.get_params()["seed"] == 3
+    labels, proba = pair.predict_proba(evaluation.texts)
+    np.testing.assert_allclose(proba, evaluation.proba, atol=1e-5)  # the first seed's model

@@ -178,3 +178,34 @@ def test_importing_the_plugin_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+UNSUPPORTED_DTYPE = '''
+from harness import approach_spec
+
+DATASET = "tiny-emotion"
+CHECKPOINTS = [{checkpoint!r}]
+APPROACHES = [approach_spec("most-frequent"), approach_spec("features-logreg", pooling="mean")]
+SPEED_SETTINGS = []
+
+def test_quality(evaluation, gate):
+    gate(evaluation, accuracy=0.0)
+'''
+
+
+def test_a_dtype_the_cpu_cannot_run_fails_a_model_pair_with_one_line(
+    pytester, tiny_checkpoint, dataset_dir, tmp_path, monkeypatch
+):
+    """As ``harness predict`` says it (tests/test_commands.py): the dtype and what to use instead."""
+    from .cpu_profiles import PROFILES
+
+    PROFILES["avx2"].apply(monkeypatch)  # no native bf16 or fp16
+    pytester.makepyfile(test_declared=UNSUPPORTED_DTYPE.format(checkpoint=str(tiny_checkpoint)))
+    result = pytester.runpytest(
+        "--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu", "--dtype=bf16",
+        f"--cache-dir={tmp_path / 'cache'}",
+    )
+    result.assert_outcomes(passed=1, errors=1)  # most-frequent runs no model: the dtype does not matter
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_quality*features-logreg-mean*",
+                                 "dtype 'bf16' is not supported on cpu here; use fp32"])
+    assert "Traceback" not in result.stdout.str() and "ValueError" not in result.stdout.str()

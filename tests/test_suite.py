@@ -135,9 +135,12 @@ def test_quality(evaluation, gate):
 """
 
 
-def test_the_typo_suite_fails_at_collection_with_one_line(pytester, tiny_checkpoint, dataset_dir):
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_the_typo_suite_fails_at_collection_with_one_line(pytester, tiny_checkpoint, dataset_dir, workers):
+    if workers:  # each worker collects; the controller stops the run with the workers' line
+        pytest.importorskip("xdist")
     pytester.makepyfile(test_typo=TYPO_SUITE.format(checkpoint=tiny_checkpoint))
-    result = pytester.runpytest(f"--data-dir={dataset_dir.parent}", "--report-dir=out")
+    result = pytester.runpytest(f"--data-dir={dataset_dir.parent}", "--report-dir=out", *workers)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
     suite = pytester.path / "test_typo.py"

@@ -42,16 +42,17 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
 
 
 def open_pair(args, suite: Path):
-    """The :class:`~harness.engine.suite.Pair` of the suite file ``suite`` that the options name."""
-    from ..engine.suite import Pair, PairSettings, load_suite
+    """The :class:`~harness.engine.run.Pair` of the suite file ``suite`` that the options name, run by a
+    :class:`~harness.engine.run.SuiteRun` as a pytest run would run it."""
+    from ..engine.run import Settings, SuiteRun
+    from ..engine.suite import load_suite
 
-    settings = PairSettings(
-        data_dir=args.data_dir,
-        model_dir=args.model_dir,
-        cache_dir=args.cache_dir,
+    settings = Settings(
         device=args.device,
         dtype=args.dtype,
-        train_split=args.train_split,
-        eval_split=args.eval_split,
+        data_dir=args.data_dir,
+        model_dir=args.model_dir,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
     )
-    return Pair(load_suite(suite), args.checkpoint, args.approach, settings)
+    pair = (args.checkpoint, args.approach, args.train_split, args.eval_split)
+    return SuiteRun(settings).pair(load_suite(suite), *pair)

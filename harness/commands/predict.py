@@ -80,8 +80,7 @@ def classify(args, texts: list[str]) -> tuple[list[str], np.ndarray]:
         except ValueError as e:
             raise PredictError(str(e)) from None
         return exported.labels, exported.predict_proba(texts, runtime)
-    pair = open_pair(args, args.target)
-    return pair.labels, pair.predict_proba(pair.fit(), texts)
+    return open_pair(args, args.target).predict_proba(texts)
 
 
 def render(texts: list[str], labels: list[str], proba: np.ndarray) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .budget import timed
+from ..errors import HarnessError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -60,12 +61,16 @@ def dtype_supported(dtype: str, device: torch.device) -> bool:
     return onednn_native(dtype) and (flags is None or bool(CPU_FLAGS[dtype] & flags))
 
 
+class DtypeUnsupported(HarnessError, ValueError):
+    """A dtype that is unknown, or that the device cannot run natively (one line, as every run shows it)."""
+
+
 def check_dtype(dtype: str, device: torch.device) -> None:
-    """Raise a one-line ``ValueError`` for an unknown dtype or one that ``device`` cannot run fast."""
+    """Raise :class:`DtypeUnsupported` for an unknown dtype or one that ``device`` cannot run fast."""
     if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r}: expected one of {sorted(DTYPES)}")
+        raise DtypeUnsupported(f"dtype {dtype!r}: expected one of {sorted(DTYPES)}")
     if not dtype_supported(dtype, device):
-        raise ValueError(f"dtype {dtype!r} is not supported on {device} here; use fp32")
+        raise DtypeUnsupported(f"dtype {dtype!r} is not supported on {device} here; use fp32")
 
 
 def autocast(dtype: str, device: torch.device):

@@ -1,16 +1,22 @@
-"""The per-run state behind the pytest fixtures: datasets, checkpoints and evaluations, each once."""
+"""One run of suites: :class:`SuiteRun` loads each dataset, resolves each checkpoint and evaluates each pair
+once. The pytest plugin holds one per run; ``harness export`` and ``harness predict`` open one
+:class:`Pair` of a suite through it, so a command and a pytest run build the runtime, resolve the
+checkpoint, evaluate (through the same cache keys) and fail with the same one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .approaches import ApproachSpec
 from . import gates
 from .budget import Budget, for_pair, phase
 from .cache import Cache
-from .checkpoints import CheckpointUnavailable, ResolvedCheckpoint, resolve_checkpoint
+from .checkpoints import CheckpointUnavailable, ResolvedCheckpoint, resolve_checkpoint, select_device
 from .data import DataSource, load_dataset, resolve_source
 from .environment import environment
 from ..errors import HarnessError
@@ -21,6 +27,7 @@ from ..results import STATUS_ORDER, TimingRecord, baseline
 from ..results.model import BaselineResult, GateResult
 from ..results.runtimes import RuntimeRecord
 from .runtime import Runtime
+from .suite import Suite, SuiteError, named_pair, named_splits
 
 
 @dataclass
@@ -81,14 +88,14 @@ class PairOutcome:
         return record
 
 
-class HarnessSession:
+class SuiteRun:
     """Loads each dataset, resolves each checkpoint and runs each evaluation once per run."""
 
     def __init__(self, settings: Settings):
-        self.settings = settings
-        self.runtime = Runtime(
-            device=settings.device, dtype=settings.dtype, cache=Cache(settings.cache_dir, settings.cache_mode)
-        )
+        # --device auto becomes the device it selects (cuda or cpu), for the runtime and the environment
+        self.settings = dataclasses.replace(settings, device=str(select_device(settings.device)))
+        cache = Cache(settings.cache_dir, settings.cache_mode)
+        self.runtime = Runtime(device=self.settings.device, dtype=settings.dtype, cache=cache)
         self._datasets: dict[str, object] = {}
         self._sources: dict[int, DataSource] = {}
         self._checkpoints: dict[str, ResolvedCheckpoint | CheckpointUnavailable] = {}
@@ -139,6 +146,25 @@ class HarnessSession:
             raise CheckpointUnavailable(str(found))
         return found
 
+    def pair(
+        self,
+        suite: Suite,
+        checkpoint_id: str | None,
+        approach_id: str | None,
+        train_split: str | None = None,
+        eval_split: str | None = None,
+    ) -> Pair:
+        """One pair of ``suite`` named as a command names it (:func:`harness.engine.suite.named_pair`)."""
+        return Pair(self, suite, checkpoint_id, approach_id, train_split, eval_split)
+
+    def check_runtime(self, spec: ApproachSpec, checkpoint: ResolvedCheckpoint) -> None:
+        """A device or dtype (the run's, or the approach's override) that this machine cannot run is one
+        line naming the pair."""
+        try:
+            self.runtime.replace(**spec.runtime).torch_device()
+        except ValueError as e:
+            raise SuiteError(f"{spec.id} · {checkpoint.short_name}: {e}") from None
+
     def outcome(self, suite: str, checkpoint_id: str, spec: ApproachSpec) -> PairOutcome:
         key = (suite, checkpoint_id, spec.id)
         if key not in self.outcomes:
@@ -148,7 +174,20 @@ class HarnessSession:
     def evaluate(
         self, suite: str, dataset, checkpoint: ResolvedCheckpoint, spec: ApproachSpec, train_split: str, split: str
     ) -> Evaluation:
-        """Evaluate the pair once per run; every test of the pair shares the result."""
+        """The pair's :meth:`evaluation`, recorded for the suite's results with its dataset's overview."""
+        evaluation = self.evaluation(suite, dataset, checkpoint, spec, train_split, split)
+        source = self.source_of(dataset)
+        with for_pair(suite, None, None):
+            self._describe(source.name, dataset, checkpoint, train_split)
+        self.suite_datasets.setdefault(suite, set()).add(source.name)
+        self.outcome(suite, checkpoint.id, spec).evaluation = evaluation
+        return evaluation
+
+    def evaluation(
+        self, suite: str, dataset, checkpoint: ResolvedCheckpoint, spec: ApproachSpec, train_split: str,
+        split: str,
+    ) -> Evaluation:
+        """Evaluate the pair once per run (every seed of a seeded one); every test of the pair shares it."""
         source = self.source_of(dataset)
         params = repr(spec.params_for(checkpoint.id))
         key = (id(dataset), checkpoint.id, spec.id, params, spec.seeds, train_split, split)
@@ -161,12 +200,7 @@ class HarnessSession:
                     evaluation = evaluate(*pair, self.runtime, train_split, split)
             evaluation.dataset_source = {"kind": source.kind, "location": source.location}
             self._evaluations[key] = evaluation
-            with for_pair(suite, None, None):
-                self._describe(source.name, dataset, checkpoint, train_split)
-        evaluation = self._evaluations[key]
-        self.suite_datasets.setdefault(suite, set()).add(source.name)
-        self.outcome(suite, checkpoint.id, spec).evaluation = evaluation
-        return evaluation
+        return self._evaluations[key]
 
     def _evaluate_seeds(self, suite, name, dataset, checkpoint, spec, train_split, split) -> Evaluation:
         """The pair fitted once per seed: the first seed's evaluation, carrying every seed's runs."""
@@ -314,3 +348,50 @@ class HarnessSession:
             "baseline_files": {suite: str(path) for suite, path in self.baseline_files.items()},
         }
         return json.loads(json.dumps(fragment, default=str))
+
+
+class Pair:
+    """One (checkpoint, approach) of a suite run by a command: its data, checkpoint, runtime and evaluation
+    come from its :class:`SuiteRun`, as a pytest run's do (``harness export``, ``harness predict``)."""
+
+    def __init__(
+        self,
+        run: SuiteRun,
+        suite: Suite,
+        checkpoint_id: str | None,
+        approach_id: str | None,
+        train_split: str | None = None,
+        eval_split: str | None = None,
+    ):
+        checkpoint_id, self.spec = named_pair(suite, checkpoint_id, approach_id)
+        self.train_split, self.eval_split = named_splits(suite, train_split, eval_split)
+        self.run, self.suite = run, suite
+        self.checkpoint = run.resolve(checkpoint_id)
+        self.dataset = run.dataset(suite.dataset)
+        self.dataset_name = run.source_of(self.dataset).name
+        run.check_runtime(self.spec, self.checkpoint)
+
+    @property
+    def what(self) -> str:
+        return f"{self.spec.id} · {self.checkpoint.short_name}"
+
+    def evaluate(self) -> Evaluation:
+        """The pair's evaluation on the eval split (once per run), its estimator fitted."""
+        from .evaluation import ensure_fitted, get_split
+
+        evaluation = self.run.evaluation(
+            self.suite.name, self.dataset, self.checkpoint, self.spec, self.train_split, self.eval_split
+        )
+        train = get_split(self.dataset, self.dataset_name, self.train_split)
+        ensure_fitted(evaluation, list(train["text"]), np.asarray(train["label"], dtype=int))
+        return evaluation
+
+    def predict_proba(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
+        """The labels, and for every text one probability per label, from the evaluated pair's estimator."""
+        from .evaluation import check_finite, label_columns
+
+        evaluation = self.evaluate()
+        raw = evaluation.estimator.predict_proba(texts, runtime=evaluation.runtime)
+        proba = label_columns(raw, evaluation.estimator, len(texts), len(evaluation.labels), self.what)
+        check_finite(proba, self.what)
+        return evaluation.labels, proba

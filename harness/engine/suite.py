@@ -1,4 +1,4 @@
-"""A suite module read in one place (:class:`Suite`), and one pair of it outside pytest (:class:`Pair`).
+"""A suite module read in one place: :class:`Suite`.
 
 Every UPPERCASE declaration of a suite module is read here and nowhere else: the plugin and every
 command ask the :class:`Suite`. A misspelt declaration (``GATE`` for ``GATES``) is a one-line error, not
@@ -6,9 +6,8 @@ a silently ignored setting. ``GATES``, ``RUNTIMES``, ``RUNTIME_GATES`` and ``CUR
 alike: by approach name (every spec of it), by approach id, or by ``(checkpoint id, approach id)`` for
 one pair; the most specific entry wins, and a key that matches no declared pair is an error.
 
-``harness predict`` and ``harness export`` use :class:`Pair`. A pair is fitted as a pytest run fits it
-(the same data, runtime settings and cache keys), so a pair the suite has already run comes from the
-cache: a fine-tuned model loads in seconds, a features classifier refits on its cached features.
+``harness predict`` and ``harness export`` name one pair of a suite (:func:`named_pair`,
+:func:`named_splits`); :class:`harness.engine.run.SuiteRun` runs it, as it runs the pairs of a pytest run.
 """
 
 from __future__ import annotations
@@ -17,11 +16,8 @@ import difflib
 import importlib.util
 import sys
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-
-import numpy as np
 
 from .approaches import ApproachSpec
 from ..errors import HarnessError
@@ -412,19 +408,6 @@ def load_suite(path: str | Path) -> Suite:
     return Suite.load(path)
 
 
-@dataclass(frozen=True)
-class PairSettings:
-    """Where data, checkpoints and the cache are, and how the pair runs (the pytest options' defaults)."""
-
-    data_dir: str | None = None
-    model_dir: str | None = None
-    cache_dir: str | None = None  # None: $HARNESS_CACHE_DIR, else ~/.cache/harness
-    device: str = "auto"
-    dtype: str = "fp32"
-    train_split: str | None = None  # None: "train", unless the suite overrides the fixture
-    eval_split: str | None = None  # None: "validation", likewise
-
-
 PLURAL = {"checkpoint": "checkpoints", "approach": "approaches"}
 
 
@@ -457,86 +440,20 @@ def _split(given: str | None, fixture: str, default: str, suite: Suite) -> str:
     return default
 
 
-class Pair:
-    """One (checkpoint, approach) of a suite, with its data and runtime; :meth:`fit` and :meth:`evaluate`."""
+def named_pair(
+    suite: Suite, checkpoint_id: str | None, approach_id: str | None
+) -> tuple[str, ApproachSpec]:
+    """The declared (checkpoint id, approach) a command names by ``--checkpoint`` and ``--approach`` (an
+    id, or a name only one spec has); the only one where none is named."""
+    checkpoint_id = _choose(checkpoint_id, {c: c for c in suite.checkpoints}, "checkpoint", suite)
+    spec = _choose(_approach_id(approach_id, suite), {a.id: a for a in suite.approaches}, "approach", suite)
+    return checkpoint_id, spec
 
-    def __init__(
-        self, suite: Suite, checkpoint_id: str | None, approach_id: str | None, settings: PairSettings
-    ):
-        from .cache import Cache
-        from .checkpoints import resolve_checkpoint
-        from .data import load_dataset, resolve_source
-        from .runtime import Runtime
 
-        self.suite = suite
-        checkpoint_id = _choose(checkpoint_id, {c: c for c in suite.checkpoints}, "checkpoint", suite)
-        self.spec: ApproachSpec = _choose(
-            _approach_id(approach_id, suite), {a.id: a for a in suite.approaches}, "approach", suite
-        )
-        self.train_split = _split(settings.train_split, "train_split", "train", suite)
-        self.eval_split = _split(settings.eval_split, "eval_split", "validation", suite)
-        self.checkpoint = resolve_checkpoint(checkpoint_id, settings.model_dir)
-        self.dataset = load_dataset(suite.dataset, settings.data_dir)
-        self.dataset_name = resolve_source(suite.dataset, settings.data_dir).name
-        cache = Cache(settings.cache_dir)
-        try:
-            self.base_runtime = Runtime(device=settings.device, dtype=settings.dtype, cache=cache)
-            self.runtime = self.base_runtime.replace(**self.spec.runtime)
-            self.runtime.torch_device()
-        except ValueError as e:  # an absent device or a dtype it cannot run: one line
-            raise SuiteError(f"{self.spec.id} · {self.checkpoint.short_name}: {e}") from None
-
-    @property
-    def what(self) -> str:
-        return f"{self.spec.id} · {self.checkpoint.short_name}"
-
-    def _examples(self, split: str) -> tuple[list[str], np.ndarray]:
-        from .evaluation import get_split
-
-        part = get_split(self.dataset, self.dataset_name, split)
-        return list(part["text"]), np.asarray(part["label"], dtype=int)
-
-    @property
-    def labels(self) -> list[str]:
-        from .evaluation import get_split
-
-        return list(get_split(self.dataset, self.dataset_name, self.train_split).features["label"].names)
-
-    def _fit(self, estimator):
-        """Fit ``estimator`` with exactly the arguments :func:`harness.engine.evaluation.evaluate` passes."""
-        from .evaluation import check_train_classes
-
-        texts, y = self._examples(self.train_split)
-        check_train_classes(estimator, y, self.dataset_name, self.train_split, self.labels)
-        eval_set = self._examples(self.eval_split)
-        return estimator.fit(texts, y, runtime=self.runtime, labels=self.labels, eval_set=eval_set)
-
-    def fit(self):
-        """The fitted estimator (from the cache where the approach caches its training)."""
-        return self._fit(self.spec.build(self.checkpoint))
-
-    def evaluate(self):
-        """The pair's :class:`~harness.engine.evaluation.Evaluation` on the eval split, its estimator fitted."""
-        from .evaluation import ensure_fitted, evaluate
-
-        evaluation = evaluate(
-            self.suite.name,
-            self.dataset_name,
-            self.dataset,
-            self.checkpoint,
-            self.spec,
-            self.base_runtime,
-            self.train_split,
-            self.eval_split,
-        )
-        ensure_fitted(evaluation, *self._examples(self.train_split))
-        return evaluation
-
-    def predict_proba(self, estimator, texts: list[str]) -> np.ndarray:
-        """One column per label of the dataset, for every text."""
-        from .evaluation import check_finite, label_columns
-
-        raw = estimator.predict_proba(texts, runtime=self.runtime)
-        proba = label_columns(raw, estimator, len(texts), len(self.labels), self.what)
-        check_finite(proba, self.what)
-        return proba
+def named_splits(suite: Suite, train_split: str | None, eval_split: str | None) -> tuple[str, str]:
+    """The (train, eval) splits a command uses: as given, else the defaults of the plugin's fixtures; a
+    suite that defines its own split fixture must have them named."""
+    return (
+        _split(train_split, "train_split", "train", suite),
+        _split(eval_split, "eval_split", "validation", suite),
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from .plugin import _DOCS, _one_line_errors, _session, collected_suite, suite_name, suite_of
+from .plugin import _DOCS, _one_line_errors, _suite_run, collected_suite, suite_name, suite_of
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -45,15 +45,15 @@ def curve_approach(request):
 
 
 def _points(request, dataset, checkpoint, spec, train_split, eval_split) -> list:
-    session = _session(request.config)
-    if spec.expensive and not session.settings.benchmark:
+    run = _suite_run(request.config)
+    if spec.expensive and not run.settings.benchmark:
         pytest.skip(f"{spec.id} is expensive: run with --benchmark")
     suite = suite_of(request.module)
     if suite.shots is None:
         raise pytest.UsageError(f"{request.module.__name__}: learning curves need SHOTS = [...]")
     shots, seeds = suite.shots, suite.seeds
     with _one_line_errors():
-        return session.learning_curve(
+        return run.learning_curve(
             suite_name(request.module), dataset, checkpoint, spec, shots, seeds, train_split, eval_split
         )
 

@@ -28,9 +28,9 @@ STATUSES = ("skipped", "passed", "failed")
 pytest_plugins = ["harness.pytest.curves", "harness.pytest.shard"]  # learning curves; --shard K/N
 
 if TYPE_CHECKING:
-    from ..engine.run import HarnessSession
+    from ..engine.run import SuiteRun
 
-_SESSION = pytest.StashKey["HarnessSession"]()
+_RUN = pytest.StashKey["SuiteRun"]()
 _FRAGMENTS = pytest.StashKey[list]()  # xdist controller: results sent by the workers
 _DOCS = pytest.StashKey[list]()  # the suite results documents written at the end of the run
 _BASELINES = pytest.StashKey[list]()  # baseline files written by --update-baseline
@@ -38,6 +38,7 @@ _PROBLEMS = pytest.StashKey[list]()  # one-line reasons why result files could n
 _SHOWN = pytest.StashKey[list]()  # every suite document of the run, written or not (the terminal shows them)
 _LOG = pytest.StashKey[verdict.RunLog]()  # every test's outcome, for the run's verdict
 _SIGTERM = pytest.StashKey[object]()  # the SIGTERM handler before this run's
+_USAGE_ERROR = "harness-usage-error"  # an xdist worker's workeroutput: the lines of its collection's usage error
 
 
 def pytest_addoption(parser):
@@ -119,17 +120,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _session(config) -> HarnessSession:
-    if _SESSION not in config.stash:
-        from ..engine.checkpoints import select_device
-        from ..engine.run import HarnessSession, Settings
+def _suite_run(config) -> SuiteRun:
+    if _RUN not in config.stash:
+        from ..engine.run import Settings, SuiteRun
 
         option = config.option
-        config.stash[_SESSION] = HarnessSession(
+        config.stash[_RUN] = SuiteRun(
             Settings(
                 benchmark=option.benchmark,
                 report_dir=_report_dir(config),
-                device=str(select_device(option.device)),
+                device=option.device,
                 dtype=option.dtype,
                 data_dir=option.data_dir or os.environ.get("HARNESS_DATA_DIR") or None,
                 model_dir=option.model_dir or os.environ.get("HARNESS_MODEL_DIR") or None,
@@ -139,7 +139,7 @@ def _session(config) -> HarnessSession:
                 update_baseline=option.update_baseline,
             )
         )
-    return config.stash[_SESSION]
+    return config.stash[_RUN]
 
 
 def _report_dir(config) -> Path:
@@ -188,13 +188,13 @@ def _one_line_errors():
 class Harness:
     """The ``harness`` fixture: what a suite's own fixtures call."""
 
-    def __init__(self, session):
-        self._session = session
+    def __init__(self, run):
+        self._run = run
 
     def dataset(self, name: str, labels=None):
         """``DatasetDict`` for a known name, hub id or local directory."""
         with _one_line_errors():
-            return self._session.dataset(name, labels)
+            return self._run.dataset(name, labels)
 
     def checkpoint(self, checkpoint_id: str, allow_missing: bool = False):
         """The resolved checkpoint, or a skip whose reason says how to provide it (an id the hub cannot
@@ -204,7 +204,7 @@ class Harness:
 
         with _one_line_errors():
             try:
-                return self._session.resolve(checkpoint_id)
+                return self._run.resolve(checkpoint_id)
             except CheckpointUnavailable as e:
                 pytest.skip(str(e))
             except MissingLocalCheckpoint as e:
@@ -215,12 +215,12 @@ class Harness:
 
 @pytest.fixture(scope="session")
 def harness(request) -> Harness:
-    return Harness(_session(request.config))
+    return Harness(_suite_run(request.config))
 
 
 @pytest.fixture(scope="module")
 def dataset(request, harness):
-    """The suite's ``DATASET`` (loaded once per run: the session keeps it by name)."""
+    """The suite's ``DATASET`` (loaded once per run: the suite run keeps it by name)."""
     name = suite_of(request.module).dataset
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__}: declare DATASET = ... or a dataset fixture")
@@ -333,7 +333,7 @@ def runtime_check(request, dataset, train_split):
     or fail on its gates (the suite's ``RUNTIME_GATES`` over the defaults)."""
     from ..engine.gates import runtime_failure_message
 
-    session = _session(request.config)
+    run = _suite_run(request.config)
     suite = suite_of(request.module)
 
     def _check(evaluation, name: str):
@@ -346,7 +346,7 @@ def runtime_check(request, dataset, train_split):
                     "runs no transformer)"
                 )
             train = dataset[train_split]
-            records = session.runtimes(
+            records = run.runtimes(
                 evaluation, names, (list(train["text"]), list(train["label"])),
                 suite.runtime_gates_for(checkpoint_id, evaluation.approach), suite.measure_settings(),
             )
@@ -373,15 +373,15 @@ def eval_split() -> str:
 @pytest.fixture
 def evaluation(request, harness, dataset, checkpoint, approach, train_split, eval_split):
     """The pair's fitted and scored :class:`~harness.engine.evaluation.Evaluation`, computed once per run."""
-    session = _session(request.config)
-    if approach.expensive and not session.settings.benchmark:
+    run = _suite_run(request.config)
+    if approach.expensive and not run.settings.benchmark:
         pytest.skip(f"{approach.id} is expensive: run with --benchmark")
     with _one_line_errors():
-        evaluation = session.evaluate(
+        evaluation = run.evaluate(
             suite_name(request.module), dataset, checkpoint, approach, train_split, eval_split
         )
     if _strict_data(request.config):
-        _fail_on_leakage(session.overviews.get(evaluation.dataset))
+        _fail_on_leakage(run.overviews.get(evaluation.dataset))
     return evaluation
 
 
@@ -416,7 +416,7 @@ def gate(request):
     from ..engine.gates import check, failure_message
     from ..results.baseline import BaselineError
 
-    session = _session(request.config)
+    run = _suite_run(request.config)
     suite = suite_of(request.module)
     suite_file, suite_tolerance = str(suite.path), suite.baseline_tolerance
 
@@ -426,12 +426,12 @@ def gate(request):
             thresholds = suite.gates_for(checkpoint_id, evaluation.approach)
         with _one_line_errors():
             results = check(evaluation.gate_metrics, **thresholds)
-        session.outcome(evaluation.suite, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
+        run.outcome(evaluation.suite, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
         messages = [failure_message(evaluation.gate_label, results)]
-        if session.settings.benchmark or session.settings.update_baseline:
+        if run.settings.benchmark or run.settings.update_baseline:
             tolerance = suite_tolerance if baseline_tolerance is None else baseline_tolerance
             try:
-                messages.append(session.check_baseline(evaluation, suite_file, tolerance))
+                messages.append(run.check_baseline(evaluation, suite_file, tolerance))
             except BaselineError as e:
                 messages.append(str(e))
         message = "; ".join(m for m in messages if m)
@@ -454,15 +454,15 @@ def record_performance(request):
     """
     from ..engine.gates import TIMING_TOLERANCE
 
-    session = _session(request.config)
+    run = _suite_run(request.config)
     suite = suite_name(request.module)
-    gated = session.settings.benchmark or session.settings.update_baseline
+    gated = run.settings.benchmark or run.settings.update_baseline
     declared = suite_of(request.module).timing_tolerance
     tolerance = TIMING_TOLERANCE if declared is None else declared
 
     def _record(record: dict, remeasure=None):
         suite_file = request.module.__file__ if gated else None
-        record, message = session.record_performance(suite, record, suite_file, remeasure, tolerance)
+        record, message = run.record_performance(suite, record, suite_file, remeasure, tolerance)
         if message:
             pytest.fail(message, pytrace=False)
         return record
@@ -479,7 +479,7 @@ def speed(request, dataset, eval_split, record_performance):
     from ..engine.budget import for_pair, phase
     from ..engine.timing.speed import measure, unsupported
 
-    session = _session(request.config)
+    run = _suite_run(request.config)
     settings = suite_of(request.module).speed_settings()
 
     def _speed(checkpoint, task: str, device: str = "cpu", dtype: str = "fp32"):
@@ -488,8 +488,8 @@ def speed(request, dataset, eval_split, record_performance):
             pytest.skip(reason)
         texts = list(dataset[eval_split]["text"][: settings.texts])
         num_labels = len(dataset[eval_split].features["label"].names)
-        models = session.runtime.shared.setdefault("speed-models", {})
-        baseline_run = session.settings.update_baseline
+        models = run.runtime.shared.setdefault("speed-models", {})
+        baseline_run = run.settings.update_baseline
 
         def timed(benchmark=None) -> dict:
             suite = suite_name(request.module)
@@ -529,17 +529,32 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     pair = _pair(item)
-    if pair is None or _SESSION not in item.config.stash:
+    if pair is None or _RUN not in item.config.stash:
         return
     if report.when == "call" or report.outcome in ("skipped", "failed"):
         status = report.outcome if report.outcome in STATUSES else "failed"
-        _session(item.config).outcome(*pair).update(status, _reason(report))
+        _suite_run(item.config).outcome(*pair).update(status, _reason(report))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """An xdist worker hands a usage error of its collection (a misspelt declaration) to the controller,
+    which stops the run with it (:func:`pytest_testnodedown`): one line, as without workers."""
+    try:
+        return (yield)
+    except pytest.UsageError as e:
+        if hasattr(session.config, "workerinput"):
+            session.config.workeroutput[_USAGE_ERROR] = [str(arg) for arg in e.args]
+        raise
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
-    """xdist controller: keep what a finished worker produced."""
-    fragment = getattr(node, "workeroutput", {}).get("harness")
+    """xdist controller: keep what a finished worker produced; stop on a usage error of its collection."""
+    output = getattr(node, "workeroutput", {})
+    if output.get(_USAGE_ERROR):
+        raise pytest.UsageError(*output[_USAGE_ERROR])
+    fragment = output.get("harness")
     if fragment is not None:
         node.config.stash.setdefault(_FRAGMENTS, []).append(fragment)
 
@@ -551,9 +566,9 @@ def pytest_sessionfinish(session):
     fragments = list(config.stash.get(_FRAGMENTS, []))
     from . import shard
 
-    if _SESSION in config.stash or shard.planned(config):  # a shard writes its results even when it ran nothing
-        fragment = _session(config).fragment()
-        shard.annotate(config, _session(config), fragment)
+    if _RUN in config.stash or shard.planned(config):  # a shard writes its results even when it ran nothing
+        fragment = _suite_run(config).fragment()
+        shard.annotate(config, _suite_run(config), fragment)
         if hasattr(config, "workerinput"):
             config.workeroutput["harness"] = fragment
             return

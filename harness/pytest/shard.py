@@ -123,8 +123,8 @@ def planned(config) -> bool:
     return _PLAN in config.stash and not config.option.collectonly
 
 
-def annotate(config, session, fragment: dict) -> None:
-    """Add to ``fragment`` (:meth:`HarnessSession.fragment`) each suite's tests and provenance, and the
+def annotate(config, run, fragment: dict) -> None:
+    """Add to ``fragment`` (:meth:`SuiteRun.fragment`) each suite's tests and provenance, and the
     shard this process ran."""
     from ..engine.provenance import code_digest, file_digest
     from ..results.baseline import baseline_path
@@ -143,7 +143,7 @@ def annotate(config, session, fragment: dict) -> None:
             assigned = sum(files.get(nodeid.split("::", 1)[0]) == name for nodeid in kept)
             parts[name]["shard"] = {"index": index, "count": found.count, "plan": found.digest,
                                     "balanced_by": found.balanced_by, "suites": names, "assigned": assigned}
-    code, data = code_digest(shown), session.data_digests()
+    code, data = code_digest(shown), run.data_digests()
     for name, part in parts.items():
         baseline = file_digest(baseline_path(suites[name], name)) if name in suites else None
         part["provenance"] = {"commit": fragment["environment"].get("git_commit"), "code": code,
