@@ -34,7 +34,6 @@ SECTIONS = [
     "Summary", "Leaderboard", "Checkpoints", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance",
     "Where the time went",
 ]
-FORWARD_PASS = ("finetune", "pretrained")
 
 
 def without_render_time(text: str) -> str:
@@ -206,11 +205,13 @@ def test_leaderboard_rows_match_the_document_and_mark_the_best_values(full):
         assert row[column["F1 macro"]].strip("*") == f"{metrics['f1_macro']:.3f}"
         low, high = metrics["ci"]["accuracy"]
         assert row[column["accuracy 95% CI"]] == rf"\[{low:.3f}, {high:.3f}\]"
-        fit = f"{pair['timings']['fit']:.2f}"
+        fit = f"{pair['timings']['fit']:.2f}" + (" (cached)" if pair["cached"] else "")
         assert row[column["fit s"]] == (f"**{fit}**" if pair["timings"]["fit"] == fastest_fit else fit)
         speed = pair["n_examples"] / pair["timings"]["predict"]
-        shown = f"{speed:,.0f}" if pair["approach"]["name"] in FORWARD_PASS else "—"
+        shown = f"{speed:,.0f}" if pair["approach"]["runs_model"] else "—"
         assert row[column["predict texts/s"]].strip("*") == shown
+        runtime = pair["runtime"]
+        assert row[column["runtime"]] == f"{runtime['device']} · {runtime['dtype']} · {runtime['batch_size']}"
         gates = row[column["gates"]]
         assert ("✗" in gates) == (not all(g["passed"] for g in pair["gates"]))
     ranked = [float(r[column["accuracy"]].strip("*")) for r in rows]
