@@ -259,13 +259,11 @@ def timing_column(pairs: list[PairRecord], values: list, spec: str, better: str)
 
 def cached_note(pairs: list[PairRecord]) -> str | None:
     """What the cached marker means, when a timing carries it."""
-    cached = [p.approach.id for p in pairs if p.cached and p.timings]
-    if not cached:
+    if not any(p.cached and p.timings for p in pairs):
         return None
     return (
         f"({CACHED}): the pair's predictions came from the cache, so its fit seconds and predict texts/s "
-        "are those of the earlier run that computed them, on that run's machine and load "
-        f"({', '.join(dict.fromkeys(cached))})."
+        "are those of the earlier run that computed them, on that run's machine and load."
     )
 
 
