@@ -19,9 +19,12 @@ from harness.engine.cache import Cache
 from harness.engine.data import load_local
 from harness.engine.evaluation import evaluate
 from harness.engine.run import PairOutcome
+from harness.engine.curves import summarize
 from harness.report.content import UNRECORDED, leaderboard
+from harness.report.curves import curve_answer
 from harness.report.table import leaderboard as terminal_leaderboard
 from harness.results import PairRecord, SuiteDocument
+from harness.results.curves import CurvePoint, SeedScore
 
 from .conftest import LABELS
 
@@ -161,3 +164,22 @@ def test_an_older_record_without_capabilities_or_runtime_reads_neutrally():
     row = dict(zip(board.headers, (cell.text for cell in board.rows[0]), strict=True))
     assert (row["predict texts/s"], row["runtime"], row["fit s"]) == ("—", "—", "1.00")
     assert f"finetune {UNRECORDED}" in board.note and "cached" not in board.note
+
+
+def curve_point(name: str, shots, accuracy: float, zero_shot: bool | None) -> CurvePoint:
+    scores = [SeedScore(seed=0, n_train=0 if shots is None else 6 * shots,
+                        metrics={"accuracy": accuracy, "f1_weighted": accuracy, "f1_macro": accuracy})]
+    return CurvePoint(checkpoint="c", approach=name, approach_name=name, zero_shot=zero_shot, shots=shots,
+                      train_split="train", split="validation", n_examples=10, n_classes=6, seeds=scores,
+                      summary=summarize(scores))
+
+
+def test_the_learning_curve_compares_with_what_its_record_calls_zero_shot():
+    """A registered zero-shot approach is the curve's reference like the built-in ones; a point of an
+    older file, which does not say, is no reference."""
+    learned = [curve_point("my-setfit", shots, accuracy, False) for shots, accuracy in ((2, 0.4), (8, 0.7))]
+    answer = curve_answer([curve_point("prompting", None, 0.5, True), *learned])
+    assert answer[0].startswith("my-setfit: matches zero-shot (0.500) with 8 labels per class (0.700)")
+    assert "best zero-shot: prompting, 0.500" in answer[-1]
+    older = curve_answer([curve_point("zero-shot", None, 0.5, None), *learned])
+    assert "zero-shot" not in older[0] and "best zero-shot" not in older[-1]

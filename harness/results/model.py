@@ -41,7 +41,6 @@ class ApproachInfo(Model):
     params: dict
     runs_model: bool | None = None  # its predict step runs the model: texts / predict seconds is throughput
     no_model_reason: str | None = None  # why it does not, e.g. "runs no model"
-    zero_shot: bool | None = None  # learns from no labels
 
 
 class RuntimeSettings(Model):

@@ -46,8 +46,7 @@ class Approach(BaseEstimator):
     @classmethod
     def capabilities(cls) -> dict:
         """What records say of the approach, for readers that cannot import it (the report)."""
-        return {"runs_model": cls.runs_model, "no_model_reason": None if cls.runs_model else cls.no_model_reason,
-                "zero_shot": cls.zero_shot}
+        return {"runs_model": cls.runs_model, "no_model_reason": None if cls.runs_model else cls.no_model_reason}
 
     def hyperparameters(self) -> dict:
         """``get_params()`` without the checkpoint (recorded on its own): what records and keys name."""
