@@ -27,25 +27,11 @@ from harness.results import PairRecord, SuiteDocument
 from harness.results.curves import CurvePoint, SeedScore
 
 from .conftest import LABELS
+from .test_approaches import TfidfLogReg
 
 
-class KeywordLogReg(Approach):
+class KeywordLogReg(TfidfLogReg):
     """A user approach whose predict step runs its whole model (a TF-IDF logistic regression)."""
-
-    def __init__(self, C=1.0):
-        self.C = C
-
-    def fit(self, X, y, **context):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-
-        self.model_ = make_pipeline(TfidfVectorizer(), LogisticRegression(C=self.C)).fit(X, y)
-        self.classes_ = self.model_.classes_
-        return self
-
-    def predict_proba(self, X, **context):
-        return self.model_.predict_proba(X)
 
 
 class Lookup(Approach):
@@ -88,7 +74,8 @@ def document(*records: PairRecord) -> SuiteDocument:
 
 
 def test_built_in_capabilities_are_class_attributes():
-    finetune, features, most_frequent = (get_approach(n) for n in ("finetune", "features-logreg", "most-frequent"))
+    names = ("finetune", "features-logreg", "most-frequent")
+    finetune, features, most_frequent = (get_approach(name) for name in names)
     assert finetune.runs_model and finetune.export_format == "classifier" and finetune.deployment_graph
     assert features.export_format == "features" and features.deployment_graph and not features.runs_model
     assert most_frequent.no_model_reason == "runs no model" and most_frequent.deployment_graph is None

@@ -202,6 +202,7 @@ def evaluate(
     with phase("score", split=split):
         scored = score(y_true, proba, labels, texts, k=k)
     timings = {**meta["timings"], "score": time.perf_counter() - started}
+    n_truncated = truncated(checkpoint, texts, runtime) if checkpoint and estimator.uses_checkpoint else None
     return Evaluation(
         suite=suite,
         dataset=dataset_name,
@@ -220,7 +221,7 @@ def evaluate(
         history=meta["history"],
         training=meta.get("training"),
         cached=cached,
-        n_truncated=truncated(checkpoint, texts, runtime) if estimator.uses_checkpoint and checkpoint else None,
+        n_truncated=n_truncated,
     )
 
 

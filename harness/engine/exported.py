@@ -96,7 +96,7 @@ class ExportedClassifier(ExportedPair):
 
 
 class ExportedFeatures(ExportedPair):
-    """An exported pair of the features format; the classifier is rebuilt from its arrays, nothing is unpickled."""
+    """An exported pair of the features format; its classifier is rebuilt from arrays: nothing unpickled."""
 
     def __init__(self, directory: Path, manifest: ExportManifest):
         from safetensors import SafetensorError

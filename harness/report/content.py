@@ -271,7 +271,7 @@ def runtime_note(pairs: list[PairRecord]) -> str | None:
     """What the runtime column holds, when there is one to read."""
     if not any(p.runtime for p in pairs):
         return None
-    return "runtime: the device, dtype (as resolved: auto becomes bf16 or fp32) and batch size the pair ran with."
+    return "runtime: the device, dtype (as resolved: auto became bf16 or fp32) and batch size of the pair."
 
 
 def throughput_note(pairs: list[PairRecord]) -> str | None:
@@ -655,7 +655,7 @@ def timings_text(timings: dict, cached: bool | None) -> str | None:
     if not timings:
         return None
     text = ", ".join(f"{stage} {fmt_seconds(seconds)}" for stage, seconds in timings.items())
-    return text + (f" ({CACHED}: measured by the earlier run that computed the predictions)" if cached else "")
+    return text + (f" ({CACHED}: measured by the run that computed the predictions)" if cached else "")
 
 
 def stored_weights(dtype: str) -> str:

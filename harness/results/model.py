@@ -44,7 +44,7 @@ class ApproachInfo(Model):
 
 
 class RuntimeSettings(Model):
-    """How a pair ran: the device type, the dtype as resolved (``auto`` became bf16 or fp32), the batch size."""
+    """How a pair ran: device type, dtype as resolved (``auto`` became bf16 or fp32), batch size."""
 
     device: str
     dtype: str
@@ -213,7 +213,7 @@ class PairRecord(Model):
     training_history: list[dict] | None = None
     training_throughput: TrainingThroughput | None = None
     seeds: SeedRuns | None = None  # fitted once per seed: every seed's scores (the rest is the first seed's)
-    cached: bool | None = None  # its predictions and timings came from the cache: an earlier run measured them
+    cached: bool | None = None  # predictions and timings came from the cache: an earlier run measured them
     predictions: Predictions | None = None
 
     @property

@@ -27,7 +27,7 @@ class Approach(BaseEstimator):
     learning_curve: ClassVar[bool] = True
     # predict_proba runs the model forward on every text: texts / predict seconds is the model's throughput
     runs_model: ClassVar[bool] = True
-    no_model_reason: ClassVar[str] = "its predict step does not run the model"  # shown when runs_model is False
+    no_model_reason: ClassVar[str] = "its predict step does not run the model"  # when runs_model is False
     zero_shot: ClassVar[bool] = False  # learns from no labels: the learning curve's reference line
     # the adapter (harness.engine.deploy.graphs.register_graph) giving deployment runtimes its transformer
     deployment_graph: ClassVar[str | None] = None
@@ -46,7 +46,8 @@ class Approach(BaseEstimator):
     @classmethod
     def capabilities(cls) -> dict:
         """What records say of the approach, for readers that cannot import it (the report)."""
-        return {"runs_model": cls.runs_model, "no_model_reason": None if cls.runs_model else cls.no_model_reason}
+        reason = None if cls.runs_model else cls.no_model_reason
+        return {"runs_model": cls.runs_model, "no_model_reason": reason}
 
     def hyperparameters(self) -> dict:
         """``get_params()`` without the checkpoint (recorded on its own): what records and keys name."""

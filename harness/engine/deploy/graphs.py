@@ -108,7 +108,7 @@ def graph_of(estimator, label: str) -> Graph:
     kind = getattr(estimator, "deployment_graph", None)
     adapter = _ADAPTERS.get(kind)
     if adapter is None:
-        why = "runs no transformer" if kind is None else f"names the deployment graph {kind!r}, not registered"
+        why = "runs no transformer" if kind is None else f"names the unregistered deployment graph {kind!r}"
         raise GraphError(
             f"{label}: approach {name!r} {why}; deployment runtimes need one of {sorted(_ADAPTERS)} "
             "(its deployment_graph)"
