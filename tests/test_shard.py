@@ -18,6 +18,7 @@ import pytest
 from harness.engine.compare import compare_records
 from harness.engine.shard import ShardError, ShardUnit, parse_shard, plan
 from harness.results import SuiteDocument, read_json
+from harness.results.baseline import Baseline, updated
 from harness.results.shards import ShardsError, failures, merge_shards
 
 from .generated_suite import FOUR_APPROACHES, cache_entries, suite_source
@@ -190,6 +191,20 @@ def test_the_workflow_run_here_merges_three_shards_into_the_single_run(
     assert (pytester.path / "reports" / "tiny.html").is_file()
     report = (pytester.path / "reports" / "tiny.md").read_text()
     assert summary.read_text() == report  # the step summary is the merged report
+    # the merged verdict is the single run's: same status and counts, the report opens with it
+    assert whole.verdict.status == one.verdict.status == "failed"
+    assert whole.verdict.tests == one.verdict.tests
+    assert sorted(f.test for f in whole.verdict.failures) == sorted(f.test for f in one.verdict.failures)
+    assert f"**Failed: {one.verdict.tests['failed']} of {sum(one.verdict.tests.values())} tests failed" in report
+
+    # --update-baseline writes the merged run into the baselines folder as one process would
+    rebased = run("harness merge shards/shard-1 shards/shard-2 shards/shard-3 --out again "
+                  "--update-baseline suites/baselines")
+    assert rebased.returncode == 1 and "suites/baselines/tiny.json" in rebased.stdout
+    written = json.loads((suites / "baselines" / "tiny.json").read_text())
+    expected = updated(Baseline(Path("x"), "tiny", {}, {}), one).to_json()
+    assert written["pairs"] == expected["pairs"]
+    assert [t["checkpoint"] for t in written["performance"]] == [t["checkpoint"] for t in expected["performance"]]
 
     missing = run("harness merge shards/shard-1 shards/shard-3 --out partial")
     assert missing.returncode == 2
@@ -322,3 +337,25 @@ def test_merge_of_unusable_input_is_one_line_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("harness merge: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_merged_verdict_counts_every_shard_and_an_incomplete_one_makes_it_incomplete():
+    from harness.results.model import Shard, Verdict
+    from harness.results.shards import merged_verdict
+
+    def shard(index, verdict):
+        doc = SuiteDocument.model_construct(verdict=verdict)
+        doc.shard = Shard.model_construct(index=index, count=3)
+        return doc
+
+    passed = Verdict(status="passed", tests={"passed": 4, "skipped": 1})
+    failed = Verdict(status="failed", tests={"passed": 2, "failed": 1},
+                     failures=[{"test": "t::a", "message": "accuracy 0.1 < 0.5"}])
+    stopped = Verdict(status="incomplete", reason="interrupted", tests={"passed": 1, "unfinished": 2})
+    both = merged_verdict([shard(1, passed), shard(2, failed)])
+    assert both.status == "failed" and both.tests == {"passed": 6, "skipped": 1, "failed": 1}
+    assert [f.test for f in both.failures] == ["t::a"]
+    three = merged_verdict([shard(1, passed), shard(2, failed), shard(3, stopped)])
+    assert three.status == "incomplete" and three.reason == "shard 3/3: interrupted"
+    assert three.tests["unfinished"] == 2
+    assert merged_verdict([shard(1, passed), shard(2, None)]) is None

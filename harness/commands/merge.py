@@ -1,7 +1,9 @@
 """``harness merge RESULTS... --out DIR``: the shards of a ``pytest --shard K/N`` run as one run.
 
 Writes ``<suite>.json`` (with its record files), ``<suite>.md`` and ``<suite>.html`` per suite into
-``DIR`` and, under GitHub Actions, appends the leaderboard to the job summary. Exit status: 0 when
+``DIR`` and, under GitHub Actions, appends the leaderboard to the job summary; with
+``--update-baseline BASELINES`` (e.g. ``suites/baselines``) the merged run's pairs and timings go into
+``BASELINES/<suite>.json`` as ``pytest --update-baseline`` on one machine would. Exit status: 0 when
 the merged run passes, 1 when a test, gate, baseline or timing check of any shard failed (as
 ``pytest suites/ --benchmark`` on one machine would), 2 for bad input (one line on stderr).
 """
@@ -16,9 +18,10 @@ from ..engine.compare import compare_records
 from ..errors import HarnessError
 from ..report import append_step_summary, render_suite
 from ..results import SuiteDocument, read_json
+from ..results.baseline import update_file
 from ..results.io import ResultsError
 from ..results.shards import failures, merge_shards
-from ..results.suite import write_suite
+from ..results.suite import slug, write_suite
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -44,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", type=Path, nargs="+",
                         help="every shard's <suite>.json, or the shards' report folders")
     parser.add_argument("--out", type=Path, required=True, help="where the merged results and report go")
+    parser.add_argument("--update-baseline", type=Path, metavar="BASELINES",
+                        help="write the merged run's pairs and timings into BASELINES/<suite>.json "
+                        "(the suites' baselines folder, e.g. suites/baselines)")
     args = parser.parse_args(argv)
     try:
         documents = [(path, read_json(path, SuiteDocument)) for path in _files(args.results)]
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         for doc in merged:
             written[doc.suite] = write_suite(args.out, doc)[:1] + render_suite(doc, args.out)
             append_step_summary(doc)
+            if args.update_baseline is not None:
+                written[doc.suite].append(update_file(args.update_baseline / f"{slug(doc.suite)}.json", doc))
     except HarnessError as e:
         print(f"harness merge: {e}", file=sys.stderr)
         return 2

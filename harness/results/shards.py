@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from .io import ResultsError
-from .model import SuiteDocument
+from .model import SuiteDocument, Verdict
 from .suite import suite_documents
 
 
@@ -113,8 +113,32 @@ def merge_shards(documents: list[tuple[Path, SuiteDocument]], compare) -> list[S
             s.shard.model_copy(update={"ran": len(s.tests), "run_id": s.run_id, "environment": s.environment})
             for s in shards
         ]
+        doc.verdict = merged_verdict(shards)
         merged.append(doc)
     return merged
+
+
+def merged_verdict(shards: list[SuiteDocument]) -> Verdict | None:
+    """The shards' verdicts as one: tests counted together, every failure and unfinished test kept;
+    incomplete when any shard was (or stopped early), else failed when any failed. None when a shard
+    recorded no verdict (it cannot be judged by its tests)."""
+    verdicts = [s.verdict for s in shards]
+    if any(v is None for v in verdicts):
+        return None
+    tests: dict[str, int] = {}
+    for v in verdicts:
+        for outcome, n in v.tests.items():
+            tests[outcome] = tests.get(outcome, 0) + n
+    stopped = [f"shard {s.shard.index}/{s.shard.count}: {s.verdict.reason or 'incomplete'}"
+               for s in shards if s.verdict.status == "incomplete"]
+    status = "incomplete" if stopped else "failed" if any(v.status == "failed" for v in verdicts) else "passed"
+    return Verdict(
+        status=status,
+        reason="; ".join(stopped) or None,
+        tests=tests,
+        failures=[f for v in verdicts for f in v.failures],
+        unfinished=[u for v in verdicts for u in v.unfinished],
+    )
 
 
 def failures(doc: SuiteDocument) -> list[str]:
