@@ -259,7 +259,7 @@ def test_push_to_hub_failures_are_one_line_without_the_token(tmp_path):
             ["--approach", "nope"],
             "no approach 'nope'; expected one of ['most-frequent', 'features-logreg-mean', ",
         ),
-        (["--approach", "most-frequent"], "most-frequent: export writes finetune or features-logreg pairs"),
+        (["--approach", "most-frequent"], "most-frequent: export writes features-logreg or finetune pairs"),
         (
             ["--approach", "finetune", "--checkpoint", "other/model"],
             "no checkpoint 'other/model'; expected one of",

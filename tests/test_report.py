@@ -34,7 +34,6 @@ SECTIONS = [
     "Summary", "Leaderboard", "Checkpoints", "Run", "Dataset overview", "Pairs", "Comparisons", "Performance",
     "Where the time went",
 ]
-FORWARD_PASS = ("finetune", "pretrained")
 
 
 def without_render_time(text: str) -> str:
@@ -206,11 +205,13 @@ def test_leaderboard_rows_match_the_document_and_mark_the_best_values(full):
         assert row[column["F1 macro"]].strip("*") == f"{metrics['f1_macro']:.3f}"
         low, high = metrics["ci"]["accuracy"]
         assert row[column["accuracy 95% CI"]] == rf"\[{low:.3f}, {high:.3f}\]"
-        fit = f"{pair['timings']['fit']:.2f}"
+        fit = f"{pair['timings']['fit']:.2f}" + (" (cached)" if pair["cached"] else "")
         assert row[column["fit s"]] == (f"**{fit}**" if pair["timings"]["fit"] == fastest_fit else fit)
         speed = pair["n_examples"] / pair["timings"]["predict"]
-        shown = f"{speed:,.0f}" if pair["approach"]["name"] in FORWARD_PASS else "—"
+        shown = f"{speed:,.0f}" if pair["approach"]["runs_model"] else "—"
         assert row[column["predict texts/s"]].strip("*") == shown
+        runtime = pair["runtime"]
+        assert row[column["runtime"]] == f"{runtime['device']} · {runtime['dtype']} · {runtime['batch_size']}"
         gates = row[column["gates"]]
         assert ("✗" in gates) == (not all(g["passed"] for g in pair["gates"]))
     ranked = [float(r[column["accuracy"]].strip("*")) for r in rows]
@@ -656,6 +657,27 @@ def test_throughput_is_shown_only_where_the_predict_step_ran_the_model(full):
         "Model throughput is measured in the Performance section." in html[html.index('id="leaderboard"') :]
     )
     assert sum(row[header.index("predict texts/s")]["text"] == "—" for row in board["rows"][1:]) == 4
+
+
+def test_leaderboards_show_each_pairs_runtime_and_mark_cached_timings(full):
+    """A bf16 fine-tune beside fp32 feature pairs shows as such; a cached pair's timings say an earlier
+    run measured them, in the Markdown, the HTML and the terminal."""
+    from harness.report.table import leaderboard as terminal
+
+    doc, md, html = full
+    header, *rows = md_table_after(md, "## Leaderboard")
+    shown = {(r[1], r[2]): (r[header.index("runtime")], r[header.index("fit s")]) for r in rows}
+    assert shown[MINILM, "finetune"] == ("cpu · bf16 · 32", "612.30")
+    assert shown["distilbert-base-uncased", "features-logreg-mean"] == ("cpu · fp32 · 64", "41.70 (cached)")
+    assert shown[MINILM, "features-logreg-mean"] == ("cpu · fp32 · 64", "41.70")
+    earlier = "are those of the earlier run that computed them"
+    assert earlier in md[md.index("## Leaderboard") : md.index("## Run")]
+    (board,) = Tree(html).tables_of("leaderboard")
+    texts = [[c["text"] for c in row] for row in board["rows"]]
+    assert ["cpu · bf16 · 32" in row for row in texts[1:]].count(True) == 1
+    assert sum("41.70 (cached)" in row for row in texts[1:]) == 1 and earlier in html
+    table = terminal(typed(doc).pairs)
+    assert "cpu · bf16 · 32" in table and "41.7 (cached)" in table and "(cached): timings measured" in table
 
 
 def test_conflicting_labels_are_listed_briefly_in_markdown_and_collapsed_in_html(tmp_path):

@@ -23,6 +23,7 @@ from harness.results import (
 )
 from harness.results.io import MAX_DEPTH, dumps, json_path
 from harness.results.model import (
+    ApproachInfo,
     BaselinePair,
     BaselineTiming,
     CacheSummary,
@@ -36,6 +37,7 @@ from harness.results.model import (
     NodeOutcome,
     PhaseRecord,
     Provenance,
+    RuntimeSettings,
     Shard,
     TrainingThroughput,
     UnfinishedTest,
@@ -393,7 +395,7 @@ STABLE_PAIR_KEYS = [
 ]  # fmt: skip
 STABLE_METRICS = ["accuracy", "f1_weighted", "f1_macro"]
 SECTIONS = {
-    "Pair record": [PairRecord, Metrics, TrainingThroughput],
+    "Pair record": [PairRecord, ApproachInfo, RuntimeSettings, Metrics, TrainingThroughput],
     "Suite results file": [
         SuiteDocument,
         CacheSummary,

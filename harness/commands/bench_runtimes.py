@@ -31,12 +31,12 @@ FIGURES = (
 def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]]]:
     """(the suite (:class:`harness.engine.suite.Suite`) or None, [(approach spec, runtime names)]) that
     ``args`` asks for."""
-    from ..engine.approaches import approach_spec
+    from ..engine.approaches import DEPLOYED_BY_DEFAULT, approach_spec
     from ..engine.deploy.backends import RUNTIMES
 
     chosen = args.runtime or None
     if args.suite is None:
-        return None, [(approach_spec(args.approach or "finetune"), chosen or list(RUNTIMES))]
+        return None, [(approach_spec(args.approach or DEPLOYED_BY_DEFAULT), chosen or list(RUNTIMES))]
     from ..engine.suite import SuiteError, load_suite
 
     try:

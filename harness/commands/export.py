@@ -31,7 +31,6 @@ from ..engine.exported import (
     CLASSIFIER_ARRAYS,
     CLASSIFIER_JOBLIB,
     ENCODER,
-    EXPORTABLE,
     MANIFEST,
     ExportError,
     ExportManifest,
@@ -66,12 +65,7 @@ def manifest_for(evaluation, max_length: int, **features) -> ExportManifest:
     return ExportManifest(
         suite=evaluation.suite,
         checkpoint=evaluation.checkpoint.id,
-        approach=ApproachInfo(
-            name=evaluation.approach.name,
-            variant=evaluation.approach.variant,
-            id=evaluation.approach.id,
-            params=evaluation.estimator.hyperparameters(),
-        ),
+        approach=ApproachInfo(**evaluation.approach.info(evaluation.estimator.hyperparameters())),
         dataset=evaluation.dataset,
         train_split=evaluation.train_split,
         split=evaluation.split,
@@ -79,7 +73,8 @@ def manifest_for(evaluation, max_length: int, **features) -> ExportManifest:
         max_length=max_length,
         n_examples=len(evaluation.texts),
         metrics={key: getattr(metrics, key) for key, *_ in CARD_METRICS},
-        runtime=evaluation.runtime.settings(),
+        format=evaluation.estimator.export_format,
+        runtime=evaluation.runtime.record(),
         **features,
     )
 
@@ -118,7 +113,7 @@ def model_card(manifest: ExportManifest, evaluation, repo: str | None = None):
     """The model card: ``model-index`` metadata (huggingface_hub's format) and how to load the directory."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    checkpoint, finetune = evaluation.checkpoint, manifest.approach.name == "finetune"
+    checkpoint, finetune = evaluation.checkpoint, manifest.written_as == "classifier"
     name = f"{checkpoint.short_name}-{manifest.approach.id}-{manifest.dataset}"
     results = [
         EvalResult(
@@ -166,8 +161,8 @@ def model_card(manifest: ExportManifest, evaluation, repo: str | None = None):
         "| --- | --- | --- |",
         *rows,
         "",
-        f"Measured by the harness on {runtime.get('device')}, {runtime.get('dtype')}, batches of "
-        f"{runtime.get('batch_size')}; texts truncated to {manifest.max_length} tokens.",
+        f"Measured by the harness on {runtime.device}, {runtime.dtype}, batches of "
+        f"{runtime.batch_size}; texts truncated to {manifest.max_length} tokens.",
         "",
         "## Use",
         "",
@@ -223,17 +218,16 @@ def _features_usage(manifest: ExportManifest) -> list[str]:
 
 
 def check_exportable(spec) -> None:
-    from ..engine.approaches.features import FeatureLogReg
-    from ..engine.approaches.finetune import FineTune
+    from ..engine.approaches.registry import approaches_where
 
-    if not issubclass(spec.cls, FineTune | FeatureLogReg):
-        raise ExportError(f"{spec.id}: export writes {' or '.join(EXPORTABLE)} pairs")
+    if spec.cls.export_format is None:
+        exportable = approaches_where(lambda cls: cls.export_format)
+        raise ExportError(f"{spec.id}: export writes {' or '.join(exportable)} pairs")
 
 
 def export_pair(evaluation, out: Path, repo: str | None = None) -> ExportManifest:
     """Write the evaluated (and fitted) pair to ``out``, a new or empty directory, atomically; the model
     card's example loads it from ``repo`` when it is to be pushed there."""
-    from ..engine.approaches.finetune import FineTune
     from ..results import write_json
 
     estimator = evaluation.estimator
@@ -242,7 +236,7 @@ def export_pair(evaluation, out: Path, repo: str | None = None) -> ExportManifes
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        if isinstance(estimator, FineTune):
+        if estimator.export_format == "classifier":
             manifest = manifest_for(evaluation, _write_finetune(estimator, staging))
         else:
             max_length = _write_features(estimator, staging)

@@ -85,10 +85,6 @@ def seed_score(evaluation: Evaluation, seed: int | None, n_train: int) -> SeedSc
     )
 
 
-def has_seed(spec: ApproachSpec, checkpoint) -> bool:
-    return "seed" in spec.build(checkpoint).get_params()
-
-
 def evaluate_seeds(
     suite: str,
     dataset_name: str,
@@ -100,7 +96,7 @@ def evaluate_seeds(
     split: str,
 ) -> list[Evaluation]:
     """A full-run pair fitted once per seed of ``spec.seeds`` (the estimator's ``seed`` set to each)."""
-    if not has_seed(spec, checkpoint):
+    if not spec.cls.seeded:
         raise ApproachError(
             f"approach {spec.id!r}: seeds={list(spec.seeds)} but it has no seed hyperparameter (its fit does "
             "not depend on one); remove seeds="
@@ -147,7 +143,7 @@ def curve_points(
     y = np.asarray(train["label"], dtype=int)
     learns = spec.cls.learning_curve
     uses_examples = spec.cls.min_train_classes > 0  # zero-shot sees none of them
-    seeded = learns and has_seed(spec, checkpoint)
+    seeded = learns and spec.cls.seeded
     points = []
     for size in shots if learns else [None]:
         scores = []
@@ -178,6 +174,7 @@ def curve_points(
                 checkpoint=checkpoint.id if checkpoint is not None else "",
                 approach=spec.id,
                 approach_name=spec.name,
+                zero_shot=spec.cls.zero_shot,
                 shots=size,
                 train_split=train_split,
                 split=split,

@@ -162,7 +162,7 @@ def evaluate(
     train_texts, train_y = list(train["text"]), np.asarray(train["label"], dtype=int)
     runtime = runtime.replace(**spec.runtime) if spec.runtime else runtime
     estimator = spec.build(checkpoint)
-    if seed is not None and "seed" in estimator.get_params():
+    if seed is not None and estimator.seeded:
         estimator.set_params(seed=seed)
     check_train_classes(estimator, train_y, dataset_name, train_split, labels)
     what = f"{spec.id} · {checkpoint.short_name if checkpoint else 'no checkpoint'}"
@@ -202,6 +202,7 @@ def evaluate(
     with phase("score", split=split):
         scored = score(y_true, proba, labels, texts, k=k)
     timings = {**meta["timings"], "score": time.perf_counter() - started}
+    n_truncated = truncated(checkpoint, texts, runtime) if checkpoint and estimator.uses_checkpoint else None
     return Evaluation(
         suite=suite,
         dataset=dataset_name,
@@ -220,7 +221,7 @@ def evaluate(
         history=meta["history"],
         training=meta.get("training"),
         cached=cached,
-        n_truncated=truncated(checkpoint, texts, runtime) if getattr(estimator, "checkpoint", None) else None,
+        n_truncated=n_truncated,
     )
 
 
@@ -248,9 +249,8 @@ def ensure_fitted(evaluation: Evaluation, train_texts: Sequence[str], train_y: n
 def record_fields(ev: Evaluation) -> dict:
     """What an evaluation adds to its pair record (docs/results.md), as JSON-ready data."""
     return {
-        "approach": {"name": ev.approach.name, "variant": ev.approach.variant, "id": ev.approach.id,
-                     "params": ev.estimator.hyperparameters()},
-        "runtime": ev.runtime.settings(),
+        "approach": ev.approach.info(ev.estimator.hyperparameters()),
+        "runtime": ev.runtime.record().to_json(),
         "dataset": ev.dataset,
         "dataset_source": ev.dataset_source,
         "checkpoint_source": (

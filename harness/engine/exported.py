@@ -13,13 +13,12 @@ import numpy as np
 from pydantic import Field
 
 from ..errors import HarnessError
-from ..results.model import ApproachInfo, Count, Model, Share
+from ..results.model import ApproachInfo, Count, Model, RuntimeSettings, Share
 
 MANIFEST = "harness_pair.json"
 ENCODER = "encoder"
 CLASSIFIER_JOBLIB = "classifier.joblib"
 CLASSIFIER_ARRAYS = "classifier.safetensors"
-EXPORTABLE = ("finetune", "features-logreg")  # and approaches that subclass theirs
 
 
 class ExportError(HarnessError, ValueError):
@@ -31,6 +30,8 @@ class ExportManifest(Model):
 
     kind: Literal["harness.export"] = "harness.export"
     schema_version: Literal[1] = 1
+    # the approach's export_format: a transformers classifier, or an encoder and a LogisticRegression
+    format: Literal["classifier", "features"] | None = None  # None in exports written before it was recorded
     suite: str
     checkpoint: str
     approach: ApproachInfo
@@ -39,11 +40,17 @@ class ExportManifest(Model):
     split: str
     labels: Annotated[list[str], Field(min_length=1)]
     max_length: Count  # texts are truncated to this many tokens, as the harness truncated them
-    pooling: Literal["cls", "mean"] | None = None  # features-logreg only
-    classifier: dict | None = None  # features-logreg only: LogisticRegression.get_params()
+    pooling: Literal["cls", "mean"] | None = None  # the features format only
+    classifier: dict | None = None  # the features format only: LogisticRegression.get_params()
     n_examples: Count
     metrics: dict[str, Share]
-    runtime: dict  # the settings the metrics were measured under
+    runtime: RuntimeSettings  # the settings the metrics were measured under
+
+    @property
+    def written_as(self) -> str:
+        """The export format; an older export without one has classifier parameters only when it holds
+        features and a LogisticRegression."""
+        return self.format or ("features" if self.classifier is not None else "classifier")
 
 
 def first_line(error: Exception) -> str:
@@ -89,7 +96,7 @@ class ExportedClassifier(ExportedPair):
 
 
 class ExportedFeatures(ExportedPair):
-    """An exported features-logreg pair; the classifier is rebuilt from its arrays, nothing is unpickled."""
+    """An exported pair of the features format; its classifier is rebuilt from arrays: nothing unpickled."""
 
     def __init__(self, directory: Path, manifest: ExportManifest):
         from safetensors import SafetensorError
@@ -101,7 +108,7 @@ class ExportedFeatures(ExportedPair):
         self.labels, self.pooling, self.max_length = manifest.labels, manifest.pooling, manifest.max_length
         if self.pooling is None or manifest.classifier is None:
             raise ExportError(
-                f"{directory / MANIFEST}: a features-logreg export needs 'pooling' and 'classifier'"
+                f"{directory / MANIFEST}: an export of the features format needs 'pooling' and 'classifier'"
             )
         if not (directory / ENCODER / "config.json").is_file():
             raise ExportError(f"{directory / ENCODER}: no config.json; expected the exported encoder")
@@ -158,11 +165,6 @@ def load_exported(directory: str | Path) -> ExportedPair:
             f"{directory}: not an exported pair; expected {MANIFEST} (harness export) or a transformers "
             "classifier's config.json"
         )
-    if manifest is None or manifest.approach.name == "finetune":
+    if manifest is None or manifest.written_as == "classifier":
         return ExportedClassifier(directory, manifest)
-    if manifest.approach.name == "features-logreg":
-        return ExportedFeatures(directory, manifest)
-    raise ExportError(
-        f"{directory / MANIFEST}: approach.name: expected one of {list(EXPORTABLE)}, "
-        f"got {manifest.approach.name!r}"
-    )
+    return ExportedFeatures(directory, manifest)

@@ -70,8 +70,7 @@ class PairOutcome:
         record = {
             "suite": self.suite,
             "checkpoint": self.checkpoint,
-            "approach": {"name": spec.name, "variant": spec.variant, "id": spec.id,
-                         "params": spec.params_for(self.checkpoint)},
+            "approach": spec.info(spec.params_for(self.checkpoint)),
             "status": self.status,
             "reason": self.reason,
             "gates": [g.to_json() for g in self.gates],

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..results.model import RuntimeSettings
 from .budget import mark_cached
 from .cache import Cache, cache_key, environment_parts
 
@@ -57,6 +58,10 @@ class Runtime:
         from .checkpoints import select_device
 
         return {"device": select_device(self.device).type, "dtype": self.dtype, "batch_size": self.batch_size}
+
+    def record(self) -> RuntimeSettings:
+        """The settings as pair records and exports keep them: what the pair was measured under."""
+        return RuntimeSettings(**self.settings())
 
     def cache_key(self, kind: str, **parts) -> str:
         """The cache key of a ``kind`` of result computed from ``parts`` under this runtime."""

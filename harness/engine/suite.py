@@ -292,10 +292,9 @@ class Suite:
     def runtimes_for(self, checkpoint_id: str | None, spec: ApproachSpec) -> list[str]:
         """The runtimes the suite declares for the pair: ``[]`` when none, or when it runs no model."""
         from .gates import check_runtime_names
-        from .deploy.graphs import runs_transformer
 
         declared = self.declared.get("RUNTIMES")
-        if declared is None or not runs_transformer(spec.name):
+        if declared is None or spec.cls.deployment_graph is None:
             return []
         if isinstance(declared, (list, tuple)):
             names = list(declared)
@@ -308,7 +307,6 @@ class Suite:
     def check_runtimes(self) -> None:
         """Check ``RUNTIMES`` as a whole: known runtime names, and approaches that run a model."""
         from .gates import check_runtime_names
-        from .deploy.graphs import runs_transformer
 
         declared = self.declared.get("RUNTIMES")
         where = f"{self.where}: RUNTIMES"
@@ -322,7 +320,7 @@ class Suite:
         for key, names in declared.items():
             pair = (key[0], None) if isinstance(key, tuple) else None
             specs = [s for s in self.approaches if key in (s.name, s.id, pair and (pair[0], s.id))]
-            if not any(runs_transformer(spec.name) for spec in specs):
+            if not any(spec.cls.deployment_graph for spec in specs):
                 raise SuiteError(f"{where}: approach {key!r} runs no transformer; runtimes need one")
             check_runtime_names(where, names)
 

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 CLASS_SAMPLE = 25
 TOP_CONFUSIONS = 20  # past LISTED_CLASSES classes, the largest off-diagonal cells replace the matrix
 DUPLICATES_IN_MARKDOWN = 10
-FORWARD_PASS_APPROACHES = ("finetune", "pretrained")  # their predict step runs the model
+UNRECORDED = "its record does not say whether its predict step runs the model"  # older documents
+CACHED = "cached"  # marks timings an earlier run measured (the pair's predictions came from the cache)
 METRIC_NAMES = {"accuracy": "accuracy", "f1_weighted": "F1 weighted", "f1_macro": "F1 macro"}
 UNAVAILABLE = "cannot be resolved"  # how a skip for a checkpoint the hub cannot give offline reads
 
@@ -177,15 +178,14 @@ def ranked(doc: SuiteDocument) -> list[PairRecord]:
 
 
 def no_forward_pass(pair: PairRecord) -> str | None:
-    """Why ``n_examples / timings.predict`` is not a model's throughput for this pair, or None when it is."""
-    name = pair.approach.name
-    if name in FORWARD_PASS_APPROACHES:
+    """Why ``n_examples / timings.predict`` is not a model's throughput for this pair, or None when it is:
+    what the approach's class says of itself, as the engine recorded it."""
+    runs_model = pair.approach.runs_model
+    if runs_model:
         return None
-    if name == "most-frequent":
-        return "runs no model"
-    if name == "features-logreg":
-        return "classifies features extracted beforehand"
-    return "its predict step is not known to run the model"
+    if runs_model is None:
+        return UNRECORDED
+    return pair.approach.no_model_reason or "its predict step does not run the model"
 
 
 def throughput(pair: PairRecord) -> float | None:
@@ -224,8 +224,9 @@ def leaderboard(doc: SuiteDocument) -> Table | None:
     columns += [
         ("F1 weighted", column([p.metrics.f1_weighted for p in pairs], ".3f", "max")),
         ("F1 macro", column([p.metrics.f1_macro for p in pairs], ".3f", "max")),
-        ("fit s", column([p.timings.fit if p.timings else None for p in pairs], ".2f", "min")),
-        ("predict texts/s", column([throughput(p) for p in pairs], ",.0f", "max")),
+        ("fit s", timing_column(pairs, [p.timings.fit if p.timings else None for p in pairs], ".2f", "min")),
+        ("predict texts/s", timing_column(pairs, [throughput(p) for p in pairs], ",.0f", "max")),
+        ("runtime", [plain(p.runtime) for p in pairs]),
     ]
     if any(p.seeds is not None for p in pairs):  # the columns above are the first seed's
         from .curves import metric_with_spread
@@ -242,7 +243,35 @@ def leaderboard(doc: SuiteDocument) -> Table | None:
         for i, pair in enumerate(pairs)
     ]
     headers = ["#", "checkpoint", "approach", *(name for name, _ in columns), "gates"]
-    return Table(headers, rows, "leaderboard", throughput_note(pairs))
+    notes = [note for note in (throughput_note(pairs), cached_note(pairs), runtime_note(pairs)) if note]
+    return Table(headers, rows, "leaderboard", " ".join(notes) or None)
+
+
+def timing_column(pairs: list[PairRecord], values: list, spec: str, better: str) -> list[Cell]:
+    """A timing column (best value marked); a cached pair's value says an earlier run measured it."""
+    cells = column(values, spec, better)
+    return [
+        Cell(f"{cell.text} ({CACHED})", numeric=True, best=cell.best) if pair.cached and cell.text != MISSING
+        else cell
+        for pair, cell in zip(pairs, cells, strict=True)
+    ]
+
+
+def cached_note(pairs: list[PairRecord]) -> str | None:
+    """What the cached marker means, when a timing carries it."""
+    if not any(p.cached and p.timings for p in pairs):
+        return None
+    return (
+        f"({CACHED}): the pair's predictions came from the cache, so its fit seconds and predict texts/s "
+        "are those of the earlier run that computed them, on that run's machine and load."
+    )
+
+
+def runtime_note(pairs: list[PairRecord]) -> str | None:
+    """What the runtime column holds, when there is one to read."""
+    if not any(p.runtime for p in pairs):
+        return None
+    return "runtime: the device, dtype (as resolved: auto became bf16 or fp32) and batch size of the pair."
 
 
 def throughput_note(pairs: list[PairRecord]) -> str | None:
@@ -252,9 +281,9 @@ def throughput_note(pairs: list[PairRecord]) -> str | None:
     if not why:
         return None
     return (
-        "predict texts/s (texts / predict seconds) is shown only where the predict step runs the model "
-        f"({', '.join(FORWARD_PASS_APPROACHES)}); {MISSING}: no forward pass of the pair's own was timed "
-        f"({why}). Model throughput is measured in the Performance section."
+        "predict texts/s (texts / predict seconds) is shown only where the predict step runs the model; "
+        f"{MISSING}: no forward pass of the pair's own was timed ({why}). Model throughput is measured in "
+        "the Performance section."
     )
 
 
@@ -614,13 +643,19 @@ def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
         ("Checkpoint source", f"{source.kind}: {source.location}" if source else None),
         ("Stored weights", stored_weights(source.stored_dtype) if source and source.stored_dtype else None),
         ("Mean loss", fmt(pair.metrics.loss_mean, ".3f")),
-        (
-            "Timings",
-            ", ".join(f"{stage} {fmt_seconds(seconds)}" for stage, seconds in timings.items()) or None,
-        ),
+        ("Runtime", str(pair.runtime) if pair.runtime else None),
+        ("Timings", timings_text(timings, pair.cached)),
         ("Approach parameters", ", ".join(f"{k}={v}" for k, v in pair.approach.params.items()) or None),
     ]
     return [(name, one_line(value)) for name, value in facts if value is not None]
+
+
+def timings_text(timings: dict, cached: bool | None) -> str | None:
+    """``fit 1.20 s, predict 0.30 s, score 0.01 s``, saying when an earlier run measured them."""
+    if not timings:
+        return None
+    text = ", ".join(f"{stage} {fmt_seconds(seconds)}" for stage, seconds in timings.items())
+    return text + (f" ({CACHED}: measured by the run that computed the predictions)" if cached else "")
 
 
 def stored_weights(dtype: str) -> str:

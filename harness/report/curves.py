@@ -191,7 +191,7 @@ def curve_answer(points: list[CurvePoint]) -> list[str]:
     learned = [p for p in points if p.shots is not None]
     if not learned:
         return []
-    zero_shot = [p for p in points if p.shots is None and p.approach_name.startswith("zero-shot")]
+    zero_shot = [p for p in points if p.shots is None and p.zero_shot]
     reference = max(zero_shot, key=lambda p: p.mean["accuracy"], default=None)
     several = len({p.checkpoint for p in points}) > 1
     lines: dict[str, list[CurvePoint]] = {}

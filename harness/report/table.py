@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from ..results.model import PairRecord
+from .content import CACHED, throughput
 
 
 def _fmt(value, spec: str) -> str:
@@ -19,9 +20,15 @@ def _metric(record: PairRecord, name: str) -> str:
     return _fmt(record.metrics and getattr(record.metrics, name), ".3f")
 
 
+def _timing(value, spec: str, record: PairRecord) -> str:
+    """A timing; a cached pair's says that an earlier run measured it."""
+    return _fmt(value, spec) + (f" ({CACHED})" if record.cached and value is not None else "")
+
+
 def leaderboard(records: list[PairRecord]) -> str:
-    """One row per pair record: status, main metrics (mean±std over seeds for a seeded pair), fit
-    time, or the reason."""
+    """One row per pair record: status, main metrics (mean±std over seeds for a seeded pair), fit time
+    and predict throughput (where the predict step runs the model), the runtime it ran with, or the reason;
+    then what the cached marker means, when a row has one."""
     rows = []
     for r in sorted(records, key=lambda r: (r.suite, r.checkpoint, r.approach.id)):
         t = r.timings
@@ -34,12 +41,18 @@ def leaderboard(records: list[PairRecord]) -> str:
                 _metric(r, "accuracy"),
                 _metric(r, "f1_weighted"),
                 _metric(r, "f1_macro"),
-                _fmt(t and t.fit, ".1f") + (" (cached)" if r.cached else ""),
+                _timing(t and t.fit, ".1f", r),
+                _timing(throughput(r) if t else None, ",.0f", r),
+                str(r.runtime) if r.runtime else "—",
                 (r.reason or "")[:90],
             ]
         )
-    headers = ["suite", "checkpoint", "approach", "status", "acc", "f1_w", "f1_m", "fit s", "reason"]
-    return tabulate(rows, headers=headers, tablefmt="simple")
+    headers = ["suite", "checkpoint", "approach", "status", "acc", "f1_w", "f1_m", "fit s", "predict texts/s",
+               "runtime", "reason"]
+    table = tabulate(rows, headers=headers, tablefmt="simple")
+    if any(r.cached and r.timings for r in records):
+        table += f"\n({CACHED}): timings measured by the earlier run that computed the cached predictions"
+    return table
 
 
 def costliest_phases(phases: list, n: int = 5) -> str:

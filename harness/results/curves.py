@@ -48,6 +48,7 @@ class CurvePoint(Model):
     checkpoint: str
     approach: str
     approach_name: str
+    zero_shot: bool | None = None  # learns from no labels: the reference of learned points (None: not said)
     shots: int | Literal["all"] | None
     train_split: str
     split: str

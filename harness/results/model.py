@@ -33,10 +33,25 @@ from .runtimes import RuntimeRecord
 
 
 class ApproachInfo(Model):
+    """The approach of a pair and what its class says of itself (None in records written before that)."""
+
     name: str
     variant: str | None
     id: str
     params: dict
+    runs_model: bool | None = None  # its predict step runs the model: texts / predict seconds is throughput
+    no_model_reason: str | None = None  # why it does not, e.g. "runs no model"
+
+
+class RuntimeSettings(Model):
+    """How a pair ran: device type, dtype as resolved (``auto`` became bf16 or fp32), batch size."""
+
+    device: str
+    dtype: str
+    batch_size: Count
+
+    def __str__(self) -> str:
+        return f"{self.device} · {self.dtype} · {self.batch_size}"
 
 
 class ConfidenceIntervals(Model):
@@ -184,7 +199,7 @@ class PairRecord(Model):
     timings: Timings | None
     environment: dict = {}
     baseline: BaselineResult | None = None
-    runtime: dict | None = None
+    runtime: RuntimeSettings | None = None  # None for a pair not evaluated
     dataset: str | None = None
     dataset_source: dict | None = None  # {kind: local|hub|dataset, location}
     checkpoint_source: CheckpointSource | None = None
@@ -198,7 +213,7 @@ class PairRecord(Model):
     training_history: list[dict] | None = None
     training_throughput: TrainingThroughput | None = None
     seeds: SeedRuns | None = None  # fitted once per seed: every seed's scores (the rest is the first seed's)
-    cached: bool | None = None
+    cached: bool | None = None  # predictions and timings came from the cache: an earlier run measured them
     predictions: Predictions | None = None
 
     @property

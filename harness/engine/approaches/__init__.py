@@ -5,10 +5,11 @@ Importing this package imports no approach module: built-in approaches load when
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 
 from .registry import ApproachError, approach_names, get_approach, is_known, register_approach
+
+DEPLOYED_BY_DEFAULT = "finetune"  # what ``harness bench --runtimes`` measures without a suite
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,18 @@ class ApproachSpec:
         """A fresh estimator with this spec's hyperparameters (and the checkpoint, if it takes one)."""
         cls = self.cls
         params = self.params_for(checkpoint.id if checkpoint is not None else None)
-        if "checkpoint" in inspect.signature(cls.__init__).parameters:
+        if cls.uses_checkpoint:
             params = {"checkpoint": checkpoint, **params}
         try:
             return cls(**params)
         except TypeError as e:
             raise ApproachError(f"approach {self.id!r}: {e}") from None
+
+    def info(self, params: dict) -> dict:
+        """The record's ``approach`` (docs/results.md): name, variant, id, ``params``, and the capabilities
+        of its class that readers of the record need (:meth:`Approach.capabilities`)."""
+        return {"name": self.name, "variant": self.variant, "id": self.id, "params": params,
+                **self.cls.capabilities()}
 
     def declaration(self) -> str:
         """``approach_spec('features-logreg', pooling='cls', variant='mean')``: the spec as written."""

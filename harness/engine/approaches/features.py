@@ -95,6 +95,11 @@ class FeatureLogReg(Approach):
     Variants of a run with the same checkpoint, max length and runtime share one extraction.
     """
 
+    runs_model = False  # predict reads the run's (or the cache's) extraction of the texts
+    no_model_reason = "classifies features extracted beforehand"
+    deployment_graph = "pooled-features"
+    export_format = "features"
+
     def __init__(self, checkpoint=None, pooling="cls", max_iter=3000, C=1.0, max_length=None):
         self.checkpoint = checkpoint
         self.pooling = pooling

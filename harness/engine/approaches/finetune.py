@@ -52,6 +52,9 @@ def _best_epoch_keeper():
 
 @register_approach("finetune")
 class FineTune(Approach):
+    deployment_graph = "sequence-classifier"
+    export_format = "classifier"
+
     def __init__(
         self,
         checkpoint=None,

@@ -13,6 +13,8 @@ from .registry import register_approach
 class MostFrequent(Approach):
     min_train_classes = 1  # a single-class train split: that class is predicted for every text
     learning_curve = False  # a class-balanced sample leaves it no prior to learn: a reference line
+    runs_model = False
+    no_model_reason = "runs no model"
 
     def fit(self, X, y, *, runtime=None, labels=(), eval_set=None):
         self.classifier_ = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(y), 1)), y)

@@ -31,6 +31,7 @@ def head_columns(id2label: dict, labels, checkpoint_id: str) -> list[int]:
 class Pretrained(Approach):
     min_train_classes = 0  # nothing is trained
     learning_curve = False
+    deployment_graph = "classification-head"
 
     def __init__(self, checkpoint=None, max_length=None):
         self.checkpoint = checkpoint

@@ -8,6 +8,7 @@ approaches are imported on first use, so declaring a suite does not import torch
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from importlib import metadata
 
 from ...errors import HarnessError
@@ -85,6 +86,11 @@ def get_approach(name: str) -> type:
         cls = _installed()[name].load()
         return register_approach(name, replace=True)(cls)
     raise ApproachError(f"unknown approach {name!r}; expected one of {approach_names()}")
+
+
+def approaches_where(capability: Callable[[type], object]) -> list[str]:
+    """The built-in and registered approaches whose class has ``capability`` (e.g. an export format)."""
+    return [name for name in sorted({*BUILTIN, *_registered}) if capability(get_approach(name))]
 
 
 def is_known(name: str) -> bool:

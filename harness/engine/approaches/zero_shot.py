@@ -60,6 +60,9 @@ class ZeroShot(Approach):
 
     min_train_classes = 0  # nothing is trained
     learning_curve = False
+    zero_shot = True
+    runs_model = False  # the texts' embeddings come from the extraction pairs of the run share (and cache)
+    no_model_reason = "compares embeddings the feature extraction shares with other pairs"
 
     def __init__(self, checkpoint=None, descriptions=None, temperature=0.05, pooling="mean", max_length=None):
         self.checkpoint = checkpoint
@@ -104,6 +107,7 @@ class ZeroShotNLI(Approach):
 
     min_train_classes = 0  # nothing is trained
     learning_curve = False
+    zero_shot = True
 
     def __init__(
         self, checkpoint=None, descriptions=None, hypothesis_template="This example is {}.", max_length=None

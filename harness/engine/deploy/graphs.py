@@ -6,8 +6,9 @@ turning its outputs into class probabilities in the dataset's label order (softm
 mapping of a published head, or the logistic regression of ``features-logreg``). Every runtime
 runs the same graph and the same head, so they differ only in how the module is executed.
 
-Built-in approaches: ``finetune``, ``pretrained``, ``features-logreg``; :func:`register_graph` adds
-the adapter of another approach (``graph(estimator) -> Graph``).
+An approach names its adapter in its ``deployment_graph`` class attribute; the built-in adapters are
+``sequence-classifier``, ``classification-head`` and ``pooled-features``, and :func:`register_graph`
+adds another (``graph(estimator) -> Graph``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import torch
 from ...errors import HarnessError
 
 _ADAPTERS: dict[str, Callable] = {}
-BUILTIN = ("finetune", "pretrained", "features-logreg")
 
 
 class GraphError(HarnessError, ValueError):
@@ -91,29 +91,27 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def register_graph(approach_name: str):
-    """Decorator: ``graph(estimator) -> Graph`` for the fitted estimators of ``approach_name``."""
+def register_graph(kind: str):
+    """Decorator: ``graph(estimator) -> Graph`` for the fitted estimators of approaches whose
+    ``deployment_graph`` is ``kind``."""
 
     def decorate(adapter: Callable) -> Callable:
-        _ADAPTERS[approach_name] = adapter
+        _ADAPTERS[kind] = adapter
         return adapter
 
     return decorate
 
 
-def runs_transformer(approach_name: str) -> bool:
-    """Whether fitted pairs of this approach have a graph runtimes can execute."""
-    return approach_name in _ADAPTERS
-
-
 def graph_of(estimator, label: str) -> Graph:
     """The graph of a fitted estimator; a one-line error for an approach without one."""
     name = getattr(estimator, "name", type(estimator).__name__)
-    adapter = _ADAPTERS.get(name)
+    kind = getattr(estimator, "deployment_graph", None)
+    adapter = _ADAPTERS.get(kind)
     if adapter is None:
+        why = "runs no transformer" if kind is None else f"names the unregistered deployment graph {kind!r}"
         raise GraphError(
-            f"{label}: approach {name!r} runs no transformer; deployment runtimes need one of "
-            f"{sorted(_ADAPTERS)}"
+            f"{label}: approach {name!r} {why}; deployment runtimes need one of {sorted(_ADAPTERS)} "
+            "(its deployment_graph)"
         )
     return adapter(estimator)
 
@@ -124,7 +122,7 @@ def _classifier_max_length(tokenizer, model, declared: int | None) -> int:
     return declared or model_max_length(tokenizer, model.config.max_position_embeddings)
 
 
-@register_graph("finetune")
+@register_graph("sequence-classifier")
 def _finetune(estimator) -> Graph:
     from transformers import AutoModelForSequenceClassification
 
@@ -140,7 +138,7 @@ def _finetune(estimator) -> Graph:
     )
 
 
-@register_graph("pretrained")
+@register_graph("classification-head")
 def _pretrained(estimator) -> Graph:
     from transformers import AutoModelForSequenceClassification
 
@@ -157,7 +155,7 @@ def _pretrained(estimator) -> Graph:
     )
 
 
-@register_graph("features-logreg")
+@register_graph("pooled-features")
 def _features(estimator) -> Graph:
     from transformers import AutoModel
 
