@@ -36,14 +36,16 @@ GATES = {
     (MINILM, "features-logreg-mean"): {"accuracy": 0.68},
     "finetune": {"accuracy": 0.91, "f1_weighted": 0.91},
 }
-# How to ship the fine-tuned pairs (chapter 8). Measured, MiniLM on a quiet 2-core CPU: onnx-fp32 =
-# torch-fp32 (max |Δp| 5e-6); int8 keeps accuracy within 0.2 points but changes 3.5-4% of the
-# predictions; onnx-int8: 1.21x texts/s at batch 32, 3.4x at batch 1, a quarter of the size.
+# How to ship the fine-tuned pairs (chapter 8). Measured, MiniLM fine-tuned in bf16 on the 2-core CI CPU
+# (AVX-512 BF16/VNNI), against torch-fp32: onnx-fp32 agrees fully (max |Δp| 4e-6), 1.7x texts/s;
+# per-channel int8 keeps 97.45% (torch) and 98.9% (onnx) of the predictions, accuracy 0.9225 / 0.922
+# (fp32 0.9255), at 3.5x / 3.1x texts/s (batch 32) and 2.6x / 4.5x batch-1 latency, onnx-int8 a quarter
+# of the size. The torch-int8 agreement gate leaves a point for other CPUs' int8 kernels.
 RUNTIMES = {"finetune": ["torch-fp32", "torch-bf16", "torch-int8", "onnx-fp32", "onnx-int8"]}
 RUNTIME_GATES = {
     "onnx-fp32": {"agreement": 0.999, "max_proba_diff": 1e-4},
-    "onnx-int8": {"agreement": 0.95, "speedup": 1.0, "latency_speedup": 2.0},
-    "torch-int8": {"agreement": 0.95},
+    "onnx-int8": {"agreement": 0.97, "speedup": 1.2, "latency_speedup": 2.0},
+    "torch-int8": {"agreement": 0.965, "speedup": 1.2},
 }
 # Below suites/baselines/emotion.json: the book's recipe lands in 0.92-0.94 across machines. A VM's
 # CPU reads just "AMD EPYC": the speed ratio may drop to 60% (a 2x slower model measured 51%).

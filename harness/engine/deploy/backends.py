@@ -43,9 +43,12 @@ from .graphs import Graph
 
 OPSET = 18
 EXPORTER = "dynamo"  # torch.onnx.export(dynamo=True): torch.export-based, torch's default since 2.9
-# int8 weights (one scale per tensor, or per output channel), activations quantized per batch at run
-# time; ``Linear`` layers whose module path matches an ``fp32_layers`` pattern (``*.classifier``) stay fp32
-QUANTIZATION = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False, "fp32_layers": []}
+# int8 weights with one scale per output channel, activations quantized per batch at run time;
+# ``Linear`` layers whose module path matches an ``fp32_layers`` pattern (``*.classifier``) stay fp32.
+# Per-channel, measured on the emotion fine-tune (MiniLM, 2,000 validation texts, AVX-512 VNNI CPU):
+# agreement with torch-fp32 97.45% (torch) and 98.90% (ONNX), against 96.10% and 97.00% per tensor;
+# keeping the classifier and pooler in fp32 changed nothing (97.45%).
+QUANTIZATION = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False, "fp32_layers": []}
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 ONNX_EXTRA = "pip install 'harness[onnx]'"
 MB = 2**20
