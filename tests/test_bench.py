@@ -6,8 +6,7 @@ import pytest
 
 from harness.commands import bench
 from harness.errors import UsageError
-from harness.results import ResultsError, read_json
-from harness.results.bench import BenchDocument
+from harness.results import BenchDocument, ResultsError, read_json
 
 METHOD_KEYS = {"texts_per_s", "ratio_vs_seed", "max_abs_diff", "achieved_gflops", "peak_fraction"}
 

@@ -150,8 +150,7 @@ def suite_figures(report_dir: Path, junit: Path) -> dict:
 
 def bench_figures(path: Path) -> dict:
     """texts/s per method, the best of the sweep per device and dtype, and the GEMM peaks."""
-    from ..results import read_json
-    from ..results.bench import BenchDocument
+    from ..results import BenchDocument, read_json
 
     if not path.is_file():
         return {}
