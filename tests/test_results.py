@@ -25,6 +25,7 @@ from harness.results.bench import (
     BenchDocument,
     BenchPair,
     BenchRuntimesDocument,
+    BenchRun,
     MethodFigures,
     RuntimeBenchSettings,
     RuntimeFigures,
@@ -423,6 +424,7 @@ SECTIONS = {
     "Runtime record": [RuntimeRecord, RuntimeGate],
     "Baseline file": [BaselineDocument, BaselinePair, BaselineTiming, Machine],
     "Bench file": [
+        BenchRun,
         BenchDocument,
         MethodFigures,
         BenchRuntimesDocument,

@@ -43,18 +43,24 @@ class SweepRecord(TimingRecord):
     reference_gflops: Number
 
 
-class BenchDocument(Model):
-    """``harness bench --json PATH``: extraction throughput of the harness against the usual ways."""
+class BenchRun(Model):
+    """What every bench document starts with: the model, the texts and the machine's side of the run."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    kind: Literal["harness.bench"] = BENCH_KIND
+    kind: str
     checkpoint: str
     dataset: str
     split: str
-    n_texts: Count
+    n_texts: Count  # the texts timed (and scored)
     device: str
-    batch_size: Count
     torch_threads: Count
+
+
+class BenchDocument(BenchRun):
+    """``harness bench --json PATH``: extraction throughput of the harness against the usual ways."""
+
+    kind: Literal["harness.bench"] = BENCH_KIND
+    batch_size: Count
     gemm_peak_gflops: dict[str, Number]  # per dtype, measured in the same process
     gflop: Number  # useful work of one pass over the texts
     methods: dict[str, MethodFigures]
@@ -137,16 +143,9 @@ class BenchPair(Model):
     runtimes: dict[str, RuntimeFigures | RuntimeNotMeasured]  # torch-fp32 first
 
 
-class BenchRuntimesDocument(Model):
+class BenchRuntimesDocument(BenchRun):
     """``harness bench --runtimes --json PATH``: a fitted pair run by every deployment runtime."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["harness.bench-runtimes"] = BENCH_RUNTIMES_KIND
-    checkpoint: str
-    dataset: str
-    split: str
-    n_texts: Count
-    device: str
-    torch_threads: Count
     settings: RuntimeBenchSettings
     pairs: list[BenchPair]
