@@ -136,6 +136,35 @@ def test_quality(evaluation, gate):
     assert _summary_first_line(pytester).startswith("**Incomplete (worker crashed)")
 
 
+@pytest.mark.skipif(not hasattr(os, "kill"), reason="needs signals")
+def test_ctrl_c_under_xdist_writes_results_marked_incomplete(pytester, tiny_checkpoint, dataset_dir):
+    """Ctrl-C in a terminal reaches the controller and its workers: here a worker sends SIGINT to the
+    controller and is interrupted itself; what the other worker finished is kept."""
+    pytest.importorskip("xdist")
+    result = _run(pytester, tiny_checkpoint, dataset_dir, """
+import os, signal, time
+
+def test_quality(evaluation, gate):
+    if evaluation.approach.variant == "again":
+        time.sleep(1)  # the other pair finishes first
+        os.kill(os.getppid(), signal.SIGINT)
+        raise KeyboardInterrupt
+    gate(evaluation, accuracy=0.0)
+""", "-n", "2")
+    assert result.ret != 0
+    doc = _doc(pytester)
+    verdict = doc["verdict"]
+    assert verdict["status"] == "incomplete", verdict
+    assert verdict["reason"] == "interrupted"
+    assert [(u["reason"], u["pair"]["approach"]) for u in verdict["unfinished"]] == [
+        ("interrupted", "most-frequent-again")
+    ]
+    pairs = {p["approach"]["id"]: p for p in doc["pairs"]}
+    assert pairs["most-frequent"]["status"] == "passed" and pairs["most-frequent"]["metrics"] is not None
+    assert pairs["most-frequent-again"]["status"] == "failed"
+    assert _summary_first_line(pytester).startswith("**Incomplete (interrupted)")
+
+
 @pytest.mark.parametrize("blocked", ["file", "read-only"])
 def test_results_that_cannot_be_written_fail_the_run_with_one_line(pytester, tiny_checkpoint, dataset_dir, blocked):
     if blocked == "read-only" and os.geteuid() == 0:
