@@ -21,6 +21,17 @@ from harness.results import (
     validate,
     write_json,
 )
+from harness.results.bench import (
+    BenchDocument,
+    BenchPair,
+    BenchRuntimesDocument,
+    BenchRun,
+    MethodFigures,
+    RuntimeBenchSettings,
+    RuntimeFigures,
+    RuntimeNotMeasured,
+    SweepRecord,
+)
 from harness.results.io import MAX_DEPTH, dumps, json_path
 from harness.results.model import (
     ApproachInfo,
@@ -408,10 +419,20 @@ SECTIONS = {
         PhaseRecord,
     ],
     "Shards": [NodeOutcome, Provenance, Shard],
-    "Timing record": [TimingRecord],
+    "Timing record": [TimingRecord, SweepRecord],
     "Comparison": [Comparison, PairKey],
     "Runtime record": [RuntimeRecord, RuntimeGate],
     "Baseline file": [BaselineDocument, BaselinePair, BaselineTiming, Machine],
+    "Bench file": [
+        BenchRun,
+        BenchDocument,
+        MethodFigures,
+        BenchRuntimesDocument,
+        RuntimeBenchSettings,
+        BenchPair,
+        RuntimeFigures,
+        RuntimeNotMeasured,
+    ],
 }
 
 
@@ -446,7 +467,14 @@ def test_the_stable_keys_are_unchanged_and_exist_in_the_model():
 
 
 @pytest.mark.parametrize(
-    "which, model", [("suite", SuiteDocument), ("pair", PairRecord), ("baseline", BaselineDocument)]
+    "which, model",
+    [
+        ("suite", SuiteDocument),
+        ("pair", PairRecord),
+        ("baseline", BaselineDocument),
+        ("bench", BenchDocument),
+        ("bench-runtimes", BenchRuntimesDocument),
+    ],
 )
 def test_the_json_schema_is_printed_as_documented(which, model):
     assert f"python -m harness.results {which}" in DOCS.read_text(encoding="utf-8")

@@ -364,6 +364,9 @@ def test_bench_runtimes_writes_figures_and_ratios(
     cpu_profile, tiny_classifier_checkpoint, dataset_dir, tmp_path, capsys
 ):
     from harness.commands.bench import main
+    from harness.commands.bench_runtimes import render
+    from harness.results import read_json
+    from harness.results.bench import BenchRuntimesDocument
 
     out = tmp_path / "bench.json"
     code = main(
@@ -412,7 +415,11 @@ def test_bench_runtimes_writes_figures_and_ratios(
         assert runtimes["torch-fp16"]["record"]["dtype"] == "fp16"
     else:
         assert runtimes["torch-fp16"] == {"status": "skipped", "reason": skipped_here("torch-fp16", "fp16")}
-    assert "torch-int8" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    typed = read_json(out, BenchRuntimesDocument)  # the file reads back into its model ...
+    assert printed.endswith(render(typed) + "\n")  # ... holding exactly the figures that were printed
+    assert typed.pairs[0].runtimes["torch-int8"].texts_per_s_ratio == int8["texts_per_s_ratio"]
+    assert "torch-int8" in printed and f"{int8['texts_per_s_ratio']:.2f}" in printed
 
 
 SUITE = """

@@ -25,7 +25,6 @@ against torch-fp32.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -42,6 +41,8 @@ from ..engine.inference import collect, dtype_supported, encode, forward_batches
 from ..engine.runtime import BATCH_SIZE
 from ..engine.timing.timer import add_speedups, forward_flops, gemm_peak_gflops, speed_settings, sweep
 from ..errors import UsageError
+from ..results.bench import BenchDocument, MethodFigures, SweepRecord
+from ..results.io import write_json
 from . import non_negative_int, one_error_path, positive_int
 from . import parser as one_line_parser
 
@@ -159,17 +160,13 @@ def split_texts(dataset, args, split: str) -> tuple[list[str], np.ndarray]:
 
 
 def throughput(args, checkpoint, model, tokenizer, texts, device) -> dict:
-    """Time every method on ``texts``; the figures per method."""
-    methods: dict[str, dict] = {}
+    """Time every method on ``texts``; the GEMM peaks, the useful GFLOP and the figures per method."""
+    # name → (seconds, dtype, max |Δ| of its features, what they are compared with)
+    timed_methods: dict[str, tuple[float, str, float, str]] = {}
     cls_seed, seconds = timed(lambda t: seed_features(model, tokenizer, t, device), texts)
-    methods[SEED] = {"seconds": seconds, "dtype": "fp32", "max_abs_diff": 0.0, "compared_with": SEED}
+    timed_methods[SEED] = (seconds, "fp32", 0.0, SEED)
     cls_pipeline, seconds = timed(lambda t: pipeline_features(model, tokenizer, t, device), texts)
-    methods["pipeline"] = {
-        "seconds": seconds,
-        "dtype": "fp32",
-        "max_abs_diff": float(np.abs(cls_pipeline - cls_seed).max()),
-        "compared_with": SEED,
-    }
+    timed_methods["pipeline"] = (seconds, "fp32", float(np.abs(cls_pipeline - cls_seed).max()), SEED)
     harness_fp32 = None
     for dtype in ("fp32", "fp16", "bf16"):
         if not dtype_supported(dtype, device):
@@ -179,33 +176,31 @@ def throughput(args, checkpoint, model, tokenizer, texts, device) -> dict:
             texts,
         )
         harness_fp32 = harness_fp32 if harness_fp32 is not None else features
-        methods[f"harness-{dtype}"] = {
-            "seconds": seconds,
-            "dtype": dtype,
-            "max_abs_diff": float(np.abs(features["cls"] - cls_seed).max()),
-            "compared_with": SEED,
-        }
+        difference = float(np.abs(features["cls"] - cls_seed).max())
+        timed_methods[f"harness-{dtype}"] = (seconds, dtype, difference, SEED)
     encoder = sentence_transformer(checkpoint.location, device)
     if encoder is not None:
         embeddings, seconds = timed(lambda t: encoder.encode(t, convert_to_numpy=True), texts)
-        methods["sentence-transformers"] = {
-            "seconds": seconds,
-            "dtype": "fp32",
-            "max_abs_diff": float(np.abs(normalized(embeddings) - normalized(harness_fp32["mean"])).max()),
-            "compared_with": "harness-fp32 mean pooling, both L2-normalized",
-        }
+        difference = float(np.abs(normalized(embeddings) - normalized(harness_fp32["mean"])).max())
+        timed_methods["sentence-transformers"] = (
+            seconds, "fp32", difference, "harness-fp32 mean pooling, both L2-normalized"
+        )
     limit = model_max_length(tokenizer, model.config.max_position_embeddings)
     flops = forward_flops(model, encode(tokenizer, texts, limit).lengths)
-    peaks = {dtype: gemm_peak_gflops(device, dtype) for dtype in {m["dtype"] for m in methods.values()}}
-    seed_rate = len(texts) / methods[SEED]["seconds"]
-    for figures in methods.values():
-        rate = len(texts) / figures["seconds"]
-        achieved = flops / figures["seconds"] / 1e9
-        figures.update(
+    peaks = {dtype: gemm_peak_gflops(device, dtype) for dtype in {m[1] for m in timed_methods.values()}}
+    seed_rate = len(texts) / timed_methods[SEED][0]
+    methods = {}
+    for name, (seconds, dtype, difference, against) in timed_methods.items():
+        rate, achieved = len(texts) / seconds, flops / seconds / 1e9
+        methods[name] = MethodFigures(
+            seconds=seconds,
+            dtype=dtype,
+            max_abs_diff=difference,
+            compared_with=against,
             texts_per_s=rate,
             ratio_vs_seed=rate / seed_rate,
             achieved_gflops=achieved,
-            peak_fraction=achieved / peaks[figures["dtype"]],
+            peak_fraction=achieved / peaks[dtype],
         )
     return {"gemm_peak_gflops": peaks, "gflop": flops / 1e9, "methods": methods}
 
@@ -226,26 +221,18 @@ def accuracy(args, dataset, model, tokenizer, device) -> dict[str, float]:
     return scores
 
 
-def run(args) -> dict:
-    """Every measurement ``args`` asks for, as the JSON document."""
+def run(args) -> BenchDocument:
+    """Every measurement ``args`` asks for, as the bench document."""
     checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
     device = select_device(args.device)
     tokenizer = checkpoint.load_tokenizer()
     model = checkpoint.load_model().to(device).eval()
     dataset = load_dataset(args.dataset, args.data_dir)
     texts, _ = split_texts(dataset, args, args.split)
-    doc = {
-        "checkpoint": args.checkpoint,
-        "dataset": args.dataset,
-        "split": args.split,
-        "n_texts": len(texts),
-        "device": str(device),
-        "batch_size": args.batch_size,
-        "torch_threads": torch.get_num_threads(),
-        **throughput(args, checkpoint, model, tokenizer, texts, device),
-    }
+    figures = throughput(args, checkpoint, model, tokenizer, texts, device)
+    records: list[dict] = []
     if args.sweep:
-        records, models = [], {device.type: model}
+        models = {device.type: model}
         for device_name, dtype in speed_settings():
             if device_name not in models:
                 models[device_name] = checkpoint.load_model().to(device_name).eval()
@@ -258,41 +245,49 @@ def run(args) -> dict:
                 device_name,
                 dtype,
             )
-        doc["sweep"] = add_speedups(records)
-    if args.accuracy:
-        doc["accuracy"] = accuracy(args, dataset, model, tokenizer, device)
-    return doc
+    return BenchDocument(
+        checkpoint=args.checkpoint,
+        dataset=args.dataset,
+        split=args.split,
+        n_texts=len(texts),
+        device=str(device),
+        batch_size=args.batch_size,
+        torch_threads=torch.get_num_threads(),
+        **figures,
+        sweep=[SweepRecord.model_validate(record) for record in add_speedups(records)],
+        accuracy=accuracy(args, dataset, model, tokenizer, device) if args.accuracy else {},
+    )
 
 
-def render(doc: dict) -> str:
+def render(doc: BenchDocument) -> str:
     """The figures as a plain-text table."""
     from tabulate import tabulate
 
     rows = [
         [
             name,
-            f"{m['texts_per_s']:.1f}",
-            f"{m['ratio_vs_seed']:.2f}",
-            f"{m['achieved_gflops']:.1f}",
-            f"{100 * m['peak_fraction']:.0f}% of {doc['gemm_peak_gflops'][m['dtype']]:.0f}",
-            f"{m['max_abs_diff']:.2e}",
-            m["compared_with"],
+            f"{m.texts_per_s:.1f}",
+            f"{m.ratio_vs_seed:.2f}",
+            f"{m.achieved_gflops:.1f}",
+            f"{100 * m.peak_fraction:.0f}% of {doc.gemm_peak_gflops[m.dtype]:.0f}",
+            f"{m.max_abs_diff:.2e}",
+            m.compared_with,
         ]
-        for name, m in doc["methods"].items()
+        for name, m in doc.methods.items()
     ]
     headers = ["method", "texts/s", "× seed", "GFLOP/s", "of GEMM peak", "max |Δ|", "max |Δ| against"]
     lines = [
-        f"{doc['checkpoint']} · {doc['dataset']}/{doc['split']} · {doc['n_texts']} texts · "
-        f"{doc['device']} ({doc['torch_threads']} threads) · harness batch {doc['batch_size']} · "
-        f"{doc['gflop']:.0f} GFLOP of useful work",
+        f"{doc.checkpoint} · {doc.dataset}/{doc.split} · {doc.n_texts} texts · "
+        f"{doc.device} ({doc.torch_threads} threads) · harness batch {doc.batch_size} · "
+        f"{doc.gflop:.0f} GFLOP of useful work",
         tabulate(rows, headers, disable_numparse=True),
     ]
-    if "sweep" in doc:
+    if doc.sweep:
         sweep_rows = [
-            [r["device"], r["dtype"], r["batch_size"], f"{r['texts_per_s']:.1f}"]
-            + [f"{r['latency_ms'][q]:.1f}" for q in ("p50", "p90", "p95", "p99")]
-            + [f"{r['tokenize_ms']:.2f}", f"{r['peak_rss_mb']:.0f}", _optional(r.get("speedup_vs_cpu"))]
-            for r in doc["sweep"]
+            [r.device, r.dtype, r.batch_size, f"{r.texts_per_s:.1f}"]
+            + [f"{r.latency_ms[q]:.1f}" for q in ("p50", "p90", "p95", "p99")]
+            + [f"{r.tokenize_ms:.2f}", f"{r.peak_rss_mb:.0f}", _optional(r.speedup_vs_cpu)]
+            for r in doc.sweep
         ]
         sweep_headers = [
             "device",
@@ -308,11 +303,11 @@ def render(doc: dict) -> str:
             "× CPU",
         ]
         lines += [
-            f"\nbatch-size sweep on {doc['sweep'][0]['n_texts']} texts (latency per batch)",
+            f"\nbatch-size sweep on {doc.sweep[0].n_texts} texts (latency per batch)",
             tabulate(sweep_rows, sweep_headers, disable_numparse=True),
         ]
-    if "accuracy" in doc:
-        scores = ", ".join(f"{dtype} {value:.4f}" for dtype, value in doc["accuracy"].items())
+    if doc.accuracy:
+        scores = ", ".join(f"{dtype} {value:.4f}" for dtype, value in doc.accuracy.items())
         lines.append(f"\nvalidation accuracy, logistic regression on mean-pooled features: {scores}")
     return "\n".join(lines)
 
@@ -327,6 +322,8 @@ def main(argv=None) -> int:
 
     datasets.disable_progress_bars()
     args = parse_args(argv)
+    if args.json is not None:
+        check_writable(args.json)  # before minutes of measuring, not after
     measure, show = run, render
     if args.runtimes:
         from .bench_runtimes import render as show
@@ -334,9 +331,28 @@ def main(argv=None) -> int:
     doc = measure(args)
     print(show(doc))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        write_document(args.json, doc)
     return 0
+
+
+def check_writable(path: Path) -> None:
+    """A ``--json`` path that cannot be written (a folder, under a file, in a read-only folder) is a
+    usage error before anything is measured."""
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
+    if existing == path and path.is_dir():
+        raise UsageError(f"--json {path}: is a directory; expected a file path")
+    if existing != path and not existing.is_dir():
+        raise UsageError(f"--json {path}: {existing} is not a directory")
+    if not os.access(existing if existing != path else path.parent, os.W_OK):
+        raise UsageError(f"--json {path}: cannot be written (permission denied)")
+
+
+def write_document(path: Path, doc) -> None:
+    """Write ``doc`` atomically to ``path``; a path that cannot be written is the command's one line."""
+    try:
+        write_json(path, doc)
+    except OSError as e:
+        raise UsageError(f"--json {path}: cannot be written ({e.strerror or e})") from None
 
 
 if __name__ == "__main__":

@@ -13,20 +13,14 @@ import dataclasses
 import numpy as np
 
 from ..errors import UsageError
-from ..results.runtimes import REFERENCE, RuntimeRecord
-
-FIGURES = (
-    "texts_per_s",
-    "accuracy",
-    "f1_weighted",
-    "agreement",
-    "max_proba_diff",
-    "size_mb",
-    "n_parameters",
-    "peak_memory_mb",
-    "load_s",
+from ..results.bench import (
+    BenchPair,
+    BenchRuntimesDocument,
+    RuntimeBenchSettings,
+    RuntimeFigures,
+    RuntimeNotMeasured,
 )
-
+from ..results.runtimes import REFERENCE, RuntimeRecord
 
 def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]]]:
     """(the suite (:class:`harness.engine.suite.Suite`) or None, [(approach spec, runtime names)]) that
@@ -54,26 +48,15 @@ def pairs_to_measure(args) -> tuple[object | None, list[tuple[object, list[str]]
     return suite, pairs
 
 
-def ratios(record: RuntimeRecord, reference: RuntimeRecord) -> dict:
-    """The runtime's figures and ratios to torch-fp32 (speed: higher is faster; size: lower is smaller)."""
+def ratios(record: RuntimeRecord, reference: RuntimeRecord) -> RuntimeFigures | RuntimeNotMeasured:
+    """The runtime's figures and ratios to torch-fp32, or why it has none."""
     if not record.measured:
-        return {"status": record.status, "reason": record.reason}
-    return {
-        "status": record.status,
-        **{name: getattr(record, name) for name in FIGURES},
-        "latency_ms_p50": record.latency_ms["p50"],
-        "latency_ms_p95": record.latency_ms["p95"],
-        "texts_per_s_ratio": record.speedup,
-        "latency_p50_ratio": record.latency_speedup,
-        "size_ratio": record.size_mb / reference.size_mb,
-        "accuracy_drop": record.accuracy_drop,
-        "gates": [g.to_json() for g in record.gates],
-        "record": record.to_json(),
-    }
+        return RuntimeNotMeasured(status=record.status, reason=record.reason)
+    return RuntimeFigures.of(record, reference)
 
 
-def run(args) -> dict:
-    """Fit (or load) each pair and measure its runtimes; the JSON document."""
+def run(args) -> BenchRuntimesDocument:
+    """Fit (or load) each pair and measure its runtimes; the bench document."""
     import torch
 
     from ..engine.cache import Cache
@@ -89,9 +72,7 @@ def run(args) -> dict:
     suite, pairs = pairs_to_measure(args)
     settings = suite.measure_settings() if suite is not None else MeasureSettings()
     if args.batch_size:
-        settings = MeasureSettings(
-            args.batch_size, settings.speed_texts, settings.latency_texts, settings.rounds
-        )
+        settings = dataclasses.replace(settings, batch_size=args.batch_size)
     dataset_name = suite.dataset if suite is not None else args.dataset
     checkpoint = resolve_checkpoint(args.checkpoint, args.model_dir)
     dataset = load_dataset(dataset_name, args.data_dir)
@@ -99,16 +80,7 @@ def run(args) -> dict:
     runtime = Runtime(device=str(device), cache=Cache(args.cache_dir))
     suite_name = suite.name if suite is not None else "bench"
     train_texts, train_y = list(dataset["train"]["text"]), np.asarray(dataset["train"]["label"])
-    doc = {
-        "checkpoint": args.checkpoint,
-        "dataset": dataset_name,
-        "split": args.split,
-        "n_texts": min(len(dataset[args.split]), args.limit or len(dataset[args.split])),
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "settings": settings.__dict__,
-        "pairs": [],
-    }
+    measured_pairs = []
     for spec, names in pairs:  # a HarnessError is the command's one line (exit 2)
         evaluation = evaluate(
             suite_name, dataset_name, dataset, checkpoint, spec, runtime, "train", args.split
@@ -122,24 +94,32 @@ def run(args) -> dict:
         gates = suite.runtime_gates_for(args.checkpoint, spec) if suite is not None else {}
         records = measure_pair(measured, names, train_texts, train_y, gates, settings)
         reference = next(r for r in records if r.runtime == REFERENCE)
-        doc["pairs"].append(
-            {
-                "approach": spec.id,
-                "pair_accuracy": evaluation.metrics.accuracy,
-                "runtimes": {r.runtime: ratios(r, reference) for r in records},
-            }
+        measured_pairs.append(
+            BenchPair(
+                approach=spec.id,
+                pair_accuracy=evaluation.metrics.accuracy,
+                runtimes={r.runtime: ratios(r, reference) for r in records},
+            )
         )
-    return doc
+    return BenchRuntimesDocument(
+        checkpoint=args.checkpoint,
+        dataset=dataset_name,
+        split=args.split,
+        n_texts=min(len(dataset[args.split]), args.limit or len(dataset[args.split])),
+        device=str(device),
+        torch_threads=torch.get_num_threads(),
+        settings=RuntimeBenchSettings(**dataclasses.asdict(settings)),
+        pairs=measured_pairs,
+    )
 
 
-def render(doc: dict) -> str:
+def render(doc: BenchRuntimesDocument) -> str:
     """The figures as plain-text tables, one per pair."""
     from tabulate import tabulate
 
     lines = [
-        f"{doc['checkpoint']} · {doc['dataset']}/{doc['split']} · {doc['n_texts']} texts · {doc['device']} "
-        f"({doc['torch_threads']} threads) · batch {doc['settings']['batch_size']} · "
-        f"{doc['settings']['rounds']} rounds"
+        f"{doc.checkpoint} · {doc.dataset}/{doc.split} · {doc.n_texts} texts · {doc.device} "
+        f"({doc.torch_threads} threads) · batch {doc.settings.batch_size} · {doc.settings.rounds} rounds"
     ]
     headers = [
         "runtime",
@@ -157,34 +137,34 @@ def render(doc: dict) -> str:
         "load s",
         "gates",
     ]
-    for pair in doc["pairs"]:
+    for pair in doc.pairs:
         rows, skipped = [], []
-        for name, m in pair["runtimes"].items():
-            if "texts_per_s" not in m:
-                skipped.append(f"  {m['status']}: {m['reason']}")
+        for name, m in pair.runtimes.items():
+            if isinstance(m, RuntimeNotMeasured):
+                skipped.append(f"  {m.status}: {m.reason}")
                 continue
-            failed = [g for g in m["gates"] if not g["passed"]]
+            failed = [g for g in m.gates if not g.passed]
             rows.append(
                 [
                     name,
-                    f"{m['accuracy']:.4f}",
-                    f"{100 * m['agreement']:.2f}%",
-                    f"{m['max_proba_diff']:.1e}",
-                    f"{m['size_mb']:.1f}",
-                    f"{m['size_ratio']:.2f}",
-                    f"{m['texts_per_s']:.1f}",
-                    f"{m['texts_per_s_ratio']:.2f}",
-                    f"{m['latency_ms_p50']:.2f}",
-                    f"{m['latency_ms_p95']:.2f}",
-                    f"{m['latency_p50_ratio']:.2f}",
-                    f"{m['peak_memory_mb']:.0f}",
-                    f"{m['load_s']:.2f}",
-                    "passed" if not failed else "; ".join(f"{g['metric']} {g['value']:.4g}" for g in failed),
+                    f"{m.accuracy:.4f}",
+                    f"{100 * m.agreement:.2f}%",
+                    f"{m.max_proba_diff:.1e}",
+                    f"{m.size_mb:.1f}",
+                    f"{m.size_ratio:.2f}",
+                    f"{m.texts_per_s:.1f}",
+                    f"{m.texts_per_s_ratio:.2f}",
+                    f"{m.latency_ms_p50:.2f}",
+                    f"{m.latency_ms_p95:.2f}",
+                    f"{m.latency_p50_ratio:.2f}",
+                    f"{m.peak_memory_mb:.0f}",
+                    f"{m.load_s:.2f}",
+                    "passed" if not failed else "; ".join(f"{g.metric} {g.value:.4g}" for g in failed),
                 ]
             )
         lines += [
             "",
-            f"{pair['approach']} (pair accuracy {pair['pair_accuracy']:.4f})",
+            f"{pair.approach} (pair accuracy {pair.pair_accuracy:.4f})",
             tabulate(rows, headers, disable_numparse=True),
             *skipped,
         ]

@@ -150,19 +150,23 @@ def suite_figures(report_dir: Path, junit: Path) -> dict:
 
 def bench_figures(path: Path) -> dict:
     """texts/s per method, the best of the sweep per device and dtype, and the GEMM peaks."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    from ..results import BenchDocument, read_json
+
+    if not path.is_file():
         return {}
+    try:
+        doc = read_json(path, BenchDocument)
+    except HarnessError as e:
+        return {"results": str(e)}
     best: dict[str, float] = {}
-    for record in doc.get("sweep", []):
-        key = f"{record['device']} {record['dtype']}"
-        best[key] = max(best.get(key, 0.0), round(record["texts_per_s"], 1))
+    for record in doc.sweep:
+        key = f"{record.device} {record.dtype}"
+        best[key] = max(best.get(key, 0.0), round(record.texts_per_s, 1))
     return {
-        "n_texts": doc.get("n_texts"),
-        "texts_per_s": {name: round(m["texts_per_s"], 1) for name, m in doc.get("methods", {}).items()},
+        "n_texts": doc.n_texts,
+        "texts_per_s": {name: round(m.texts_per_s, 1) for name, m in doc.methods.items()},
         "sweep_best_texts_per_s": best,
-        "gemm_peak_gflops": {k: round(v) for k, v in doc.get("gemm_peak_gflops", {}).items()},
+        "gemm_peak_gflops": {k: round(v) for k, v in doc.gemm_peak_gflops.items()},
     }
 
 

@@ -1,6 +1,7 @@
 """Everything the harness writes to disk, as one typed model: read, validated and written only here."""
 
 from . import baseline
+from .bench import BenchDocument, BenchRuntimesDocument
 from .io import ResultsError, read_json, validate, write_json, write_text
 from .model import (
     METRICS,
@@ -21,6 +22,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATUS_ORDER",
     "BaselineDocument",
+    "BenchDocument",
+    "BenchRuntimesDocument",
     "Comparison",
     "DatasetOverview",
     "Metrics",

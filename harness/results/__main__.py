@@ -1,11 +1,19 @@
-"""``python -m harness.results [suite|pair|baseline]``: print the JSON Schema of a results file."""
+"""``python -m harness.results [suite|pair|baseline|bench|bench-runtimes]``: print the JSON Schema of a
+results file."""
 
 import json
 import sys
 
+from .bench import BenchDocument, BenchRuntimesDocument
 from .model import BaselineDocument, PairRecord, SuiteDocument
 
-DOCUMENTS = {"suite": SuiteDocument, "pair": PairRecord, "baseline": BaselineDocument}
+DOCUMENTS = {
+    "suite": SuiteDocument,
+    "pair": PairRecord,
+    "baseline": BaselineDocument,
+    "bench": BenchDocument,
+    "bench-runtimes": BenchRuntimesDocument,
+}
 
 
 def main(argv: list[str]) -> int:
