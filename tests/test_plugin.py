@@ -209,3 +209,44 @@ def test_a_dtype_the_cpu_cannot_run_fails_a_model_pair_with_one_line(
     result.stdout.fnmatch_lines(["*ERROR at setup of test_quality*features-logreg-mean*",
                                  "dtype 'bf16' is not supported on cpu here; use fp32"])
     assert "Traceback" not in result.stdout.str() and "ValueError" not in result.stdout.str()
+
+
+SHARED_PAIR = """
+SPECS = [approach_spec("most-frequent")]
+
+@pytest.fixture(params=SPECS, ids=str)
+def approach(request):
+    return request.param
+
+GATES = {{"most-frequent": {{"accuracy": {threshold}}}}}
+
+def test_quality(evaluation, gate):
+    gate(evaluation)
+"""
+
+
+def test_two_suites_sharing_a_pair_each_gate_it_against_their_own_gates_and_baseline(
+    pytester, tiny_checkpoint, dataset_dir
+):
+    """The pair is evaluated once for both suites; each suite's record holds its own gate and its own
+    baseline check (the evaluation carries the first suite's name, which must not decide where they go)."""
+    pytester.makepyfile(
+        test_first=suite_source([tiny_checkpoint], SHARED_PAIR.format(threshold=0.01)),
+        test_second=suite_source([tiny_checkpoint], SHARED_PAIR.format(threshold=0.02)),
+    )
+    (pytester.path / "baselines").mkdir()
+    for suite, accuracy in (("first", 0.0), ("second", 0.99)):  # ok / regressed
+        entry = {"checkpoint": str(tiny_checkpoint), "approach": "most-frequent", "n_examples": 60,
+                 "metrics": {"accuracy": accuracy, "f1_weighted": accuracy, "f1_macro": accuracy}}
+        (pytester.path / "baselines" / f"{suite}.json").write_text(json.dumps(
+            {"kind": "harness.baseline", "schema_version": 1, "suite": suite, "pairs": [entry]}))
+    result = pytester.runpytest_subprocess(
+        "test_first.py", "test_second.py", "--benchmark", f"--data-dir={dataset_dir.parent}",
+        "--report-dir=reports", "-p", "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_second.py::test_quality*"])
+    for suite, threshold, status in (("first", 0.01, "ok"), ("second", 0.02, "regressed")):
+        (pair,) = json.loads((pytester.path / "reports" / f"{suite}.json").read_text())["pairs"]
+        assert [(g["metric"], g["threshold"]) for g in pair["gates"]] == [("accuracy", threshold)]
+        assert pair["baseline"]["status"] == status

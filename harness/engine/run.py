@@ -244,16 +244,16 @@ class SuiteRun:
                 limit = model_max_length(tokenizer, checkpoint.config().get("max_position_embeddings"))
                 lengths[checkpoint.id] = token_lengths(dataset, tokenizer, limit)
 
-    def runtimes(self, evaluation: Evaluation, names, train, gates, settings) -> list[RuntimeRecord]:
-        """Every runtime in ``names`` of the pair (and the torch-fp32 reference), measured once per run;
-        ``train`` is (texts, label ids) to fit the pair again when its predictions came from the cache."""
+    def runtimes(self, suite: str, evaluation: Evaluation, names, train, gates, settings) -> list[RuntimeRecord]:
+        """Every runtime in ``names`` of the suite's pair (and the torch-fp32 reference), measured once per
+        run; ``train`` is (texts, label ids) to fit the pair again when its predictions came from the cache."""
         from .deploy.pair import measure_pair
 
-        key = (evaluation.suite, evaluation.checkpoint.id, evaluation.approach.id)
+        key = (suite, evaluation.checkpoint.id, evaluation.approach.id)
         if key not in self._runtimes:
             try:
                 with for_pair(*key), phase("runtime measurement"):
-                    self._runtimes[key] = measure_pair(evaluation, names, *train, gates, settings)
+                    self._runtimes[key] = measure_pair(evaluation, names, *train, gates, settings, suite=suite)
             except HarnessError as e:  # every runtime test of the pair fails with it, measured once
                 self._runtimes[key] = e
         found = self._runtimes[key]
@@ -286,18 +286,19 @@ class SuiteRun:
     def _shown(self, path: Path) -> Path:
         return path.relative_to(self.settings.root) if path.is_relative_to(self.settings.root) else path
 
-    def check_baseline(self, evaluation: Evaluation, suite_file, tolerance=None) -> str | None:
-        """Compare the pair's metrics with the suite's baseline and record the check.
+    def check_baseline(self, evaluation: Evaluation, suite: str, suite_file, tolerance=None) -> str | None:
+        """Compare the pair's metrics with ``suite``'s baseline and record the check in that suite's
+        results (an evaluation another suite of the run shares carries the other suite's name).
 
         Returns the failure message, or None; raises ``BaselineError`` for an unusable baseline file.
         """
-        found = self._baseline(evaluation.suite, suite_file)
+        found = self._baseline(suite, suite_file)
         if found is None:
             return None
         checkpoint, spec = evaluation.checkpoint.id, evaluation.approach
         entry = found.pairs.get((checkpoint, spec.id))
         result = gates.check_pair(entry, len(evaluation.texts), evaluation.metrics, tolerance)
-        self.outcome(evaluation.suite, checkpoint, spec).baseline = result
+        self.outcome(suite, checkpoint, spec).baseline = result
         return gates.baseline_failure_message(result, evaluation.label, self._shown(found.path))
 
     def machine(self):

@@ -347,7 +347,7 @@ def runtime_check(request, dataset, train_split):
                 )
             train = dataset[train_split]
             records = run.runtimes(
-                evaluation, names, (list(train["text"]), list(train["label"])),
+                suite.name, evaluation, names, (list(train["text"]), list(train["label"])),
                 suite.runtime_gates_for(checkpoint_id, evaluation.approach), suite.measure_settings(),
             )
         record = next(r for r in records if r.runtime == name)
@@ -426,12 +426,13 @@ def gate(request):
             thresholds = suite.gates_for(checkpoint_id, evaluation.approach)
         with _one_line_errors():
             results = check(evaluation.gate_metrics, **thresholds)
-        run.outcome(evaluation.suite, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
+        # this suite's record: an evaluation shared with another suite of the run carries that one's name
+        run.outcome(suite.name, evaluation.checkpoint.id, evaluation.approach).gates.extend(results)
         messages = [failure_message(evaluation.gate_label, results)]
         if run.settings.benchmark or run.settings.update_baseline:
             tolerance = suite_tolerance if baseline_tolerance is None else baseline_tolerance
             try:
-                messages.append(run.check_baseline(evaluation, suite_file, tolerance))
+                messages.append(run.check_baseline(evaluation, suite.name, suite_file, tolerance))
             except BaselineError as e:
                 messages.append(str(e))
         message = "; ".join(m for m in messages if m)

@@ -18,8 +18,10 @@ def measure_pair(
     train_y: np.ndarray,
     gates: dict[str, dict] | None = None,
     settings: MeasureSettings | None = None,
+    suite: str | None = None,
 ) -> list[RuntimeRecord]:
-    """One record per runtime of ``names`` (and the ``torch-fp32`` reference) for the evaluated pair."""
+    """One record per runtime of ``names`` (and the ``torch-fp32`` reference) for the evaluated pair, in
+    ``suite``'s results (default: the suite that evaluated it)."""
     from ..checkpoints import select_device
     from ..evaluation import label_columns
     from .graphs import graph_of
@@ -30,7 +32,7 @@ def measure_pair(
     return measure_runtimes(
         graph,
         {
-            "suite": evaluation.suite,
+            "suite": suite or evaluation.suite,
             "checkpoint": evaluation.checkpoint.id,
             "approach": evaluation.approach.id,
             "split": evaluation.split,
