@@ -154,15 +154,15 @@ def test_quality(evaluation, gate):
     assert result.ret != 0
     doc = _doc(pytester)
     verdict = doc["verdict"]
+    # the worker's own interrupt may reach xdist first, as a worker gone down: both are said
     assert verdict["status"] == "incomplete", verdict
-    assert verdict["reason"] == "interrupted"
-    assert [(u["reason"], u["pair"]["approach"]) for u in verdict["unfinished"]] == [
-        ("interrupted", "most-frequent-again")
-    ]
+    assert verdict["reason"] in ("interrupted", "interrupted, worker crashed"), verdict
+    [(reason, approach)] = [(u["reason"], u["pair"]["approach"]) for u in verdict["unfinished"]]
+    assert reason in ("interrupted", "worker crashed") and approach == "most-frequent-again"
     pairs = {p["approach"]["id"]: p for p in doc["pairs"]}
     assert pairs["most-frequent"]["status"] == "passed" and pairs["most-frequent"]["metrics"] is not None
     assert pairs["most-frequent-again"]["status"] == "failed"
-    assert _summary_first_line(pytester).startswith("**Incomplete (interrupted)")
+    assert _summary_first_line(pytester).startswith("**Incomplete (interrupted")
 
 
 @pytest.mark.parametrize("blocked", ["file", "read-only"])
