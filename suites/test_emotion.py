@@ -39,8 +39,9 @@ GATES = {
 # How to ship the fine-tuned pairs (chapter 8). Measured, MiniLM fine-tuned in bf16 on the 2-core CI CPU
 # (AVX-512 BF16/VNNI), against torch-fp32: onnx-fp32 agrees fully (max |Δp| 4e-6), 1.7x texts/s;
 # per-channel int8 keeps 97.45% (torch) and 98.9% (onnx) of the predictions, accuracy 0.9225 / 0.922
-# (fp32 0.9255), at 3.5x / 3.1x texts/s (batch 32) and 2.6x / 4.5x batch-1 latency, onnx-int8 a quarter
-# of the size. The torch-int8 agreement gate leaves a point for other CPUs' int8 kernels.
+# (fp32 0.9255), at 3.0x / 2.9x texts/s (batch 32) and 2.4x / 4.3x batch-1 latency in a quiet cold main
+# job, onnx-int8 a quarter of the size. The torch-int8 agreement gate leaves a point for other CPUs'
+# int8 kernels.
 RUNTIMES = {"finetune": ["torch-fp32", "torch-bf16", "torch-int8", "onnx-fp32", "onnx-int8"]}
 RUNTIME_GATES = {
     "onnx-fp32": {"agreement": 0.999, "max_proba_diff": 1e-4},

@@ -8,18 +8,19 @@ mpnet would take over an hour, and MiniLM's fine-tune is the emotion suite's (sa
 
 Cost. MiniLM's pairs reuse the emotion suite's cached features and predictions (same keys), so in the
 main job this suite adds mpnet's extraction of the 18,000 train + validation texts, its two logistic
-regressions on 768-dim features, zero-shot (no extra forward pass) and the speed tests. Measured in a cold
-``bash .ci/run`` on the 2-core CI machine (AMD EPYC, AVX-512 BF16) on 4 December 2026, load average 4-5
-(other work beside it): 7.6 minutes in phases, of which mpnet's train features 5.7 min, all extraction
-6.4 min, the speed tests 58 s; so over the 7-minute budget under that load, not yet measured quiet.
+regressions on 768-dim features, zero-shot (no extra forward pass) and the speed tests. Measured in cold
+``bash .ci/run`` runs on the 2-core CI machine (AMD EPYC, AVX-512 BF16), 4 December 2026: quiet, 6.9
+minutes in phases (mpnet's features 5.8 min, speed tests 54 s) of a 14.1-minute main job; beside other
+work (load 4-5), 7.6 minutes of 29.4.
 
-Validation (2,000 texts), same run:
-  MiniLM  features cls 0.6445 (F1w 0.636), mean 0.7030 (0.698), zero-shot 0.4280 (0.422); 167 texts/s fp32,
-          433 bf16 (batch 32)
-  mpnet   features cls 0.6725 (F1w 0.669), mean 0.6785 (0.675), zero-shot 0.4675 (0.480); 25 texts/s fp32,
-          86 bf16 (batch 32)
-mpnet is 4.8x the parameters and 6.6x slower; it wins with cls pooling (+2.8 points, McNemar p = 0.017) and
-zero-shot (+4.0), and loses with mean pooling (-2.45 points, p = 0.032): MiniLM-mean is the best pair.
+Validation (2,000 texts):
+  MiniLM  features cls 0.6445 (F1w 0.636), mean 0.7030 (0.698), zero-shot 0.4280 (0.422); 181 texts/s fp32,
+          552 bf16 (batch 32, quiet)
+  mpnet   features cls 0.6725 (F1w 0.669), mean 0.6785 (0.675), zero-shot 0.4675 (0.480); 27 texts/s fp32,
+          92 bf16 (batch 32, quiet)
+mpnet is 4.8x the parameters and 6.7x slower; it wins with cls pooling (+2.8 points, McNemar p = 0.017) and
+zero-shot (+4.0, p = 0.003), and loses with mean pooling (-2.45 points, p = 0.032): MiniLM-mean is the best
+pair.
 """
 
 import torch
