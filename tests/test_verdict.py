@@ -143,13 +143,18 @@ def test_ctrl_c_under_xdist_writes_results_marked_incomplete(pytester, tiny_chec
     pytest.importorskip("xdist")
     result = _run(pytester, tiny_checkpoint, dataset_dir, """
 import os, signal, time
+from pathlib import Path
 
 def test_quality(evaluation, gate):
+    done = Path("first-pair-done")
     if evaluation.approach.variant == "again":
-        time.sleep(1)  # the other pair finishes first
+        deadline = time.monotonic() + 60
+        while not done.exists() and time.monotonic() < deadline:  # the other worker's pair finishes first
+            time.sleep(0.05)
         os.kill(os.getppid(), signal.SIGINT)
         raise KeyboardInterrupt
     gate(evaluation, accuracy=0.0)
+    done.touch()
 """, "-n", "2")
     assert result.ret != 0
     doc = _doc(pytester)
