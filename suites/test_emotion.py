@@ -41,12 +41,13 @@ GATES = {
 # per-channel int8 keeps 97.45% (torch) and 98.9% (onnx) of the predictions, accuracy 0.9225 / 0.922
 # (fp32 0.9255), at 3.0x / 2.9x texts/s (batch 32) and 2.4x / 4.3x batch-1 latency in a quiet cold main
 # job, onnx-int8 a quarter of the size. The torch-int8 agreement gate leaves a point for other CPUs'
-# int8 kernels.
+# int8 kernels; the speed gates only ask int8 not to be slower: without VNNI (AVX2 only) onnx-int8
+# measured 1.21x at batch 32, too close to any higher bar for a gate that must not flake.
 RUNTIMES = {"finetune": ["torch-fp32", "torch-bf16", "torch-int8", "onnx-fp32", "onnx-int8"]}
 RUNTIME_GATES = {
     "onnx-fp32": {"agreement": 0.999, "max_proba_diff": 1e-4},
-    "onnx-int8": {"agreement": 0.97, "speedup": 1.2, "latency_speedup": 2.0},
-    "torch-int8": {"agreement": 0.965, "speedup": 1.2},
+    "onnx-int8": {"agreement": 0.97, "speedup": 1.0, "latency_speedup": 2.0},
+    "torch-int8": {"agreement": 0.965, "speedup": 1.0},
 }
 # Below suites/baselines/emotion.json: the book's recipe lands in 0.92-0.94 across machines. A VM's
 # CPU reads just "AMD EPYC": the speed ratio may drop to 60% (a 2x slower model measured 51%).
