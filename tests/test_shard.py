@@ -343,9 +343,9 @@ def test_merged_verdict_counts_every_shard_and_an_incomplete_one_makes_it_incomp
     from harness.results.model import Shard, Verdict
     from harness.results.shards import merged_verdict
 
-    def shard(index, verdict):
-        doc = SuiteDocument.model_construct(verdict=verdict)
-        doc.shard = Shard.model_construct(index=index, count=3)
+    def shard(index, verdict, ran=0, assigned=0):
+        doc = SuiteDocument.model_construct(verdict=verdict, tests=[object()] * ran)
+        doc.shard = Shard.model_construct(index=index, count=3, assigned=assigned)
         return doc
 
     passed = Verdict(status="passed", tests={"passed": 4, "skipped": 1})
@@ -359,3 +359,5 @@ def test_merged_verdict_counts_every_shard_and_an_incomplete_one_makes_it_incomp
     assert three.status == "incomplete" and three.reason == "shard 3/3: interrupted"
     assert three.tests["unfinished"] == 2
     assert merged_verdict([shard(1, passed), shard(2, None)]) is None
+    short = merged_verdict([shard(1, passed, ran=5, assigned=5), shard(2, passed, ran=3, assigned=5)])
+    assert short.status == "incomplete" and short.reason == "shard 2/3: ran 3 of its 5 tests"

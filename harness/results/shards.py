@@ -120,7 +120,7 @@ def merge_shards(documents: list[tuple[Path, SuiteDocument]], compare) -> list[S
 
 def merged_verdict(shards: list[SuiteDocument]) -> Verdict | None:
     """The shards' verdicts as one: tests counted together, every failure and unfinished test kept;
-    incomplete when any shard was (or stopped early), else failed when any failed. None when a shard
+    incomplete when any shard was or ran fewer tests than the plan gave it, else failed when any failed. None when a shard
     recorded no verdict (it cannot be judged by its tests)."""
     verdicts = [s.verdict for s in shards]
     if any(v is None for v in verdicts):
@@ -131,6 +131,8 @@ def merged_verdict(shards: list[SuiteDocument]) -> Verdict | None:
             tests[outcome] = tests.get(outcome, 0) + n
     stopped = [f"shard {s.shard.index}/{s.shard.count}: {s.verdict.reason or 'incomplete'}"
                for s in shards if s.verdict.status == "incomplete"]
+    stopped += [f"shard {s.shard.index}/{s.shard.count}: ran {len(s.tests)} of its {s.shard.assigned} tests"
+                for s in shards if s.verdict.status != "incomplete" and len(s.tests) < s.shard.assigned]
     status = "incomplete" if stopped else "failed" if any(v.status == "failed" for v in verdicts) else "passed"
     return Verdict(
         status=status,
