@@ -159,14 +159,20 @@ def test_quality(evaluation, gate):
     assert result.ret != 0
     doc = _doc(pytester)
     verdict = doc["verdict"]
-    # the worker's own interrupt may reach xdist first, as a worker gone down: both are said
+    # Ctrl-C races with xdist's own events: the worker's interrupt may reach the controller first (a worker
+    # gone down), the test may not have been reported started ("not run"), and a worker may stop before
+    # handing over what it computed. Whatever the order, the results are written, incomplete, and every
+    # test is accounted for.
     assert verdict["status"] == "incomplete", verdict
     assert verdict["reason"] in ("interrupted", "interrupted, worker crashed"), verdict
-    [(reason, approach)] = [(u["reason"], u["pair"]["approach"]) for u in verdict["unfinished"]]
-    assert reason in ("interrupted", "worker crashed") and approach == "most-frequent-again"
+    assert sum(verdict["tests"].values()) == 2 and verdict["tests"].get("failed", 0) == 0, verdict
+    unfinished = {u["pair"]["approach"]: u["reason"] for u in verdict["unfinished"]}
+    assert unfinished["most-frequent-again"] in ("interrupted", "worker crashed", "not run")
+    assert verdict["tests"].get("passed", 0) + len(unfinished) == 2  # the first pair: passed, or not seen finish
     pairs = {p["approach"]["id"]: p for p in doc["pairs"]}
-    assert pairs["most-frequent"]["status"] == "passed" and pairs["most-frequent"]["metrics"] is not None
-    assert pairs["most-frequent-again"]["status"] == "failed"
+    assert pairs["most-frequent-again"]["status"] in ("failed", "skipped")
+    first = pairs.get("most-frequent", {"status": "passed"})["status"]
+    assert first == ("failed" if "most-frequent" in unfinished else "passed")
     assert _summary_first_line(pytester).startswith("**Incomplete (interrupted")
 
 

@@ -574,6 +574,11 @@ def pytest_sessionfinish(session):
             config.workeroutput["harness"] = fragment
             return
         fragments.append(fragment)
+    elif not fragments and config.stash[_LOG].tests and not hasattr(config, "workerinput"):
+        # an xdist controller whose workers all stopped before handing anything over (Ctrl-C, crashes):
+        # its own empty part, so that the results still say which tests finished and which did not
+        with contextlib.suppress(HarnessError):
+            fragments.append(_suite_run(config).fragment())
     if fragments and int(os.environ.get("RANK", "0")) == 0:  # under torchrun rank 0 alone writes the files
         config.stash[_DOCS], config.stash[_BASELINES], config.stash[_PROBLEMS] = _write_results(config, fragments)
         verdicts = [doc.verdict.status for doc in config.stash.get(_SHOWN, [])]
