@@ -128,6 +128,7 @@ class Built:
     load_s: float
     export_s: float | None = None
     artefact_cached: bool | None = None
+    predictions_cached: bool = False  # the evaluation split's predictions were read from the cache
     provider: str | None = None
     note: str | None = None
     module: torch.nn.Module | None = None  # what a torch runtime executes (None for ONNX Runtime)
@@ -273,7 +274,7 @@ class Builder:
             "exporter": EXPORTER,
             "opset": OPSET,
             "onnx_versions": {name: metadata.version(name) for name in ONNX_PACKAGES},
-            "export_code": _code_digest(),
+            "export_code": code_digest(),
         }
 
     def _artefact(self, kind: str, parts: dict, build: Callable[[Path], dict]) -> tuple[Path, dict, bool]:
@@ -444,7 +445,7 @@ def _quiet():
             hf_logging.enable_progress_bar()
 
 
-def _code_digest() -> str:
+def code_digest() -> str:
     """sha256 of the code that builds artefacts: an export made by other code is not reused."""
     digest = hashlib.sha256()
     for name in ("backends.py", "graphs.py"):
