@@ -632,6 +632,24 @@ def test_runtime_timing_rounds_stop_at_the_time_limit_and_say_so(evaluation, dat
         assert record.capped == "time limit of 1e-06 s reached: timing rounds cut short"
 
 
+def test_runtime_warm_up_runs_each_latency_length_once(evaluation, monkeypatch):
+    """The untimed round warms batch-1 latency with one text of each token length the timed rounds run
+    (not all of them): every shape warm, at a fraction of the cost."""
+    from harness.engine.deploy import measure
+    from harness.engine.inference import encode
+
+    graph = graph_of(evaluation.estimator, evaluation.label)
+    calls, latencies = [], measure.latencies_ms
+    monkeypatch.setattr(measure, "latencies_ms", lambda built, g, texts: calls.append(list(texts)) or latencies(built, g, texts))
+    settings = MeasureSettings(batch_size=8, speed_texts=16, latency_texts=12, rounds=1)
+    describe = {"suite": "s", "checkpoint": "c", "approach": "a"}
+    measure_runtimes(graph, describe, [], evaluation.texts, evaluation.y_true, evaluation.labels, "cpu", None, settings)
+    warm, timed = calls
+    lengths = list(encode(graph.tokenizer, timed, graph.max_length).lengths)
+    assert len(timed) == 12 and len(warm) == len(set(lengths)) < 12
+    assert sorted(encode(graph.tokenizer, warm, graph.max_length).lengths) == sorted(set(lengths))
+
+
 def test_int8_weights_get_a_scale_per_channel_and_listed_layers_stay_fp32(evaluation, tmp_path):
     """torch and ONNX Runtime quantize the same layers: the ``fp32_layers`` patterns match module paths,
     which the ONNX exporter records on every node."""

@@ -139,14 +139,17 @@ def time_rounds(
     deadline=None,
 ) -> None:
     """``rounds`` interleaved rounds of throughput and batch-1 latency for every runtime, after an
-    untimed one (every shape the timed rounds run is warm); past ``deadline`` (a
+    untimed one (every shape the timed rounds run is warm: the batches of the throughput pass, one text
+    of each token length of the latency texts); past ``deadline`` (a
     :class:`~harness.engine.timing.protocol.Deadline`) no round starts after the first."""
     speed_texts = list(texts[: settings.speed_texts])
     latency_texts = list(texts[: settings.latency_texts])
+    lengths = encode(graph.tokenizer, latency_texts, graph.max_length).lengths
+    one_per_length = [latency_texts[i] for i in np.unique(lengths, return_index=True)[1]]
     names = list(runtimes)
     for name in names:
         predict(runtimes[name], graph, speed_texts, settings.batch_size)
-        latencies_ms(runtimes[name], graph, latency_texts)
+        latencies_ms(runtimes[name], graph, one_per_length)
     for number in range(rounds):
         if number and deadline is not None and deadline.reached("timing rounds"):
             break
