@@ -5,7 +5,8 @@
                                        [--peak-fraction 0.5] [-- pytest arguments]
 
 Each run is ``./run main`` with its own report folder under ``--out`` (default ``budget/``) and a cache
-folder of its own (``<out>/cache``, emptied first), so the machine's cache is never read. It prints the
+folder of its own (``<out>/cache``), all emptied first, so neither the machine's cache nor an earlier
+run's results are read. It prints the
 wall time of each run, the fine-tunes' share of the GEMM peak (``training_throughput``), the phases that
 cost most cold and warm (``phases`` of the results files), and whether each target was met; it writes
 the same as ``<out>/budget.json``. Exit status: 0 when every target is met, 1 when one is not, 2 when a
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(cache, ignore_errors=True)
     results: dict = {"runs": {}, "targets": {}}
     for name in ("cold", "warm"):
+        shutil.rmtree(out / name, ignore_errors=True)  # no results file of an earlier run is read
         seconds, status = run_main(out / name, cache, args.pytest_args)
         docs = documents(out / name)
         results["runs"][name] = {
