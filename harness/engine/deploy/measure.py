@@ -3,8 +3,8 @@
 1. Each runtime is built from its artefact (load time) and predicts the whole evaluation split at
    the batch size (accuracy, weighted F1, agreement with the reference's predictions, max |Δp|);
    the resident memory it adds while loading and predicting is sampled (peak memory). The module's
-   outputs are cached, keyed by the fitted weights, the runtime, the token ids, the batch size and the
-   instructions that computed them: a warm run reads them (and that run's peak memory) back.
+   outputs are cached, keyed by the fitted weights, the runtime, the token ids and the batch size (and,
+   as every cache key, the machine's instructions): a warm run reads them, and that run's peak memory.
 2. Speed, in ``rounds`` interleaved rounds after an untimed one (every runtime once per round, the
    order reversed every other round, so a busy neighbour slows all of them alike; none starts past
    the time limit but the first): a pass over ``speed_texts`` texts at
@@ -220,7 +220,7 @@ def measure_runtimes(
                         if runtime is None:
                             (arrays, meta), hit = predicted(), False
                         else:
-                            parts = _prediction_parts(builder, name, inputs(), settings.batch_size, device)
+                            parts = _prediction_parts(builder, name, inputs(), settings.batch_size)
                             arrays, meta, hit = runtime.cached_arrays(
                                 "runtime-predictions", parts, predicted, ("peak_memory_mb",)
                             )
@@ -266,30 +266,21 @@ def _ids_digest(input_ids: list[list[int]]) -> str:
     return digest.hexdigest()
 
 
-def _prediction_parts(builder: Builder, name: str, input_ids: str, batch_size: int, device) -> dict:
-    """What a runtime's module outputs depend on beyond the run's settings and library versions: the
-    fitted weights, the runtime and how it builds, the token ids and batches, and the instructions
-    that compute them (an int8 or bf16 kernel rounds differently on another CPU or GPU)."""
+def _prediction_parts(builder: Builder, name: str, input_ids: str, batch_size: int) -> dict:
+    """What a runtime's module outputs depend on beyond what every cache key covers (the run's
+    settings, the machine's instructions, library versions): the fitted weights, the runtime and how
+    it builds, the token ids (their digest) and the batches."""
     from importlib import metadata
 
-    import torch
-
-    from ..inference import cpu_flags
     from .backends import ONNX_PACKAGES, QUANTIZATION, code_digest
 
-    if device.type == "cuda":
-        instructions = [torch.cuda.get_device_name(device)]
-    else:
-        instructions = sorted(f for f in cpu_flags() or () if f.startswith(("avx", "amx", "fma", "f16c")))
     return {
         "model": builder.fingerprint(),
         "runtime_name": name,
         "build": {"code": code_digest(), "quantization": QUANTIZATION,
                   "onnx_versions": {p: _version(metadata, p) for p in ONNX_PACKAGES}},
-        "input_ids": input_ids,  # their digest
+        "input_ids": input_ids,
         "batch_size": batch_size,
-        "device": str(device),
-        "instructions": instructions,
     }
 
 
