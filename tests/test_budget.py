@@ -107,3 +107,47 @@ def test_a_document_without_phases_has_no_such_section(tmp_path):
     doc = SuiteDocument.model_validate(data)
     md, page = (path.read_text(encoding="utf-8") for path in render_suite(doc, tmp_path))
     assert "Where the time went" not in md + page
+
+
+def _budget_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "main_job_budget.py"
+    spec = importlib.util.spec_from_file_location("main_job_budget", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_budget_script_times_cold_then_warm_and_checks_the_targets(tmp_path, monkeypatch):
+    """scripts/main_job_budget.py runs the main job twice on one empty cache of its own and judges the
+    wall times and the fine-tune's share of the GEMM peak against the targets (here: a fake ./run)."""
+    import json
+
+    script = _budget_script()
+    caches, seconds = [], iter([800.0, 45.0])
+
+    def fake_run(reports, cache, extra):
+        caches.append(cache)
+        reports.mkdir(parents=True)
+        pair = {"checkpoint": "m", "approach": {"id": "finetune"},
+                "training_throughput": {"peak_fraction": 0.52, "gflops": 520.0, "gemm_peak_gflops": 1000.0,
+                                        "dtype": "bf16", "train_s": 100.0}}
+        doc = {"suite": "s", "verdict": {"status": "passed"}, "pairs": [pair],
+               "phases": [{"phase": "fit", "seconds": 100.0, "checkpoint": "m", "approach": "finetune"},
+                          {"phase": "speed rounds", "seconds": 20.0, "checkpoint": "m"}]}
+        (reports / "s.json").write_text(json.dumps(doc))
+        return next(seconds), 0
+
+    monkeypatch.setattr(script, "run_main", fake_run)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "stale").write_text("an earlier run's entry")
+    assert script.main(["--out", str(tmp_path)]) == 0
+    assert caches == [tmp_path / "cache"] * 2 and not (tmp_path / "cache" / "stale").exists()
+    budget = json.loads((tmp_path / "budget.json").read_text())
+    assert {name: t["met"] for name, t in budget["targets"].items()} == {
+        "cold": True, "fine-tune peak fraction": True, "warm": True}
+    assert budget["runs"]["cold"]["phases"][0] == {"seconds": 100.0, "phase": "s · m · finetune · fit"}
+    seconds = iter([800.0, 61.0])
+    assert script.main(["--out", str(tmp_path)]) == 1  # a warm run over 60 s misses its target

@@ -204,3 +204,23 @@ def test_cache_keys_cover_the_runtime_settings(tmp_path):
         assert changed.cache_key("features", texts="t") != key
     assert runtime.cache_key("predictions", texts="t") != key
     assert runtime.cache_key("features", texts="u") != key
+
+
+def test_cache_keys_cover_the_machines_instructions(tmp_path, monkeypatch):
+    """A cache shared by machines (a CI cache restored on another runner) answers each with its own
+    results: an AVX2 CPU's features, fine-tunes or int8 predictions are not an AMX CPU's."""
+    from harness.engine import inference
+
+    from .cpu_profiles import PROFILES
+
+    runtime = Runtime(device="cpu", cache=Cache(tmp_path))
+    keys = set()
+    for profile in PROFILES.values():
+        with monkeypatch.context() as patch:
+            profile.apply(patch)
+            keys.add(runtime.cache_key("features", texts="t"))
+    assert len(keys) == len(PROFILES)
+    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx2", "fma", "sse4_2", "rdrand"})
+    same_units = runtime.cache_key("features", texts="t")
+    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx2", "fma", "sse4_2"})
+    assert runtime.cache_key("features", texts="t") == same_units  # flags of no vector unit do not count

@@ -166,6 +166,36 @@ def test_declarative_suite_with_a_custom_approach_is_cached_reported_and_gated(
     failing.stdout.fnmatch_lines(["*most-frequent · tiny-bert* · accuracy 0.167 < 0.500*"])
 
 
+SPEED_ONLY = '''
+from harness import approach_spec
+
+DATASET = "tiny-emotion"
+CHECKPOINTS = [{checkpoint!r}]
+APPROACHES = [approach_spec("most-frequent")]
+SPEED_SETTINGS = [("cpu", "fp32")]
+SPEED_TASKS = ["extraction"]
+SPEED_TEXTS = 4
+TIMING_TOLERANCE = 0.9
+'''
+
+
+def test_two_suites_timing_the_same_work_share_one_measurement(pytester, tiny_checkpoint, dataset_dir, tmp_path):
+    """The same checkpoint, task, setting and texts in two suites of a run: measured once, the second
+    suite's record says where, and each suite keeps (and gates) its own copy."""
+    for name in ("test_first", "test_second"):
+        pytester.makepyfile(**{name: SPEED_ONLY.format(checkpoint=str(tiny_checkpoint))})
+    args = ["--benchmark", f"--data-dir={dataset_dir.parent}", "--report-dir=out", "--device=cpu"]
+    result = pytester.runpytest(*args, f"--cache-dir={tmp_path / 'cache'}")
+    result.assert_outcomes(passed=2)  # each suite's speed test
+    first, second = (json.loads((pytester.path / "out" / f"{n}.json").read_text()) for n in ("first", "second"))
+    (one,), (other,) = first["performance"], second["performance"]
+    assert one.get("measured_in") is None and other["measured_in"] == "first"
+    assert other["ratio"] == one["ratio"] and other["ratio_rounds"] == one["ratio_rounds"]
+    assert [p["phase"] for p in first["phases"]].count("speed rounds") == 1
+    assert "speed rounds" not in [p["phase"] for p in second["phases"]]
+    assert "Rows also in first: measured once in this run" in (pytester.path / "out" / "second.md").read_text()
+
+
 def test_importing_the_plugin_imports_no_heavy_library():
     """The plugin loads in every pytest run where harness is installed: it must cost nothing."""
     import subprocess

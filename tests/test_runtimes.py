@@ -142,6 +142,32 @@ def test_exported_artefacts_are_cached_by_fitted_weights(evaluation, tmp_path):
     assert graph.fingerprint() != type(graph).fingerprint(changed)
 
 
+def test_runtime_predictions_are_cached_by_weights_texts_and_instruction_set(evaluation, monkeypatch, tmp_path):
+    """A warm run reads each runtime's predictions back (same scores and memory, marked); the speed
+    rounds still run. Another CPU's instruction set (int8 and bf16 kernels round differently) predicts
+    anew."""
+    from harness.engine import inference
+
+    graph = graph_of(evaluation.estimator, evaluation.label)
+    runtime = Runtime(cache=Cache(tmp_path / "cache"))
+    describe = {"suite": "tiny", "checkpoint": evaluation.checkpoint.id, "approach": "pretrained", "split": "validation"}
+
+    def measured() -> dict[str, RuntimeRecord]:
+        args = (evaluation.texts, evaluation.y_true, evaluation.labels, torch.device("cpu"), runtime, SMALL)
+        return {r.runtime: r for r in measure_runtimes(graph, describe, ["onnx-int8"], *args)}
+
+    first, again = measured(), measured()
+    assert list(first) == ["torch-fp32", "onnx-int8"]
+    assert not any(r.predictions_cached for r in first.values())
+    assert all(r.predictions_cached for r in again.values())
+    for name, record in first.items():
+        kept = ("accuracy", "f1_weighted", "agreement", "max_proba_diff", "peak_memory_mb")
+        assert {k: getattr(again[name], k) for k in kept} == {k: getattr(record, k) for k in kept}
+        assert again[name].rounds == SMALL.rounds and again[name].texts_per_s > 0  # timed again
+    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx2", "fma"})
+    assert not any(r.predictions_cached for r in measured().values())
+
+
 def test_a_runtime_that_fails_to_build_is_a_failed_record_and_the_others_are_measured(
     evaluation, monkeypatch
 ):
@@ -604,6 +630,24 @@ def test_runtime_timing_rounds_stop_at_the_time_limit_and_say_so(evaluation, dat
     for record in records:
         assert record.rounds == 1 and record.texts_per_s > 0
         assert record.capped == "time limit of 1e-06 s reached: timing rounds cut short"
+
+
+def test_runtime_warm_up_runs_each_latency_length_once(evaluation, monkeypatch):
+    """The untimed round warms batch-1 latency with one text of each token length the timed rounds run
+    (not all of them): every shape warm, at a fraction of the cost."""
+    from harness.engine.deploy import measure
+    from harness.engine.inference import encode
+
+    graph = graph_of(evaluation.estimator, evaluation.label)
+    calls, latencies = [], measure.latencies_ms
+    monkeypatch.setattr(measure, "latencies_ms", lambda built, g, texts: calls.append(list(texts)) or latencies(built, g, texts))
+    settings = MeasureSettings(batch_size=8, speed_texts=16, latency_texts=12, rounds=1)
+    describe = {"suite": "s", "checkpoint": "c", "approach": "a"}
+    measure_runtimes(graph, describe, [], evaluation.texts, evaluation.y_true, evaluation.labels, "cpu", None, settings)
+    warm, timed = calls
+    lengths = list(encode(graph.tokenizer, timed, graph.max_length).lengths)
+    assert len(timed) == 12 and len(warm) == len(set(lengths)) < 12
+    assert sorted(encode(graph.tokenizer, warm, graph.max_length).lengths) == sorted(set(lengths))
 
 
 def test_int8_weights_get_a_scale_per_channel_and_listed_layers_stay_fp32(evaluation, tmp_path):

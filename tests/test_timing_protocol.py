@@ -122,7 +122,8 @@ def test_record_keeps_the_timing_keys_and_adds_the_protocol_fields(tiny_checkpoi
     assert len(timer.passes) == 3 and record["rounds"] == 2  # the other passes ran on copies
     assert {"texts_per_s", "tokens_per_s", "latency_ms", "normalized_throughput"} <= set(record)
     windows = record["ratio_rounds"]
-    assert len(windows) == timing_protocol.RATIO_ROUNDS and record["ratio_clock"] == "cpu"
+    assert timing_protocol.RATIO_ROUNDS <= len(windows) <= timing_protocol.SPREAD_ROUNDS
+    assert record["ratio_clock"] == "cpu"
     assert record["ratio"] == pytest.approx(sorted(w["ratio"] for w in windows)[len(windows) // 2])
     assert all(w["ratio"] == pytest.approx(w["texts_per_s"] / w["reference_gflops"]) for w in windows)
     assert record["ratio_dispersion"] >= 0 and record["remeasured"] is False and record["capped"] is None
@@ -195,7 +196,18 @@ def test_reference_rounds_are_sized_on_a_warm_pass(extraction_timer, monkeypatch
 
     monkeypatch.setattr(timing_protocol.ReferenceGemm, "calibrate", recorded)
     timing_protocol.measure_ratio(extraction_timer, TEXTS[:8], rounds=1, seconds=0)
-    assert sized and sized[0] < 0.15
+    # the round before the first pass: at most REFERENCE_ROUND_S; those after it: a warm pass's length
+    assert sized[0] <= timing_protocol.REFERENCE_ROUND_S and sized[-1] < 0.15
+
+
+@pytest.mark.parametrize("dispersion, windows", [(0.0, 3), (1.0, timing_protocol.SPREAD_ROUNDS)])
+def test_ratio_rounds_go_on_only_while_they_disagree(extraction_timer, monkeypatch, dispersion, windows):
+    """Past the rounds and seconds asked for, a round is added only while the rounds' dispersion
+    exceeds RATIO_SPREAD, up to SPREAD_ROUNDS: a steady measurement stops at its minimum."""
+    monkeypatch.setattr(timing_protocol.RatioMeasurement, "dispersion", property(lambda self: dispersion))
+    ratio = timing_protocol.measure_ratio(extraction_timer, TEXTS[:4], rounds=3, seconds=0)
+    assert len(ratio.workload_texts_per_s) == windows
+    assert len(ratio.reference_gflops) == windows + 1
 
 
 @pytest.mark.gpu

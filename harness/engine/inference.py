@@ -38,6 +38,18 @@ def cpu_flags() -> set[str] | None:
     return next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
 
 
+NUMERIC_FLAGS = ("avx", "amx", "fma", "f16c")  # CPU flags of the vector and matrix units that compute
+
+
+def instruction_set(device: torch.device) -> list[str]:
+    """What computes results on ``device``, as cache keys name it: the GPU's name on CUDA, else the
+    CPU's vector and matrix flags (:func:`cpu_flags`): bf16 and int8 kernels round differently
+    elsewhere, and fp32 ones sum in another order."""
+    if device.type == "cuda":
+        return [torch.cuda.get_device_name(device)]
+    return sorted(flag for flag in cpu_flags() or () if flag.startswith(NUMERIC_FLAGS))
+
+
 def onednn_native(dtype: str) -> bool:
     """oneDNN's answer: whether it has native ``dtype`` (``bf16``/``fp16``) kernels on this CPU."""
     if not torch.backends.mkldnn.is_available():

@@ -2,7 +2,8 @@
 
 Approaches receive a :class:`Runtime` in ``fit``/``predict_proba``; their ``__init__`` holds only
 hyperparameters. Cache keys are built here, and only here: every key covers the runtime settings,
-the library versions and the harness code, plus the parts a caller names (weights, data, parameters).
+the machine's instructions, the library versions and the harness code, plus the parts a caller names
+(weights, data, parameters).
 """
 
 from __future__ import annotations
@@ -64,8 +65,14 @@ class Runtime:
         return RuntimeSettings(**self.settings())
 
     def cache_key(self, kind: str, **parts) -> str:
-        """The cache key of a ``kind`` of result computed from ``parts`` under this runtime."""
-        return cache_key(kind=kind, runtime=self.settings(), **parts, **environment_parts())
+        """The cache key of a ``kind`` of result computed from ``parts`` under this runtime, on this
+        machine's instructions (:func:`~harness.engine.inference.instruction_set`): a cache shared by
+        machines never answers one with what another computed."""
+        from .checkpoints import select_device
+        from .inference import instruction_set
+
+        machine = instruction_set(select_device(self.device))
+        return cache_key(kind=kind, runtime=self.settings(), instructions=machine, **parts, **environment_parts())
 
     def cached_arrays(self, kind: str, parts: dict, compute: Callable[[], tuple[dict, dict]], meta_keys=()):
         """``compute() -> (arrays, meta)``, from the cache when present (an entry whose meta lacks one

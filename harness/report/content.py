@@ -886,7 +886,12 @@ def performance_table(doc: SuiteDocument) -> Table | None:
         "vs baseline",
         "busy machine",
     ]
-    return Table(headers, rows, "performance")
+    shared = sorted({r.measured_in for r in doc.performance if r.measured_in})
+    note = (
+        f"Rows also in {', '.join(shared)}: measured once in this run, there, and gated here against "
+        "this suite's baseline." if shared else None
+    )
+    return Table(headers, rows, "performance", note)
 
 
 def gpu_vs_cpu_table(doc: SuiteDocument) -> Table | None:

@@ -98,7 +98,17 @@ def _context(records: list[RuntimeRecord]) -> str:
     return one_line(
         f"{first.split or 'evaluation'} split, {_count(first.n_examples)} texts, "
         f"device {first.device or MISSING}, batch {_count(first.batch_size)}, "
-        f"{_count(first.rounds)} timing rounds{_busy(first.contention)}"
+        f"{_count(first.rounds)} timing rounds{_busy(first.contention)}{_cached(records)}"
+    )
+
+
+def _cached(records: list[RuntimeRecord]) -> str:
+    cached = [r.runtime for r in records if r.predictions_cached]
+    if not cached:
+        return ""
+    return (
+        f"; predictions of {', '.join(cached)} read from the cache: their scores and memory are the run's "
+        "that computed them, the speed is measured now"
     )
 
 

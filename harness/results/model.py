@@ -352,6 +352,7 @@ class TimingRecord(Model):
     speedup_vs_cpu: Number | None = None
     note: str | None = None
     baseline: dict | None = None
+    measured_in: str | None = None  # the suite of this run that measured it, when that is another one
 
     @property
     def key(self) -> tuple:

@@ -57,6 +57,7 @@ class RuntimeRecord(Model):
     load_s: Number | None = None  # from the artefact on disk to a ready model
     export_s: Number | None = None  # building the artefact (ONNX export, quantization); null for torch
     artefact_cached: bool | None = None
+    predictions_cached: bool = False  # scores and peak memory are those of the run that predicted
     rounds: Count | None = None
     gates: list[RuntimeGate] = []
     contention: dict | None = None  # over the timing rounds: {seen, runqueue_wait_share, threshold}

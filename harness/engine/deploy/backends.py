@@ -50,6 +50,7 @@ EXPORTER = "dynamo"  # torch.onnx.export(dynamo=True): torch.export-based, torch
 # keeping the classifier and pooler in fp32 changed nothing (97.45%).
 QUANTIZATION = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False, "fp32_layers": []}
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
+ARTEFACT_META = ("export_s", "n_parameters")  # a cached artefact whose meta lacks one is built again
 ONNX_EXTRA = "pip install 'harness[onnx]'"
 MB = 2**20
 
@@ -128,6 +129,7 @@ class Built:
     load_s: float
     export_s: float | None = None
     artefact_cached: bool | None = None
+    predictions_cached: bool = False  # the evaluation split's predictions were read from the cache
     provider: str | None = None
     note: str | None = None
     module: torch.nn.Module | None = None  # what a torch runtime executes (None for ONNX Runtime)
@@ -199,6 +201,7 @@ class Builder:
         self.workdir = Path(workdir)
         self.runtime = runtime  # harness.engine.runtime.Runtime: where exported artefacts are cached
         self._saved: dict[str, Path] = {}
+        self._artefacts: dict[str, tuple[Path, dict, bool]] = {}  # kind -> (directory, meta, cached)
         self._fingerprint: str | None = None
 
     def build(self, spec: RuntimeSpec) -> Built:
@@ -273,7 +276,7 @@ class Builder:
             "exporter": EXPORTER,
             "opset": OPSET,
             "onnx_versions": {name: metadata.version(name) for name in ONNX_PACKAGES},
-            "export_code": _code_digest(),
+            "export_code": code_digest(),
         }
 
     def _artefact(self, kind: str, parts: dict, build: Callable[[Path], dict]) -> tuple[Path, dict, bool]:
@@ -288,9 +291,13 @@ class Builder:
         def save(built: Path, directory: Path) -> None:
             shutil.copytree(built, directory, dirs_exist_ok=True)
 
-        if self.runtime is None:
-            return *compute(), False
-        return self.runtime.cached(kind, parts, compute, save, lambda directory: directory, ("export_s",))
+        if kind not in self._artefacts:
+            if self.runtime is None:
+                self._artefacts[kind] = *compute(), False
+            else:
+                load = lambda directory: directory  # noqa: E731 - the files are read by the runtime
+                self._artefacts[kind] = self.runtime.cached(kind, parts, compute, save, load, ARTEFACT_META)
+        return self._artefacts[kind]
 
     def onnx_fp32(self) -> tuple[Path, dict, bool]:
         def build(directory: Path) -> dict:
@@ -298,7 +305,8 @@ class Builder:
             with _quiet():
                 model = self._load("fp32")
             export_onnx(self.graph, model, directory / "model.onnx")
-            return {"export_s": time.perf_counter() - started, "exporter": EXPORTER, "opset": OPSET}
+            return {"export_s": time.perf_counter() - started, "exporter": EXPORTER, "opset": OPSET,
+                    "n_parameters": _onnx_parameters(directory / "model.onnx")}
 
         return self._artefact("onnx-export", self._export_parts(), build)
 
@@ -308,12 +316,12 @@ class Builder:
         def build(directory: Path) -> dict:
             started = time.perf_counter()
             quantize_onnx(source / "model.onnx", directory / "model.onnx")
-            return {"export_s": source_meta["export_s"] + time.perf_counter() - started}
+            return {"export_s": source_meta["export_s"] + time.perf_counter() - started,
+                    "n_parameters": _onnx_parameters(directory / "model.onnx")}
 
         return self._artefact("onnx-int8", {**self._export_parts(), "quantization": QUANTIZATION}, build)
 
     def _build_onnx(self, spec: RuntimeSpec) -> Built:
-        import onnx
         import onnxruntime as ort
 
         directory, meta, cached = self.onnx_int8() if spec.dtype == "int8" else self.onnx_fp32()
@@ -326,8 +334,7 @@ class Builder:
         started = time.perf_counter()
         session = ort.InferenceSession(str(path), options, providers=[provider])
         load_s = time.perf_counter() - started
-        weights = onnx.load(str(path), load_external_data=False).graph.initializer
-        count = sum(int(np.prod(t.dims)) for t in weights)
+        count = meta["n_parameters"]
         size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file() and p.name != "manifest.json")
         return Built(
             spec,
@@ -444,7 +451,14 @@ def _quiet():
             hf_logging.enable_progress_bar()
 
 
-def _code_digest() -> str:
+def _onnx_parameters(path: Path) -> int:
+    """Elements of the ONNX model's initializers (its weights, in whatever type they are stored)."""
+    import onnx
+
+    return sum(int(np.prod(t.dims)) for t in onnx.load(str(path), load_external_data=False).graph.initializer)
+
+
+def code_digest() -> str:
     """sha256 of the code that builds artefacts: an export made by other code is not reused."""
     digest = hashlib.sha256()
     for name in ("backends.py", "graphs.py"):

@@ -2,7 +2,9 @@
 
 1. Each runtime is built from its artefact (load time) and predicts the whole evaluation split at
    the batch size (accuracy, weighted F1, agreement with the reference's predictions, max |Δp|);
-   the resident memory it adds while loading and predicting is sampled (peak memory).
+   the resident memory it adds while loading and predicting is sampled (peak memory). The module's
+   outputs are cached, keyed by the fitted weights, the runtime, the token ids and the batch size (and,
+   as every cache key, the machine's instructions): a warm run reads them, and that run's peak memory.
 2. Speed, in ``rounds`` interleaved rounds after an untimed one (every runtime once per round, the
    order reversed every other round, so a busy neighbour slows all of them alike; none starts past
    the time limit but the first): a pass over ``speed_texts`` texts at
@@ -17,6 +19,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import threading
 import time
 from collections.abc import Sequence
@@ -80,19 +84,24 @@ class PeakMemory:
         return (self._peak - self._start) / 2**20
 
 
-def predict(built: Built, graph: Graph, texts: Sequence[str], batch_size: int) -> np.ndarray:
-    """Module outputs through the head for ``texts``, in their order: tokenize, length-sorted
-    batches padded to their own longest text, the runtime's predictor, the graph's head."""
+def module_outputs(built: Built, graph: Graph, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """The module's outputs for ``texts``, in their order: tokenize, length-sorted batches padded to
+    their own longest text, the runtime's predictor."""
     encoded = encode(graph.tokenizer, texts, graph.max_length)
     pad_id = pad_token_id(graph.tokenizer)
     out = None
     for index in length_sorted_batches(encoded.lengths, batch_size):
         ids, mask = pad([encoded.input_ids[i] for i in index], pad_id)
-        proba = graph.head(built.predictor(ids.numpy(), mask.numpy()))
+        outputs = np.asarray(built.predictor(ids.numpy(), mask.numpy()))
         if out is None:
-            out = np.empty((len(texts), proba.shape[1]), dtype=np.float64)
-        out[index] = proba
+            out = np.empty((len(texts), outputs.shape[1]), dtype=outputs.dtype)
+        out[index] = outputs
     return out
+
+
+def predict(built: Built, graph: Graph, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """Class probabilities for ``texts``: the module's outputs through the graph's head."""
+    return graph.head(module_outputs(built, graph, texts, batch_size))
 
 
 def latencies_ms(built: Built, graph: Graph, texts: Sequence[str]) -> list[float]:
@@ -130,14 +139,17 @@ def time_rounds(
     deadline=None,
 ) -> None:
     """``rounds`` interleaved rounds of throughput and batch-1 latency for every runtime, after an
-    untimed one (every shape the timed rounds run is warm); past ``deadline`` (a
+    untimed one (every shape the timed rounds run is warm: the batches of the throughput pass, one text
+    of each token length of the latency texts); past ``deadline`` (a
     :class:`~harness.engine.timing.protocol.Deadline`) no round starts after the first."""
     speed_texts = list(texts[: settings.speed_texts])
     latency_texts = list(texts[: settings.latency_texts])
+    lengths = encode(graph.tokenizer, latency_texts, graph.max_length).lengths
+    one_per_length = [latency_texts[i] for i in np.unique(lengths, return_index=True)[1]]
     names = list(runtimes)
     for name in names:
         predict(runtimes[name], graph, speed_texts, settings.batch_size)
-        latencies_ms(runtimes[name], graph, latency_texts)
+        latencies_ms(runtimes[name], graph, one_per_length)
     for number in range(rounds):
         if number and deadline is not None and deadline.reached("timing rounds"):
             break
@@ -178,6 +190,7 @@ def measure_runtimes(
     records: dict[str, RuntimeRecord] = {}
     runtimes: dict[str, Built] = {}
     outputs: dict[str, tuple[np.ndarray, float]] = {}
+    inputs = functools.cache(lambda: _ids_digest(encode(graph.tokenizer, texts, graph.max_length).input_ids))
     with temporary_workdir() as workdir:
         builder = Builder(graph, device, workdir, runtime)
         for name in names:
@@ -197,9 +210,22 @@ def measure_runtimes(
                 with PeakMemory() as memory:
                     with phase("runtime export", detail=name):
                         built = builder.build(spec)
-                    with phase("runtime predict", split=describe.get("split"), detail=name):
+
+                    def predicted() -> tuple[dict, dict]:
                         predict(built, graph, texts[: settings.batch_size], settings.batch_size)  # warm-up
-                        proba = predict(built, graph, texts, settings.batch_size)
+                        outputs = module_outputs(built, graph, texts, settings.batch_size)
+                        return {"outputs": outputs}, {"peak_memory_mb": memory.added_mb}
+
+                    with phase("runtime predict", split=describe.get("split"), detail=name):
+                        if runtime is None:
+                            (arrays, meta), hit = predicted(), False
+                        else:
+                            parts = _prediction_parts(builder, name, inputs(), settings.batch_size)
+                            arrays, meta, hit = runtime.cached_arrays(
+                                "runtime-predictions", parts, predicted, ("peak_memory_mb",)
+                            )
+                proba = graph.head(arrays["outputs"])
+                built.predictions_cached = hit
             except Exception as e:  # noqa: BLE001 - an export that fails is this runtime's result, not the table's
                 if name == REFERENCE:
                     raise
@@ -209,7 +235,7 @@ def measure_runtimes(
                 )
                 continue
             runtimes[name] = built
-            outputs[name] = (columns(proba) if columns else proba, memory.added_mb)
+            outputs[name] = (columns(proba) if columns else proba, meta["peak_memory_mb"])  # the predicting run's
         reference_proba = outputs[REFERENCE][0]
 
         def scored(name: str) -> RuntimeRecord:
@@ -231,6 +257,38 @@ def measure_runtimes(
     capped = deadline.capped()
     update = {"contention": contention.to_dict(), "capped": capped["reason"] if capped else None}
     return [records[name].model_copy(update=update) if name in runtimes else records[name] for name in names]
+
+
+def _ids_digest(input_ids: list[list[int]]) -> str:
+    digest = hashlib.sha256()
+    for ids in input_ids:
+        digest.update(np.asarray([len(ids), *ids], dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _prediction_parts(builder: Builder, name: str, input_ids: str, batch_size: int) -> dict:
+    """What a runtime's module outputs depend on beyond what every cache key covers (the run's
+    settings, the machine's instructions, library versions): the fitted weights, the runtime and how
+    it builds, the token ids (their digest) and the batches."""
+    from importlib import metadata
+
+    from .backends import ONNX_PACKAGES, QUANTIZATION, code_digest
+
+    return {
+        "model": builder.fingerprint(),
+        "runtime_name": name,
+        "build": {"code": code_digest(), "quantization": QUANTIZATION,
+                  "onnx_versions": {p: _version(metadata, p) for p in ONNX_PACKAGES}},
+        "input_ids": input_ids,
+        "batch_size": batch_size,
+    }
+
+
+def _version(metadata, package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _gated(record: RuntimeRecord, thresholds: dict) -> RuntimeRecord:
@@ -287,6 +345,7 @@ def _record(
         load_s=built.load_s,
         export_s=built.export_s,
         artefact_cached=built.artefact_cached,
+        predictions_cached=built.predictions_cached,
         rounds=len(timing.texts_per_s),
         note=built.note,
     )

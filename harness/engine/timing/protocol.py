@@ -36,10 +36,13 @@ import torch
 from . import TIME_LIMIT_S
 from . import timer as timing
 
-RATIO_ROUNDS = 5  # workload rounds at least; the reference runs one round more
+RATIO_ROUNDS = 3  # workload rounds at least; the reference runs one round more
 RATIO_SECONDS = 1.0  # and at least this much workload time (clock seconds), up to MAX_RATIO_ROUNDS
 BASELINE_RATIO_SECONDS = 3.0  # a baseline is measured once and compared with many times: longer
+RATIO_SPREAD = 0.03  # past those, a round more while the rounds' dispersion exceeds this...
+SPREAD_ROUNDS = 7  # ...up to this many rounds
 MAX_RATIO_ROUNDS = 200
+REFERENCE_ROUND_S = 0.25  # a reference round lasts as long as a warm workload round, at most this
 CONTENTION_THRESHOLD = 0.1  # share of runnable time spent waiting for a CPU
 LATENCY_PASSES = 1  # timed batch-1 passes over the texts
 LATENCY_WARMUP_TEXTS = 2  # texts run at batch 1 before them: lazy initialization
@@ -170,12 +173,14 @@ def measure_ratio(
     deadline: Deadline | None = None,
 ) -> RatioMeasurement:
     """Alternate passes of ``timer``'s model over ``texts`` with reference GEMM rounds: at least
-    ``rounds`` passes and ``seconds`` of them (a small model's passes are short), at most
+    ``rounds`` passes and ``seconds`` of them (a small model's passes are short), then a pass more
+    while the rounds' dispersion exceeds :data:`RATIO_SPREAD` (up to :data:`SPREAD_ROUNDS`), at most
     :data:`MAX_RATIO_ROUNDS`, and no new pass once ``deadline`` is reached (one pass at least).
 
     The passes run on a copy of ``timer`` (its own passes are left alone), after an untimed pass
     (every shape of the pass warm: a first call's kernel selection or compilation is not the model's
-    speed) and a second one that sizes the reference rounds to a warm pass's duration.
+    speed). A reference round lasts as long as a warm pass, at most :data:`REFERENCE_ROUND_S`: the
+    reference samples the machine's state either side of a pass, its length does not change its rate.
     """
     deadline = deadline or Deadline(None)
     if rounds < 1:
@@ -195,19 +200,25 @@ def measure_ratio(
         workload(texts)
         return len(texts)
 
+    def more(passes: list[float], references: list[float], elapsed: float) -> bool:
+        if len(passes) < rounds or elapsed < seconds:
+            return len(passes) < MAX_RATIO_ROUNDS
+        so_far = RatioMeasurement("", tuple(passes), tuple(references))
+        return len(passes) < SPREAD_ROUNDS and so_far.dispersion > RATIO_SPREAD
+
     with intra_op_threads(1) if on_cpu else contextlib.nullcontext():
-        workload_pass()
-        start = clock()
-        workload_pass()
+        _, cold_s = rate(workload_pass)
         reference = ReferenceGemm(workload.device)
-        reference.calibrate(clock() - start, clock)
+        reference.calibrate(min(cold_s, REFERENCE_ROUND_S), clock)  # a cold pass: at most as long
         references, passes, elapsed = [rate(reference)[0]], [], 0.0
-        while len(passes) < MAX_RATIO_ROUNDS and (len(passes) < rounds or elapsed < seconds):
+        while more(passes, references, elapsed):
             if passes and deadline.reached("ratio rounds"):
                 break
             texts_per_s, seconds_taken = rate(workload_pass)
             passes.append(texts_per_s)
             elapsed += seconds_taken
+            if len(passes) == 1:
+                reference.calibrate(min(seconds_taken, REFERENCE_ROUND_S), clock)  # sized on a warm pass
             references.append(rate(reference)[0])
     return RatioMeasurement("cpu" if on_cpu else "wall", tuple(passes), tuple(references))
 
