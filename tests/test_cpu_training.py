@@ -20,24 +20,11 @@ from harness.engine.approaches.cpu_training import (
 )
 from harness.engine.approaches.finetune import FineTune
 from harness.engine.cache import Cache
-from harness.engine.checkpoints import resolve_checkpoint
-from harness.engine.data import load_local
 from harness.engine.inference import class_probabilities
 
 from .conftest import LABELS
 
 CPU = Runtime(device="cpu")
-
-
-@pytest.fixture(scope="module")
-def data(dataset_dir):
-    dataset = load_local(dataset_dir, LABELS)
-    return {s: (list(dataset[s]["text"]), np.asarray(dataset[s]["label"])) for s in dataset}
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_checkpoint):
-    return resolve_checkpoint(str(tiny_checkpoint))
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
