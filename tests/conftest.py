@@ -107,6 +107,25 @@ def dataset_dir(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def data(dataset_dir):
+    """``dataset_dir``'s splits as ``{split: (texts, label ids)}``."""
+    import numpy as np
+
+    from harness.engine.data import load_local
+
+    dataset = load_local(dataset_dir, LABELS)
+    return {s: (list(dataset[s]["text"]), np.asarray(dataset[s]["label"])) for s in dataset}
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_checkpoint):
+    """The tiny checkpoint, resolved."""
+    from harness.engine.checkpoints import resolve_checkpoint
+
+    return resolve_checkpoint(str(tiny_checkpoint))
+
+
 def _build_tokenizer(directory):
     """A BERT-style WordPiece tokenizer whose vocabulary is the generator's words, in sorted order.
 

@@ -21,10 +21,11 @@ def main(checkpoint_dir: str, data_dir: str, out_dir: str, cache_dir: str) -> No
     from harness.engine.evaluation import evaluate
     from harness.engine.runtime import Runtime
 
-    # a constant learning rate reaches 100% accuracy at epoch 6: the kept (first best) epoch is not the last
+    # a constant learning rate reaches 100% accuracy at epoch 7 (seed 0; this tiny recipe stalls at 1/3 for
+    # some seeds): the kept (first best) epoch is not the last
     constant = {"warmup_steps": 20, "lr_scheduler_type": "constant_with_warmup"}
     spec = approach_spec(
-        "finetune", num_train_epochs=7, learning_rate=2e-3, batch_size=4, training_args=constant
+        "finetune", num_train_epochs=8, learning_rate=2e-3, batch_size=4, training_args=constant, seed=0
     )
     cache = Cache(cache_dir)
     evaluation = evaluate(

@@ -12,7 +12,6 @@ from harness.engine.approaches.finetune import FineTune
 from harness.engine.approaches.most_frequent import MostFrequent
 from harness.engine.approaches.pretrained import LabelMismatch, Pretrained
 from harness.engine.checkpoints import resolve_checkpoint
-from harness.engine.data import load_local
 from harness.engine.inference import class_probabilities
 from harness.engine.timing.timer import forward_flops
 from harness.results.model import TrainingThroughput
@@ -20,17 +19,6 @@ from harness.results.model import TrainingThroughput
 from .conftest import LABELS
 
 CPU = Runtime(device="cpu")
-
-
-@pytest.fixture(scope="module")
-def data(dataset_dir):
-    dataset = load_local(dataset_dir, LABELS)
-    return {s: (list(dataset[s]["text"]), np.asarray(dataset[s]["label"])) for s in dataset}
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_checkpoint):
-    return resolve_checkpoint(str(tiny_checkpoint))
 
 
 def test_most_frequent_predicts_the_majority_class_for_every_label_column():
