@@ -14,6 +14,17 @@ import pytest  # noqa: E402
 # pytester's in-process runs drop the modules they imported; datasets registers pyarrow extension types
 # once per process, so importing it again in a later run fails. Imported here, it outlives those runs.
 import datasets  # noqa: E402, F401
+import importlib  # noqa: E402
+
+# torch registers the artifact types of its compile cache once per process, in modules the ONNX exporter
+# imports on first use: a pytester run that exported would drop them and the next export fail ("already
+# registered"). Imported here, they outlive those runs too.
+for _name in ("torch._dynamo.pgo", "torch._dynamo.package", "torch._inductor.codecache",
+              "torch._inductor.runtime.autotune_cache", "torch._functorch._aot_autograd.autograd_cache"):
+    try:
+        importlib.import_module(_name)
+    except ImportError:  # another torch keeps them elsewhere
+        pass
 
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 # Each label has its own words, so even a tiny model can learn the task from a few hundred texts.
