@@ -128,6 +128,19 @@ def test_skip_reasons_name_what_is_missing(monkeypatch):
     )
 
 
+def test_a_model_read_back_from_disk_has_the_fitted_models_fingerprint(evaluation, tmp_path):
+    """The fingerprint keys exports and runtime predictions: a fine-tune's model and the same model read
+    back from the cache in the next run (another path, loaded as fp32) must find the same entries."""
+    graph = graph_of(evaluation.estimator, evaluation.label)
+    graph.model.save_pretrained(tmp_path / "elsewhere")
+    reloaded = type(graph.model).from_pretrained(tmp_path / "elsewhere", dtype=torch.float32)
+    assert reloaded.config._name_or_path != graph.model.config._name_or_path
+    assert type(graph).fingerprint(types.SimpleNamespace(**{**vars(graph), "model": reloaded})) == graph.fingerprint()
+    with torch.no_grad():
+        next(reloaded.parameters()).add_(1e-3)
+    assert type(graph).fingerprint(types.SimpleNamespace(**{**vars(graph), "model": reloaded})) != graph.fingerprint()
+
+
 def test_exported_artefacts_are_cached_by_fitted_weights(evaluation, tmp_path):
     """A second builder for the same fitted model reads the ONNX files back; other weights export anew."""
     graph = graph_of(evaluation.estimator, evaluation.label)

@@ -24,6 +24,7 @@ import torch
 from ...errors import HarnessError
 
 _ADAPTERS: dict[str, Callable] = {}
+VOLATILE_CONFIG = ("dtype", "torch_dtype", "transformers_version")  # config keys a save/load round trip sets
 
 
 class GraphError(HarnessError, ValueError):
@@ -75,9 +76,16 @@ class Graph:
         return self.wrap(self.model).eval()
 
     def fingerprint(self) -> str:
-        """sha256 of the fitted weights, the config and what the module returns: keys exported artefacts."""
+        """sha256 of the fitted weights, the config and what the module returns: keys exported artefacts
+        and runtime predictions. Not where the model was loaded from, nor the dtype it was loaded in (the
+        weights say it): a fine-tuned model and the same model read back from the cache are one."""
+        config = {
+            key: value
+            for key, value in self.model.config.to_dict().items()
+            if not key.startswith("_") and key not in VOLATILE_CONFIG
+        }
         digest = hashlib.sha256(self.output.encode() + b"\x00")
-        digest.update(json.dumps(self.model.config.to_dict(), sort_keys=True, default=str).encode())
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
         for name, tensor in sorted(self.model.state_dict().items()):
             tensor = tensor.detach().to("cpu").contiguous()
             digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
