@@ -37,7 +37,7 @@ from . import TIME_LIMIT_S
 from . import timer as timing
 
 RATIO_ROUNDS = 3  # workload rounds at least; the reference runs one round more
-RATIO_SECONDS = 1.0  # and at least this much workload time (clock seconds), up to MAX_RATIO_ROUNDS
+RATIO_SECONDS = 0.5  # and at least this much workload time (clock seconds), up to MAX_RATIO_ROUNDS
 BASELINE_RATIO_SECONDS = 3.0  # a baseline is measured once and compared with many times: longer
 RATIO_SPREAD = 0.03  # past those, a round more while the rounds' dispersion exceeds this...
 SPREAD_ROUNDS = 7  # ...up to this many rounds
