@@ -148,6 +148,11 @@ class Encoded:
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
 
+    def first_of_each_length(self) -> list[int]:
+        """The index of the first text of each token length, in order: at batch 1 every shape a pass
+        over these texts runs, once (a warm-up)."""
+        return sorted(np.unique(self.lengths, return_index=True)[1].tolist())
+
 
 @timed("tokenization")
 def encode(tokenizer, texts: Sequence[str], max_length: int) -> Encoded:

@@ -268,14 +268,22 @@ class Builder:
             self._fingerprint = self.graph.fingerprint()
         return self._fingerprint
 
-    def _export_parts(self) -> dict:
+    def build_parts(self) -> dict:
+        """What an artefact built from this graph depends on beyond what every cache key covers: the
+        fitted weights, the exporter and opset, the ONNX packages' versions and the building code."""
         from importlib import metadata
+
+        def version(name: str) -> str | None:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:  # a torch runtime's predictions, without the onnx extra
+                return None
 
         return {
             "model": self.fingerprint(),
             "exporter": EXPORTER,
             "opset": OPSET,
-            "onnx_versions": {name: metadata.version(name) for name in ONNX_PACKAGES},
+            "onnx_versions": {name: version(name) for name in ONNX_PACKAGES},
             "export_code": code_digest(),
         }
 
@@ -308,7 +316,7 @@ class Builder:
             return {"export_s": time.perf_counter() - started, "exporter": EXPORTER, "opset": OPSET,
                     "n_parameters": _onnx_parameters(directory / "model.onnx")}
 
-        return self._artefact("onnx-export", self._export_parts(), build)
+        return self._artefact("onnx-export", self.build_parts(), build)
 
     def onnx_int8(self) -> tuple[Path, dict, bool]:
         source, source_meta, _ = self.onnx_fp32()
@@ -319,7 +327,7 @@ class Builder:
             return {"export_s": source_meta["export_s"] + time.perf_counter() - started,
                     "n_parameters": _onnx_parameters(directory / "model.onnx")}
 
-        return self._artefact("onnx-int8", {**self._export_parts(), "quantization": QUANTIZATION}, build)
+        return self._artefact("onnx-int8", {**self.build_parts(), "quantization": QUANTIZATION}, build)
 
     def _build_onnx(self, spec: RuntimeSpec) -> Built:
         import onnxruntime as ort

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 import time
@@ -31,7 +30,7 @@ import numpy as np
 from ..budget import phase, timed
 from ..inference import encode, length_sorted_batches, pad, pad_token_id
 from ...results.runtimes import REFERENCE, RuntimeRecord
-from .backends import RUNTIMES, Builder, Built, temporary_workdir
+from .backends import QUANTIZATION, RUNTIMES, Builder, Built, temporary_workdir
 from ..gates import SPEED_GATES, check_runtime
 from .graphs import Graph
 
@@ -144,8 +143,8 @@ def time_rounds(
     :class:`~harness.engine.timing.protocol.Deadline`) no round starts after the first."""
     speed_texts = list(texts[: settings.speed_texts])
     latency_texts = list(texts[: settings.latency_texts])
-    lengths = encode(graph.tokenizer, latency_texts, graph.max_length).lengths
-    one_per_length = [latency_texts[i] for i in np.unique(lengths, return_index=True)[1]]
+    warm = encode(graph.tokenizer, latency_texts, graph.max_length).first_of_each_length()
+    one_per_length = [latency_texts[i] for i in warm]
     names = list(runtimes)
     for name in names:
         predict(runtimes[name], graph, speed_texts, settings.batch_size)
@@ -190,7 +189,7 @@ def measure_runtimes(
     records: dict[str, RuntimeRecord] = {}
     runtimes: dict[str, Built] = {}
     outputs: dict[str, tuple[np.ndarray, float]] = {}
-    inputs = functools.cache(lambda: _ids_digest(encode(graph.tokenizer, texts, graph.max_length).input_ids))
+    input_ids = None if runtime is None else _ids_digest(encode(graph.tokenizer, texts, graph.max_length).input_ids)
     with temporary_workdir() as workdir:
         builder = Builder(graph, device, workdir, runtime)
         for name in names:
@@ -220,7 +219,8 @@ def measure_runtimes(
                         if runtime is None:
                             (arrays, meta), hit = predicted(), False
                         else:
-                            parts = _prediction_parts(builder, name, inputs(), settings.batch_size)
+                            parts = {**builder.build_parts(), "runtime_name": name, "quantization": QUANTIZATION,
+                                     "input_ids": input_ids, "batch_size": settings.batch_size}
                             arrays, meta, hit = runtime.cached_arrays(
                                 "runtime-predictions", parts, predicted, ("peak_memory_mb",)
                             )
@@ -264,31 +264,6 @@ def _ids_digest(input_ids: list[list[int]]) -> str:
     for ids in input_ids:
         digest.update(np.asarray([len(ids), *ids], dtype=np.int64).tobytes())
     return digest.hexdigest()
-
-
-def _prediction_parts(builder: Builder, name: str, input_ids: str, batch_size: int) -> dict:
-    """What a runtime's module outputs depend on beyond what every cache key covers (the run's
-    settings, the machine's instructions, library versions): the fitted weights, the runtime and how
-    it builds, the token ids (their digest) and the batches."""
-    from importlib import metadata
-
-    from .backends import ONNX_PACKAGES, QUANTIZATION, code_digest
-
-    return {
-        "model": builder.fingerprint(),
-        "runtime_name": name,
-        "build": {"code": code_digest(), "quantization": QUANTIZATION,
-                  "onnx_versions": {p: _version(metadata, p) for p in ONNX_PACKAGES}},
-        "input_ids": input_ids,
-        "batch_size": batch_size,
-    }
-
-
-def _version(metadata, package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _gated(record: RuntimeRecord, thresholds: dict) -> RuntimeRecord:

@@ -278,12 +278,7 @@ def one_per_shape(timer: timing.BatchTimer, texts: Sequence[str]) -> list[str]:
     from ..inference import encode
 
     texts = list(texts)
-    seen: set[int] = set()
-    chosen = []
-    for i, n in enumerate(encode(timer.tokenizer, texts, timer._max_length).lengths):
-        if int(n) not in seen:
-            seen.add(int(n))
-            chosen.append(i)
+    chosen = encode(timer.tokenizer, texts, timer._max_length).first_of_each_length()
     chosen += [i for i in range(len(texts)) if i not in chosen][: max(0, LATENCY_WARMUP_TEXTS - len(chosen))]
     return [texts[i] for i in sorted(chosen)]
 
