@@ -151,3 +151,8 @@ def test_the_budget_script_times_cold_then_warm_and_checks_the_targets(tmp_path,
     assert budget["runs"]["cold"]["phases"][0] == {"seconds": 100.0, "phase": "s · m · finetune · fit"}
     seconds = iter([800.0, 61.0])
     assert script.main(["--out", str(tmp_path)]) == 1  # a warm run over 60 s misses its target
+    monkeypatch.setattr(script, "training", lambda docs: [])
+    seconds = iter([800.0, 45.0])
+    assert script.main(["--out", str(tmp_path)]) == 1  # no fine-tune measured: its target is not met
+    budget = json.loads((tmp_path / "budget.json").read_text())
+    assert budget["targets"]["fine-tune peak fraction"] == {"value": None, "limit": 0.5, "met": False}
