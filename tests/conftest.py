@@ -10,21 +10,22 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
+from _pytest import pytester as _pytester  # noqa: E402
 
-# pytester's in-process runs drop the modules they imported; datasets registers pyarrow extension types
-# once per process, so importing it again in a later run fails. Imported here, it outlives those runs.
-import datasets  # noqa: E402, F401
-import importlib  # noqa: E402
+# pytester's in-process runs drop the modules they imported. Libraries that register process-wide state
+# once per import (datasets: pyarrow extension types; torch: operators and compile-cache artifacts the ONNX
+# exporter loads on first use; onnx: its extension module) then fail, or abort, when a later run imports
+# them again. Kept across those runs, they are imported once per test process whatever the test order.
+PROCESS_WIDE = {"datasets", "pyarrow", "torch", "onnx", "onnxruntime", "onnxscript"}
+_Snapshot = _pytester.SysModulesSnapshot
 
-# torch registers the artifact types of its compile cache once per process, in modules the ONNX exporter
-# imports on first use: a pytester run that exported would drop them and the next export fail ("already
-# registered"). Imported here, they outlive those runs too.
-for _name in ("torch._dynamo.pgo", "torch._dynamo.package", "torch._inductor.codecache",
-              "torch._inductor.runtime.autotune_cache", "torch._functorch._aot_autograd.autograd_cache"):
-    try:
-        importlib.import_module(_name)
-    except ImportError:  # another torch keeps them elsewhere
-        pass
+
+class _KeepProcessWide(_Snapshot):
+    def __init__(self, preserve=None):
+        super().__init__(lambda name: name.split(".")[0] in PROCESS_WIDE or bool(preserve and preserve(name)))
+
+
+_pytester.SysModulesSnapshot = _KeepProcessWide
 
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 # Each label has its own words, so even a tiny model can learn the task from a few hundred texts.
