@@ -193,3 +193,44 @@ def test_duplicate_ids_fail_at_collection_naming_both_specs(pytester):
         "approach_spec('features-logreg', pooling='cls', variant='mean') have the same id "
         "'features-logreg-mean'*"
     ])
+
+
+@pytest.mark.parametrize(
+    "declarations, expected",
+    [
+        ({"SPEED_TASKS": ["inferense"]}, "SPEED_TASKS: unknown task 'inferense'"),
+        ({"SPEED_TASKS": "inference"}, "SPEED_TASKS: 'inference'"),
+        ({"SPEED_SETTINGS": [("cpu", "bf61")]}, "SPEED_SETTINGS: dtype 'bf61' in ('cpu', 'bf61') is not one of"),
+        ({"SPEED_SETTINGS": [("cdua", "fp16")]}, "SPEED_SETTINGS: device 'cdua' in ('cdua', 'fp16') is not cpu"),
+        ({"SPEED_SETTINGS": ["cpu"]}, "SPEED_SETTINGS: 'cpu' is not a (device, dtype) pair"),
+        ({"SPEED_SETTINGS": ("cpu", "fp32")}, "SPEED_SETTINGS: 'cpu' is not a (device, dtype) pair"),
+    ],
+)
+def test_a_speed_setting_that_cannot_run_is_a_one_line_error_not_a_skip(declarations, expected):
+    """A typo in a speed setting used to be a traceback at test time, or a silent skip on a CPU machine
+    (("cdua", ...) read as an absent GPU): now the suite is refused at collection."""
+    message = _error(CHECKPOINTS=["x"], **declarations)
+    assert message.startswith("test_declared: ") and expected in message and "\n" not in message
+
+
+def test_an_auto_speed_setting_resolves_as_a_pairs_auto_runtime(cpu_profile):
+    from harness.engine.runtime import Runtime
+
+    suite = _suite(CHECKPOINTS=["x"], SPEED_TASKS=["inference"], SPEED_SETTINGS=[("cpu", "auto"), ("cuda", "auto")])
+    expected = "bf16" if cpu_profile.native("bf16") else "fp32"
+    assert Runtime(dtype="auto").dtype == expected
+    cases = suite.speed_settings().cases()
+    assert cases[0] == ("inference", "cpu", expected)
+    import torch
+
+    if not torch.cuda.is_available():  # an absent device keeps "auto": its test is skipped with the reason
+        assert cases[1] == ("inference", "cuda", "auto")
+
+
+def test_settings_that_resolve_alike_are_timed_once(cpu_profile):
+    suite = _suite(CHECKPOINTS=["x"], SPEED_TASKS=["inference"], SPEED_SETTINGS=[("cpu", "fp32"), ("cpu", "auto")])
+    cases = suite.speed_settings().cases()
+    assert cases == (
+        [("inference", "cpu", "fp32"), ("inference", "cpu", "bf16")] if cpu_profile.native("bf16")
+        else [("inference", "cpu", "fp32")]
+    )

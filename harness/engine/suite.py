@@ -46,7 +46,8 @@ DECLARATIONS = {
     "SPEED_TEXTS": "a positive integer",
     "SPEED_BATCH_SIZE": "a positive integer",
     "SPEED_TASKS": "a list of tasks (extraction, inference)",
-    "SPEED_SETTINGS": "a list of (device, dtype) pairs; [] opts out of speed tests",
+    "SPEED_SETTINGS": "a list of (device, dtype) pairs (device cpu, cuda or cuda:N; dtype fp32, bf16, fp16 or "
+                      "auto: bf16 where native, else fp32); [] opts out of speed tests",
     "SPEED_TIME_LIMIT": "seconds (a positive number), or None for no limit",
     "SHOTS": "a list of training sizes (examples per class, or 'all')",
     "SEEDS": "a list of distinct integers",
@@ -92,6 +93,7 @@ class Suite:
         self.checkpoints = self._checkpoints()
         self.approaches = self._approaches()
         self._check_numbers()
+        self._check_speed()
         self.timing_tolerance = self._timing_tolerance()
         for key in KEYED:
             self._check_keys(key)
@@ -197,6 +199,25 @@ class Suite:
         allow = self.declared.get("ALLOW_MISSING_CHECKPOINTS", False)
         if not isinstance(allow, bool):
             raise self._error("ALLOW_MISSING_CHECKPOINTS", f"{allow!r}")
+
+    def _check_speed(self) -> None:
+        from .timing.speed import TASKS, setting_problem
+
+        tasks = self.declared.get("SPEED_TASKS")
+        if tasks is not None:
+            if isinstance(tasks, str) or not isinstance(tasks, (list, tuple)):
+                raise self._error("SPEED_TASKS", f"{tasks!r}")
+            for task in tasks:
+                if task not in TASKS:
+                    raise self._error("SPEED_TASKS", f"unknown task {task!r}")
+        settings = self.declared.get("SPEED_SETTINGS")
+        if settings is not None:
+            if isinstance(settings, str) or not isinstance(settings, (list, tuple)):
+                raise self._error("SPEED_SETTINGS", f"{settings!r}")
+            for setting in settings:
+                problem = setting_problem(setting)
+                if problem:
+                    raise self._error("SPEED_SETTINGS", problem)
 
     @property
     def allow_missing_checkpoints(self) -> bool:

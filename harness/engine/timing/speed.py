@@ -15,6 +15,7 @@ from . import TIME_LIMIT_S
 
 SETTINGS = [("cpu", "fp32"), ("cpu", "bf16"), ("cuda", "fp32"), ("cuda", "fp16"), ("cuda", "bf16")]
 TASKS = ("extraction", "inference")
+DTYPES = ("fp32", "bf16", "fp16", "auto")  # auto: what a pair's ``auto`` runtime runs in (bf16 where native)
 TEXTS = 32  # evaluation texts timed: a few seconds for every setting
 BATCH_SIZE = 32
 ROUNDS = 2
@@ -33,8 +34,31 @@ class SpeedSettings:
     time_limit: float | None = TIME_LIMIT_S
 
     def cases(self) -> list[tuple[str, str, str]]:
-        """(task, device, dtype) for every test."""
-        return [(task, device, dtype) for task in self.tasks for device, dtype in self.settings]
+        """(task, device, dtype) for every test, ``auto`` resolved for this machine; a setting that
+        resolves to one already listed is timed once."""
+        settings = dict.fromkeys((device, resolved_dtype(device, dtype)) for device, dtype in self.settings)
+        return [(task, device, dtype) for task in self.tasks for device, dtype in settings]
+
+
+def setting_problem(setting) -> str | None:
+    """What is wrong with one ``SPEED_SETTINGS`` entry (a (device, dtype) pair), or None."""
+    if not isinstance(setting, (tuple, list)) or len(setting) != 2:
+        return f"{setting!r} is not a (device, dtype) pair"
+    device, dtype = setting
+    if not (device in ("cpu", "cuda") or (isinstance(device, str) and device.startswith("cuda:")
+                                          and device[5:].isdigit())):
+        return f"device {device!r} in {tuple(setting)!r} is not cpu, cuda or cuda:N"
+    if dtype not in DTYPES:
+        return f"dtype {dtype!r} in {tuple(setting)!r} is not one of {', '.join(DTYPES)}"
+    return None
+
+
+def resolved_dtype(device: str, dtype: str) -> str:
+    """``dtype``, with ``auto`` resolved as a pair's runtime resolves it: bf16 where ``device`` runs it
+    natively, else fp32 (left ``auto`` where the device is absent: that setting is skipped)."""
+    if dtype != "auto" or unsupported(device, "fp32"):
+        return dtype
+    return "fp32" if unsupported(device, "bf16") else "bf16"
 
 
 def unsupported(device: str, dtype: str) -> str | None:
@@ -45,6 +69,8 @@ def unsupported(device: str, dtype: str) -> str | None:
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         return "no CUDA device"
+    if dtype == "auto":
+        return None
     if not dtype_supported(dtype, torch.device(device)):
         return f"{dtype} is not supported natively on {device} here"
     return None
