@@ -10,6 +10,7 @@ yardstick (``normalized_throughput``) that makes runs on different machines comp
 
 from __future__ import annotations
 
+import math
 import resource
 import sys
 import time
@@ -36,6 +37,8 @@ TASKS = {"extraction": pool, "inference": softmax}  # hidden states (pooled) / c
 PERCENTILES = (50, 90, 95, 99)
 SWEEP_BATCH_SIZES = (1, 8, 32, 64, 128)
 _GEMM_PEAKS: dict[tuple[str, str], float] = {}
+PEAK_GROUP_S = 0.02  # one timed group of the GEMM peak lasts at least this (seconds)...
+PEAK_SECONDS = 0.3  # ...and groups run for at least this long
 
 
 def synchronize(device: torch.device) -> None:
@@ -59,25 +62,33 @@ def peak_rss_mb() -> float:
 def gemm_peak_gflops(device: torch.device | str = "cpu", dtype: str = "fp32") -> float:
     """Best matrix-multiply throughput of ``device`` in ``dtype`` (GFLOP/s); measured once per process.
 
-    Square products (1024² on CPU, 4096² on GPU) in ``dtype`` itself, best of five timed groups:
-    the roof a transformer's GEMMs run against.
+    Square products (1024² on CPU, 4096² on GPU) in ``dtype`` itself, in groups of at least
+    :data:`PEAK_GROUP_S` seconds, for at least :data:`PEAK_SECONDS` and five groups; the best group
+    counts: the roof a transformer's GEMMs run against. A shared machine's speed swings by ±8% within a
+    few milliseconds, so a short measurement (five groups of two products: 30 ms) could read a roof
+    40% low after a busy stretch, and a fine-tune's share of it as much too high.
     """
     device = torch.device(device)
     key = (str(device), dtype)
     if key not in _GEMM_PEAKS:
-        size, repeats = (4096, 20) if device.type == "cuda" else (1024, 2)
+        size = 4096 if device.type == "cuda" else 1024
         generator = torch.Generator().manual_seed(0)
         a, b = (torch.randn(size, size, generator=generator).to(device, DTYPES[dtype]) for _ in range(2))
-        a @ b  # warm-up: kernel selection, lazy initialization
-        best = float("inf")
-        for _ in range(5):
+
+        def group(repeats: int) -> float:
             synchronize(device)
             start = time.perf_counter()
             for _ in range(repeats):
                 a @ b
             synchronize(device)
-            best = min(best, time.perf_counter() - start)
-        _GEMM_PEAKS[key] = 2 * size**3 * repeats / best / 1e9
+            return time.perf_counter() - start
+
+        group(1)  # warm-up: kernel selection, lazy initialization
+        repeats = max(1, math.ceil(PEAK_GROUP_S / max(group(1), 1e-9)))
+        best, groups, started = float("inf"), 0, time.perf_counter()
+        while groups < 5 or time.perf_counter() - started < PEAK_SECONDS:
+            best, groups = min(best, group(repeats) / repeats), groups + 1
+        _GEMM_PEAKS[key] = 2 * size**3 / best / 1e9
     return _GEMM_PEAKS[key]
 
 
