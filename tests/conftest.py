@@ -27,6 +27,11 @@ class _KeepProcessWide(_Snapshot):
 
 _pytester.SysModulesSnapshot = _KeepProcessWide
 
+# The module the simulated CPU profiles patch (tests/cpu_profiles.py), imported before any pytester snapshot so
+# that no in-process run drops it: a run that imported it first used to leave the harness package pointing at
+# its dropped copy, and a later test patched that copy while its pytester run imported an unpatched one.
+import harness.engine.inference  # noqa: E402, F401
+
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 # Each label has its own words, so even a tiny model can learn the task from a few hundred texts.
 WORDS = {
