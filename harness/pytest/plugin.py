@@ -482,12 +482,13 @@ def speed(request, dataset, eval_split, record_performance):
     device, dtype, texts, batch size, labels) gets that record, marked ``measured_in`` the first suite,
     and gates it against its own baseline."""
     from ..engine.budget import for_pair, phase
-    from ..engine.timing.speed import measure, unsupported
+    from ..engine.timing.speed import measure, resolved_dtype, unsupported
 
     run = _suite_run(request.config)
     settings = suite_of(request.module).speed_settings()
 
     def _speed(checkpoint, task: str, device: str = "cpu", dtype: str = "fp32"):
+        dtype = resolved_dtype(device, dtype)  # a suite's own call may ask for auto too
         reason = unsupported(device, dtype)
         if reason:
             pytest.skip(reason)

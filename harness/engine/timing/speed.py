@@ -69,8 +69,6 @@ def unsupported(device: str, dtype: str) -> str | None:
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         return "no CUDA device"
-    if dtype == "auto":
-        return None
     if not dtype_supported(dtype, torch.device(device)):
         return f"{dtype} is not supported natively on {device} here"
     return None
