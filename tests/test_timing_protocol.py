@@ -1,4 +1,5 @@
 import contextlib
+import statistics
 import subprocess
 import sys
 
@@ -124,7 +125,7 @@ def test_record_keeps_the_timing_keys_and_adds_the_protocol_fields(tiny_checkpoi
     windows = record["ratio_rounds"]
     assert timing_protocol.RATIO_ROUNDS <= len(windows) <= timing_protocol.SPREAD_ROUNDS
     assert record["ratio_clock"] == "cpu"
-    assert record["ratio"] == pytest.approx(sorted(w["ratio"] for w in windows)[len(windows) // 2])
+    assert record["ratio"] == pytest.approx(statistics.median(w["ratio"] for w in windows))  # 3-5 windows
     assert all(w["ratio"] == pytest.approx(w["texts_per_s"] / w["reference_gflops"]) for w in windows)
     assert record["ratio_dispersion"] >= 0 and record["remeasured"] is False and record["capped"] is None
     assert set(record["contention"]) == {"seen", "runqueue_wait_share", "threshold"}
