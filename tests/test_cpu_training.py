@@ -1,5 +1,6 @@
 """The fine-tune's CPU training kernels: dropout statistics, attention, and nothing left in the fitted model."""
 
+import copy
 import json
 
 import numpy as np
@@ -142,3 +143,49 @@ def test_retained_heap_reuses_freed_memory_instead_of_faulting_it_in_again():
         faults()  # the first step grows the heap
         inside = faults()
     assert inside * 10 < outside
+
+
+def _embedding_step(model, optimizer, batches, set_to_none=True):
+    """One optimizer step over ``batches`` (accumulated), clipped like the Trainer; the gradient it used."""
+    for ids in batches:
+        model(ids).pow(2).sum().backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+    grad = model[0].weight.grad.clone()
+    optimizer.step()
+    model.zero_grad(set_to_none=set_to_none)
+    return grad
+
+
+def test_row_gradients_give_the_stock_dense_gradient_and_steps_bit_for_bit():
+    torch.manual_seed(0)
+    stock = torch.nn.Sequential(torch.nn.Embedding(500, 8, padding_idx=0), torch.nn.Linear(8, 3))
+    rows = copy.deepcopy(stock)
+    optimizers = [torch.optim.AdamW(m.parameters(), lr=0.1, weight_decay=0.01) for m in (stock, rows)]
+    with cpu_training.row_gradients(rows):
+        for step in range(6):
+            # 1-2 accumulated batches with repeated tokens and padding; every third step zeroes in place
+            batches = [torch.randint(0, 60, (4, 5)) for _ in range(1 + step % 2)]
+            for ids in batches:
+                ids[:, -1] = 0
+            set_to_none = step % 3 != 2
+            expected = _embedding_step(stock, optimizers[0], batches, set_to_none)
+            got = _embedding_step(rows, optimizers[1], batches, set_to_none)
+            assert got.layout == torch.strided and torch.equal(got, expected), step
+            assert torch.equal(got[0], torch.zeros(8))  # the padding row gets no gradient
+            assert torch.equal(rows[0].weight, stock[0].weight), step
+    assert not rows[0].sparse and not rows[0].weight._backward_hooks and not rows[0].weight._post_accumulate_grad_hooks
+    rows(torch.tensor([[1, 2]])).sum().backward()
+    assert rows[0].weight.grad.layout == torch.strided  # stock again after the block
+
+
+def test_row_gradients_leave_distributed_and_unusual_tables_stock(monkeypatch):
+    plain = torch.nn.Embedding(10, 4)
+    unusual = [torch.nn.Embedding(10, 4, max_norm=1.0), torch.nn.Embedding(10, 4, scale_grad_by_freq=True)]
+    assert cpu_training.RowGradient.applies(plain)
+    assert not any(cpu_training.RowGradient.applies(table) for table in unusual)
+    plain.weight.requires_grad_(False)
+    assert not cpu_training.RowGradient.applies(plain)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun: DDP reduces dense gradients
+    table = torch.nn.Embedding(10, 4)
+    with cpu_training.row_gradients(table):
+        assert not table.sparse
