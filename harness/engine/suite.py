@@ -162,13 +162,16 @@ class Suite:
     def _error(self, key: str, problem: str) -> SuiteError:
         return SuiteError(f"{self.where}: {key}: {problem}; expected {DECLARATIONS[key]}")
 
+    def _sequence(self, key: str) -> list | tuple | None:
+        """The declared list ``key`` (None when undeclared); anything else, a string too, is an error."""
+        value = self.declared.get(key)
+        if value is not None and (isinstance(value, str) or not isinstance(value, (list, tuple))):
+            raise self._error(key, f"{value!r}")
+        return value
+
     def _checkpoints(self) -> tuple[str, ...] | None:
-        value = self.declared.get("CHECKPOINTS")
-        if value is None:
-            return None
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise self._error("CHECKPOINTS", f"{value!r}")
-        return tuple(str(c) for c in value)
+        value = self._sequence("CHECKPOINTS")
+        return None if value is None else tuple(str(c) for c in value)
 
     def _approaches(self) -> tuple[ApproachSpec, ...] | None:
         value = self.declared.get("APPROACHES")
@@ -203,21 +206,13 @@ class Suite:
     def _check_speed(self) -> None:
         from .timing.speed import TASKS, setting_problem
 
-        tasks = self.declared.get("SPEED_TASKS")
-        if tasks is not None:
-            if isinstance(tasks, str) or not isinstance(tasks, (list, tuple)):
-                raise self._error("SPEED_TASKS", f"{tasks!r}")
-            for task in tasks:
-                if task not in TASKS:
-                    raise self._error("SPEED_TASKS", f"unknown task {task!r}")
-        settings = self.declared.get("SPEED_SETTINGS")
-        if settings is not None:
-            if isinstance(settings, str) or not isinstance(settings, (list, tuple)):
-                raise self._error("SPEED_SETTINGS", f"{settings!r}")
-            for setting in settings:
-                problem = setting_problem(setting)
-                if problem:
-                    raise self._error("SPEED_SETTINGS", problem)
+        for task in self._sequence("SPEED_TASKS") or ():
+            if task not in TASKS:
+                raise self._error("SPEED_TASKS", f"unknown task {task!r}")
+        for setting in self._sequence("SPEED_SETTINGS") or ():
+            problem = setting_problem(setting)
+            if problem:
+                raise self._error("SPEED_SETTINGS", problem)
 
     @property
     def allow_missing_checkpoints(self) -> bool:
