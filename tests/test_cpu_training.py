@@ -81,6 +81,17 @@ def test_attention_trains_eagerly_with_the_mask_and_evaluates_with_sdpa(monkeypa
     assert weights.shape == (2, 3, 7, 7)
 
 
+def test_attention_takes_its_softmax_in_fp32_under_bf16(monkeypatch):
+    torch.manual_seed(0)
+    module = torch.nn.Module().train()
+    q, k, v = (torch.randn(4, 12, 23, 32).to(torch.bfloat16) for _ in range(3))
+    monkeypatch.setattr(cpu_training, "keep_mask", lambda shape, p, device: torch.ones(shape, dtype=torch.bool))
+    _, weights = cpu_training.attention(module, q, k, v, None, scaling=1.0, dropout=0.5)
+    scores = torch.matmul(q, k.transpose(2, 3))
+    expected = torch.softmax(scores.float(), dim=-1).to(torch.bfloat16) * 2
+    assert weights.dtype == torch.bfloat16 and torch.equal(weights, expected)
+
+
 def test_kernels_are_undone_on_exit_even_after_an_error(tiny):
     model = tiny.load_model(AutoModelForSequenceClassification, new_head=True, num_labels=6)
     before = model.config._attn_implementation
