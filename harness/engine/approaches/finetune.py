@@ -14,8 +14,8 @@ checkpoint that only process 0 would write, in its own temporary directory.
 On CPU (``cpu_kernels=True``, the default) training swaps in a cheaper dropout and an eager attention
 with it (softmax in fp32), keeps the heap between steps and keeps embedding gradients in a buffer
 re-zeroed by rows (:mod:`.cpu_training`: same keep-mask statistics, ``p`` quantized to 2⁻¹⁶; in fp32
-everything else bit for bit stock): a fifth to a quarter off a MiniLM step. The fitted model has its stock modules and attention back.
-CUDA trains stock.
+everything else bit for bit stock): a fifth to a quarter off a MiniLM step. The fitted model has its
+stock modules and attention back. CUDA trains stock.
 ``torch.compile`` does not pay here: with the dynamic shapes of padded batches it compiled for 98 s
 and then ran a CPU step slower (0.93 s vs 0.25 s), so it is not used.
 """
