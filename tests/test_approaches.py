@@ -106,6 +106,8 @@ def test_finetune_meters_the_useful_flops_of_its_training_epochs(tiny, data):
     assert record.useful_gflop == pytest.approx(3 * forward_flops(model.model_, 2 * lengths) / 1e9)
     assert record.executed_gflop > record.useful_gflop
     assert record.gflops == pytest.approx(record.useful_gflop / record.train_s)
+    assert len(record.gemm_peak_readings) == 3  # before training and after each epoch
+    assert record.gemm_peak_gflops == max(record.gemm_peak_readings)
     assert record.peak_fraction == pytest.approx(record.gflops / record.gemm_peak_gflops)
     assert record.cpu_s > 0 and (record.device, record.dtype) == ("cpu", "fp32")
 

@@ -22,6 +22,7 @@ from .report_fixture import (
     HOSTILE_TEXTS,
     MINILM,
     SKIP_REASON,
+    TRAINING_THROUGHPUT,
     conflicting_document,
     hostile_document,
     long_text_document,
@@ -294,6 +295,19 @@ def test_each_pair_has_its_confusion_matrix_classes_and_examples(full):
         assert [r[-1] for r in rows] == [str(s["support"]) for s in pair["metrics"]["per_class"].values()]
         _, *rows = md_table_after(section, "Worst-loss examples:")
         assert [r[-1] for r in rows] == [f"{e['p_gold']:.3f}" for e in pair["examples"]["worst_loss"]]
+
+
+def test_a_fine_tune_says_how_fast_it_trained_against_the_gemm_peak(full):
+    doc, md, html = full
+    expected = (
+        "500 steps over 32,000 texts in 100.9 s (cpu, bf16, 2 threads): 456 useful GFLOP/s, 48.7% of the "
+        "GEMM peak (934 GFLOP/s, best of 3 readings); padding 3.5% of the batched tokens"
+    )
+    trained = [p for p in evaluated(doc) if p["training_throughput"] is not None]
+    assert [p["approach"]["id"] for p in trained] == ["finetune"]
+    assert trained[0]["training_throughput"]["gemm_peak_readings"] == TRAINING_THROUGHPUT["gemm_peak_readings"]
+    assert md.count(f"- **Training:** {expected}") == 1
+    assert html.count(expected) == 1
 
 
 def test_statistics_render_when_present(full):

@@ -102,7 +102,8 @@ class TrainingThroughput(Model):
     useful_gflop: Number  # 3x the forward FLOPs of the unpadded tokens
     executed_gflop: Number  # the same over the padded batches
     gflops: Number  # useful_gflop / train_s
-    gemm_peak_gflops: Number
+    gemm_peak_gflops: Number  # the best of gemm_peak_readings
+    gemm_peak_readings: list[Number] = []  # before training and after each epoch (older records: none)
     peak_fraction: Number | None
 
 

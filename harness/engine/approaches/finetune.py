@@ -164,7 +164,7 @@ class FineTune(Approach):
             label2id={name: i for i, name in enumerate(labels)},
         )
         best = _best_epoch_keeper()
-        meter = TrainingMeter(DataCollatorWithPadding(self.tokenizer_))
+        meter = TrainingMeter(DataCollatorWithPadding(self.tokenizer_), self.device_, runtime.dtype)
         kernels = cpu_training_kernels(model, enabled=self._fast_kernels())
         with scratch_dir("finetune") as output_dir, kernels:  # removed on every exit path, even a kill
             args = TrainingArguments(
@@ -199,7 +199,7 @@ class FineTune(Approach):
                 callbacks=[best, meter.callback()],
             )
             trainer.train()
-            throughput = meter.throughput(trainer.model, self.device_, runtime.dtype, trainer.state.global_step)
+            throughput = meter.throughput(trainer.model, trainer.state.global_step)
             if best.weights is not None:
                 trainer.model.load_state_dict(best.weights)
             # mixed precision wraps the model's forward in autocast for good: unwrapped, the model is

@@ -60,7 +60,16 @@ def peak_rss_mb() -> float:
 
 
 def gemm_peak_gflops(device: torch.device | str = "cpu", dtype: str = "fp32") -> float:
-    """Best matrix-multiply throughput of ``device`` in ``dtype`` (GFLOP/s); measured once per process.
+    """Best matrix-multiply throughput of ``device`` in ``dtype`` (GFLOP/s): :func:`measure_gemm_peak`
+    once per process, the yardstick every later record of the process is compared with."""
+    key = (str(torch.device(device)), dtype)
+    if key not in _GEMM_PEAKS:
+        _GEMM_PEAKS[key] = measure_gemm_peak(device, dtype)
+    return _GEMM_PEAKS[key]
+
+
+def measure_gemm_peak(device: torch.device | str = "cpu", dtype: str = "fp32") -> float:
+    """One fresh reading of the GEMM peak of ``device`` in ``dtype`` (GFLOP/s).
 
     Square products (1024² on CPU, 4096² on GPU) in ``dtype`` itself, in groups of at least
     :data:`PEAK_GROUP_S` seconds, for at least :data:`PEAK_SECONDS` and five groups; the best group
@@ -69,27 +78,24 @@ def gemm_peak_gflops(device: torch.device | str = "cpu", dtype: str = "fp32") ->
     40% low after a busy stretch, and a fine-tune's share of it as much too high.
     """
     device = torch.device(device)
-    key = (str(device), dtype)
-    if key not in _GEMM_PEAKS:
-        size = 4096 if device.type == "cuda" else 1024
-        generator = torch.Generator().manual_seed(0)
-        a, b = (torch.randn(size, size, generator=generator).to(device, DTYPES[dtype]) for _ in range(2))
+    size = 4096 if device.type == "cuda" else 1024
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(size, size, generator=generator).to(device, DTYPES[dtype]) for _ in range(2))
 
-        def group(repeats: int) -> float:
-            synchronize(device)
-            start = time.perf_counter()
-            for _ in range(repeats):
-                a @ b
-            synchronize(device)
-            return time.perf_counter() - start
+    def group(repeats: int) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        synchronize(device)
+        return time.perf_counter() - start
 
-        group(1)  # warm-up: kernel selection, lazy initialization
-        repeats = max(1, math.ceil(PEAK_GROUP_S / max(group(1), 1e-9)))
-        best, groups, started = float("inf"), 0, time.perf_counter()
-        while groups < 5 or time.perf_counter() - started < PEAK_SECONDS:
-            best, groups = min(best, group(repeats) / repeats), groups + 1
-        _GEMM_PEAKS[key] = 2 * size**3 / best / 1e9
-    return _GEMM_PEAKS[key]
+    group(1)  # warm-up: kernel selection, lazy initialization
+    repeats = max(1, math.ceil(PEAK_GROUP_S / max(group(1), 1e-9)))
+    best, groups, started = float("inf"), 0, time.perf_counter()
+    while groups < 5 or time.perf_counter() - started < PEAK_SECONDS:
+        best, groups = min(best, group(repeats) / repeats), groups + 1
+    return 2 * size**3 / best / 1e9
 
 
 def forward_flops(model, lengths: Sequence[int]) -> float:
