@@ -13,6 +13,7 @@ from harness.engine.approaches.most_frequent import MostFrequent
 from harness.engine.approaches.pretrained import LabelMismatch, Pretrained
 from harness.engine.checkpoints import resolve_checkpoint
 from harness.engine.inference import class_probabilities
+from harness.engine.timing import training
 from harness.engine.timing.timer import forward_flops
 from harness.results.model import TrainingThroughput
 
@@ -95,7 +96,8 @@ def test_finetune_trains_with_trainer_and_keeps_its_history(tiny, data):
     assert best > 0.5  # chance is 1/6: a random tiny BERT learns the keyword task in 8 epochs
 
 
-def test_finetune_meters_the_useful_flops_of_its_training_epochs(tiny, data):
+def test_finetune_meters_the_useful_flops_of_its_training_epochs(tiny, data, monkeypatch):
+    monkeypatch.setattr(training, "PEAK_INTERVAL_S", 0.0)  # a peak reading after every epoch
     (X, y), (X_val, y_val) = data["train"], data["validation"]
     model = FineTune(tiny, num_train_epochs=2, batch_size=8)
     model.fit(X, y, runtime=CPU, labels=LABELS, eval_set=(X_val, y_val))
@@ -110,6 +112,26 @@ def test_finetune_meters_the_useful_flops_of_its_training_epochs(tiny, data):
     assert record.gemm_peak_gflops == max(record.gemm_peak_readings)
     assert record.peak_fraction == pytest.approx(record.gflops / record.gemm_peak_gflops)
     assert record.cpu_s > 0 and (record.device, record.dtype) == ("cpu", "fp32")
+
+
+def test_the_gemm_peak_is_read_before_training_every_interval_at_epoch_ends_and_after(monkeypatch):
+    readings = iter(range(1, 100))
+    monkeypatch.setattr("harness.engine.timing.timer.measure_gemm_peak", lambda device, dtype: next(readings))
+    meter = training.TrainingMeter(lambda features: features, "cpu", "fp32")
+    hooks, args = meter.callback(), (None, None, None)
+
+    def epoch(seconds):
+        hooks.on_epoch_begin(*args)
+        meter.train_s += seconds  # as if the epoch had trained that long
+        hooks.on_epoch_end(*args)
+
+    hooks.on_train_begin(*args)
+    for seconds in (10, 10, training.PEAK_INTERVAL_S, 5):
+        epoch(seconds)
+    hooks.on_train_end(*args)
+    assert meter.peak_readings == [1, 2, 3]  # before; once 30 s trained since; after the last 5 s
+    hooks.on_train_end(*args)
+    assert meter.peak_readings == [1, 2, 3]  # nothing trained since the last reading
 
 
 def test_finetune_with_length_grouped_batches_is_deterministic_for_a_seed(tiny, data):

@@ -103,7 +103,7 @@ class TrainingThroughput(Model):
     executed_gflop: Number  # the same over the padded batches
     gflops: Number  # useful_gflop / train_s
     gemm_peak_gflops: Number  # the best of gemm_peak_readings
-    gemm_peak_readings: list[Number] = []  # before training and after each epoch (older records: none)
+    gemm_peak_readings: list[Number] = []  # before, during and after training (older records: none)
     peak_fraction: Number | None
 
 

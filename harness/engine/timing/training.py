@@ -3,8 +3,9 @@
 :class:`TrainingMeter` wraps the Trainer's data collator and rides along as a callback: it keeps the
 unpadded length of every text of every training batch and the padded shape of the batch, and times
 the training epochs (wall and process CPU time) apart from the evaluation that follows each epoch.
-It reads the GEMM peak before training and after every epoch (:func:`~.timer.measure_gemm_peak`,
-outside the timed epochs) and compares with the best reading: one reading, taken at a quiet or a busy
+It reads the GEMM peak before training, after an epoch when :data:`PEAK_INTERVAL_S` of training have
+passed since the last reading, and after training (:func:`~.timer.measure_gemm_peak`, outside the timed
+epochs; about 0.35 s each), and compares with the best reading: one reading, taken at a quiet or a busy
 moment of a shared machine, swings by ±7% (836-958 GFLOP/s in bf16 on the 2-core CI machine), and the
 fine-tune's share with it; the best of several, spread over the run, is the roof the machine offered.
 Useful work is 3× the forward FLOPs of the unpadded tokens (:func:`~.timer.forward_flops`; the
@@ -20,6 +21,7 @@ from collections.abc import Callable
 import torch
 
 BACKWARD_FACTOR = 3  # forward + backward (gradients of activations and of weights) ≈ 3 forward passes
+PEAK_INTERVAL_S = 30.0  # training seconds between two GEMM-peak readings at epoch ends (about 1% overhead)
 
 
 class TrainingMeter:
@@ -31,7 +33,8 @@ class TrainingMeter:
         self.lengths: list[int] = []  # unpadded tokens of every text of every training batch
         self.padded: list[tuple[int, int]] = []  # (texts, padded length) of every training batch
         self.train_s = self.cpu_s = 0.0
-        self.peak_readings: list[float] = []  # GEMM peak (GFLOP/s) before training and after each epoch
+        self.peak_readings: list[float] = []  # GEMM peak (GFLOP/s) before, during and after training
+        self._read_at = 0.0  # train_s at the last reading
         self._started: tuple[float, float] | None = None
 
     def __call__(self, features):
@@ -53,10 +56,16 @@ class TrainingMeter:
             self.cpu_s += time.process_time() - cpu
         self.training, self._started = False, None
 
+    @property
+    def unread_s(self) -> float:
+        """Training seconds since the last GEMM-peak reading."""
+        return self.train_s - self._read_at
+
     def read_peak(self) -> None:
         from .timer import measure_gemm_peak
 
         self.peak_readings.append(measure_gemm_peak(self.device, self.dtype))
+        self._read_at = self.train_s
 
     def callback(self):
         """The ``TrainerCallback`` that times the training epochs (made here: transformers loads lazily)."""
@@ -73,7 +82,12 @@ class TrainingMeter:
 
             def on_epoch_end(self, args, state, control, **kwargs):
                 meter.stop()
-                meter.read_peak()
+                if meter.unread_s >= PEAK_INTERVAL_S:
+                    meter.read_peak()
+
+            def on_train_end(self, args, state, control, **kwargs):
+                if meter.unread_s > 0:
+                    meter.read_peak()
 
         return TimeEpochs()
 
