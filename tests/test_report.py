@@ -15,8 +15,10 @@ from harness.report import append_step_summary, figures, leaderboard_markdown, r
 from harness.commands.report import main as report_main
 from harness.report.cells import FULL_TEXT_LIMIT, TEXT_LIMIT
 from harness.report.figures import confusion_matrix, data_uri
+from harness.report.content import training_text
 from harness.report.markdown import escape
 from harness.results import SuiteDocument, validate, write_json
+from harness.results.model import TrainingThroughput
 
 from .report_fixture import (
     HOSTILE_TEXTS,
@@ -308,6 +310,9 @@ def test_a_fine_tune_says_how_fast_it_trained_against_the_gemm_peak(full):
     assert trained[0]["training_throughput"]["gemm_peak_readings"] == TRAINING_THROUGHPUT["gemm_peak_readings"]
     assert md.count(f"- **Training:** {expected}") == 1
     assert html.count(expected) == 1
+    record = TrainingThroughput.model_validate(TRAINING_THROUGHPUT)
+    cached = training_text(record, cached=True)
+    assert cached == f"{expected} (cached: measured by the run that trained the model)"
 
 
 def test_statistics_render_when_present(full):

@@ -633,7 +633,7 @@ def dataset_views(doc: SuiteDocument) -> list[DatasetView]:
 
 def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
     timings = pair.timings.model_dump() if pair.timings else {}
-    source = pair.checkpoint_source
+    source, training = pair.checkpoint_source, pair.training_throughput
     facts = [
         ("Status", pair.status),
         ("Reason", pair.reason),
@@ -646,7 +646,7 @@ def pair_facts(pair: PairRecord) -> list[tuple[str, str]]:
         ("Mean loss", fmt(pair.metrics.loss_mean, ".3f")),
         ("Runtime", str(pair.runtime) if pair.runtime else None),
         ("Timings", timings_text(timings, pair.cached)),
-        ("Training", training_text(pair.training_throughput) if pair.training_throughput else None),
+        ("Training", training_text(training, pair.cached) if training else None),
         ("Approach parameters", ", ".join(f"{k}={v}" for k, v in pair.approach.params.items()) or None),
     ]
     return [(name, one_line(value)) for name, value in facts if value is not None]
@@ -660,17 +660,20 @@ def timings_text(timings: dict, cached: bool | None) -> str | None:
     return text + (f" ({CACHED}: measured by the run that computed the predictions)" if cached else "")
 
 
-def training_text(t: TrainingThroughput) -> str:
+def training_text(t: TrainingThroughput, cached: bool | None) -> str:
     """``500 steps over 32,000 texts in 100.9 s (cpu, bf16, 2 threads): 456 useful GFLOP/s, 48.7% of the
-    GEMM peak (934 GFLOP/s, best of 3 readings); padding 3.7% of the batched tokens``."""
+    GEMM peak (934 GFLOP/s, best of 3 readings); padding 3.7% of the batched tokens``, saying when an
+    earlier run measured it (the pair's predictions, and the record with them, came from the cache)."""
     readings = len(t.gemm_peak_readings)
     peak = f"{t.gemm_peak_gflops:,.0f} GFLOP/s" + (f", best of {readings} readings" if readings > 1 else "")
-    share = f"{t.peak_fraction:.1%} of the GEMM peak ({peak})" if t.peak_fraction is not None else f"GEMM peak {peak}"
+    share = f"{t.peak_fraction:.1%} of the GEMM peak" if t.peak_fraction is not None else "GEMM peak"
     padding = 1 - t.tokens / t.padded_tokens if t.padded_tokens else 0.0
-    return (
-        f"{t.steps:,} steps over {t.texts:,} texts in {t.train_s:.1f} s ({t.device}, {t.dtype}, {t.threads} threads): "
-        f"{t.gflops:,.0f} useful GFLOP/s, {share}; padding {padding:.1%} of the batched tokens"
+    text = (
+        f"{t.steps:,} steps over {t.texts:,} texts in {t.train_s:.1f} s ({t.device}, {t.dtype}, "
+        f"{t.threads} threads): {t.gflops:,.0f} useful GFLOP/s, {share} ({peak}); "
+        f"padding {padding:.1%} of the batched tokens"
     )
+    return text + (f" ({CACHED}: measured by the run that trained the model)" if cached else "")
 
 
 def stored_weights(dtype: str) -> str:
